@@ -1,0 +1,347 @@
+//! Command-line flags and their validation. Every bad value is refused here, with one clear
+//! line and exit code 2, before any request is sent.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Format;
+use crate::task::TaskState;
+
+const AFTER_HELP: &str = "\
+Examples:
+  amiwatch --demo                          the dashboard on the built-in EC2 endpoint
+  amiwatch --profile prod --region eu-west-1
+  amiwatch --once --output json            one fetch, AWS CLI-shaped JSON
+  amiwatch --once --state failed --bucket my-archive
+  amiwatch --dry-run                       may I call ec2:DescribeStoreImageTasks?
+  amiwatch simulate --tasks 10000          a local endpoint for any EC2 client
+
+Reading tasks needs one IAM permission: ec2:DescribeStoreImageTasks.
+The service keeps tasks of the last 31 days.";
+
+/// Watch Amazon EC2 AMI-to-S3 store-image tasks (CreateStoreImageTask) live in the terminal.
+#[derive(Debug, Parser)]
+#[command(name = "amiwatch", version, about, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Run against the built-in EC2 endpoint with simulated tasks (no AWS account needed).
+    #[arg(long, help_heading = "Mode")]
+    pub demo: bool,
+
+    /// Fetch once, print, and exit (for scripts).
+    #[arg(long, help_heading = "Mode", conflicts_with = "dry_run")]
+    pub once: bool,
+
+    /// Check whether the caller may call DescribeStoreImageTasks (DryRun), then exit 0 or 1.
+    #[arg(long, help_heading = "Mode")]
+    pub dry_run: bool,
+
+    /// Output format of --once.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table, help_heading = "Mode")]
+    pub output: Format,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Time between polls while tasks are in progress (e.g. 5s, 1m; at least 1s).
+    #[arg(long, default_value = "5s", value_parser = parse_interval, help_heading = "Polling")]
+    pub interval: Duration,
+
+    /// Time between polls while nothing is in progress (fewer API calls).
+    #[arg(long, default_value = "30s", value_parser = parse_interval, help_heading = "Polling")]
+    pub idle_interval: Duration,
+
+    /// Write a debug log to this file (the screen never gets log lines).
+    #[arg(long, value_name = "PATH", env = "AMIWATCH_LOG")]
+    pub log_file: Option<PathBuf>,
+
+    /// Options of the simulated account, used with --demo.
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+/// Which tasks to read.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    /// AMI to watch (repeatable, or comma-separated): its latest task. Any number; sent 20 per request.
+    #[arg(long = "image-id", value_name = "AMI_ID", value_delimiter = ',', value_parser = parse_ami_id, help_heading = "Selection")]
+    pub image_ids: Vec<String>,
+
+    /// Task state (repeatable): InProgress, Completed or Failed (any case, in-progress too).
+    #[arg(long = "state", value_name = "STATE", value_delimiter = ',', value_parser = parse_state, help_heading = "Selection")]
+    pub states: Vec<TaskState>,
+
+    /// S3 bucket (repeatable).
+    #[arg(long = "bucket", value_name = "BUCKET", value_delimiter = ',', value_parser = parse_bucket, help_heading = "Selection")]
+    pub buckets: Vec<String>,
+
+    /// Tasks per request, 1..=200.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i32).range(1..=200), help_heading = "Selection")]
+    pub page_size: i32,
+
+    /// Stop after N tasks (with --once) and print the token to resume from.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Selection", conflicts_with = "image_ids")]
+    pub max_items: Option<u64>,
+
+    /// Resume where a --max-items run stopped.
+    #[arg(long, value_name = "TOKEN", help_heading = "Selection", conflicts_with = "image_ids")]
+    pub starting_token: Option<String>,
+}
+
+/// Where to read from.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// Named profile from ~/.aws/config (otherwise AWS_PROFILE or the default chain).
+    #[arg(long, value_name = "NAME", help_heading = "AWS")]
+    pub profile: Option<String>,
+
+    /// AWS region (otherwise AWS_REGION or the profile's region).
+    #[arg(long, value_name = "REGION", value_parser = parse_region, help_heading = "AWS")]
+    pub region: Option<String>,
+
+    /// A custom EC2 endpoint (http or https), such as `amiwatch simulate`'s.
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "AWS")]
+    pub endpoint_url: Option<String>,
+
+    /// Time one HTTP attempt may take before it is retried.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "AWS")]
+    pub request_timeout: Duration,
+}
+
+/// The simulated account (for `simulate`, and for `--demo`).
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Number of simulated tasks (default: the scenario's few dozen).
+    #[arg(long, value_name = "N", help_heading = "Simulation")]
+    pub tasks: Option<usize>,
+
+    /// Seed of the simulated account: the same seed, the same tasks.
+    #[arg(long, default_value_t = 42, help_heading = "Simulation")]
+    pub seed: u64,
+
+    /// Freeze the simulated clock: tasks stay where they are.
+    #[arg(long, help_heading = "Simulation")]
+    pub frozen: bool,
+
+    /// Run the simulated clock this many times faster than real time.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed, help_heading = "Simulation")]
+    pub speed: f64,
+
+    /// Percent of requests throttled (RequestLimitExceeded, HTTP 503).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    pub fault_throttle: f64,
+
+    /// Percent of requests that fail with InternalError (HTTP 500).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    pub fault_internal: f64,
+
+    /// Percent of requests answered only after --fault-slow-delay.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    pub fault_slow: f64,
+
+    /// How late a slow answer comes.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, help_heading = "Simulation faults")]
+    pub fault_slow_delay: Duration,
+
+    /// Percent of connections dropped without an answer.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    pub fault_drop: f64,
+
+    /// Percent of answers with malformed XML.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    pub fault_malformed: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the embedded EC2 endpoint alone and print its URL, for any EC2 client (the AWS CLI too).
+    Simulate {
+        /// Loopback address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0", value_parser = parse_loopback)]
+        addr: SocketAddr,
+
+        /// Regions DescribeRegions lists (comma-separated).
+        #[arg(long, value_delimiter = ',', value_parser = parse_region)]
+        regions: Vec<String>,
+
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+}
+
+impl SimArgs {
+    pub fn to_config(&self) -> crate::sim::SimConfig {
+        let mut c = crate::sim::SimConfig::default();
+        if let Some(n) = self.tasks {
+            c.tasks = n;
+        }
+        c.seed = self.seed;
+        c.frozen = self.frozen;
+        c.speed = self.speed;
+        c.faults = crate::sim::FaultConfig {
+            throttle: self.fault_throttle,
+            internal_error: self.fault_internal,
+            slow: self.fault_slow,
+            slow_delay: self.fault_slow_delay,
+            drop: self.fault_drop,
+            malformed: self.fault_malformed,
+            fail_later_pages: false,
+        };
+        c
+    }
+}
+
+/// `5s`, `1m`, `1m30s`, `500ms`, `2h`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err = || format!("'{s}' is not a duration: use forms like 5s, 1m, 1m30s or 500ms");
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(err());
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(digits);
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let n: f64 = num.parse().map_err(|_| err())?;
+        let secs = match unit {
+            "ms" => n / 1000.0,
+            "s" => n,
+            "m" => n * 60.0,
+            "h" => n * 3600.0,
+            _ => return Err(err()),
+        };
+        total += Duration::try_from_secs_f64(secs).map_err(|_| err())?;
+        rest = next;
+    }
+    Ok(total)
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("'{s}' is too short: the interval must be at least 1s"));
+    }
+    Ok(d)
+}
+
+fn parse_ami_id(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if crate::sim::protocol::is_ami_id(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' is not an AMI ID: expected ami- and 8 or 17 lowercase hex digits, like ami-0123456789abcdef0"))
+    }
+}
+
+fn parse_state(s: &str) -> Result<TaskState, String> {
+    TaskState::from_user(s.trim()).ok_or_else(|| format!("'{s}' is not a task state: use InProgress, Completed or Failed"))
+}
+
+/// S3 bucket naming rules: 3-63 characters of lowercase letters, digits, dots and hyphens,
+/// starting and ending with a letter or digit.
+fn parse_bucket(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if (3..=63).contains(&s.len()) && ok_chars && ends(s.bytes().next()) && ends(s.bytes().last()) && !s.contains("..") {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not a valid S3 bucket name: 3-63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit"
+        ))
+    }
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let ok = !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok { Ok(s.to_string()) } else { Err(format!("'{s}' is not a region name: expected something like us-east-1")) }
+}
+
+fn parse_endpoint(s: &str) -> Result<String, String> {
+    let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains(char::is_whitespace) => Ok(s.to_string()),
+        _ => Err(format!("'{s}' is not an endpoint URL: expected http://HOST[:PORT] or https://HOST[:PORT]")),
+    }
+}
+
+fn parse_loopback(s: &str) -> Result<SocketAddr, String> {
+    let a: SocketAddr = s.parse().map_err(|_| format!("'{s}' is not an address: expected 127.0.0.1:PORT"))?;
+    if a.ip().is_loopback() { Ok(a) } else { Err(format!("'{s}': the embedded endpoint listens on loopback only (127.0.0.1)")) }
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("'{s}' is not a percentage from 0 to 100")),
+    }
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100_000.0 => Ok(p),
+        _ => Err(format!("'{s}' is not a speed: a number above 0, 1 is real time")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_interval("500ms").unwrap_err().contains("at least 1s"));
+    }
+
+    #[test]
+    fn buckets_regions_endpoints() {
+        assert!(parse_bucket("my-bucket.v2").is_ok());
+        for bad in ["ab", "My-Bucket", "-x-", "a..b", "bucket_name"] {
+            assert!(parse_bucket(bad).is_err(), "{bad}");
+        }
+        assert!(parse_endpoint("http://127.0.0.1:4566").is_ok());
+        assert!(parse_endpoint("ftp://x").is_err());
+        assert!(parse_endpoint("http://").is_err());
+        assert!(parse_region("eu-west-1").is_ok());
+        assert!(parse_region("EU WEST").is_err());
+        assert!(parse_loopback("0.0.0.0:80").is_err());
+    }
+
+    #[test]
+    fn flags_parse_and_conflicts_are_refused() {
+        let c = Cli::try_parse_from(["amiwatch", "--once", "--image-id", "ami-12345678,ami-0123456789abcdef0", "--state", "in-progress"]).unwrap();
+        assert_eq!(c.select.image_ids.len(), 2);
+        assert_eq!(c.select.states, vec![TaskState::InProgress]);
+        assert!(Cli::try_parse_from(["amiwatch", "--page-size", "201"]).is_err());
+        assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-12345678", "--max-items", "3"]).is_err());
+        assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-XYZ"]).is_err());
+        assert!(Cli::try_parse_from(["amiwatch", "--interval", "0s"]).is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

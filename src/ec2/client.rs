@@ -1,0 +1,120 @@
+//! Client set-up: aws-config's standard chain for real accounts, a sealed configuration for
+//! the embedded endpoint.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::config::timeout::TimeoutConfig;
+use aws_sdk_ec2::config::{Credentials, Region, SharedCredentialsProvider};
+
+/// The region the demo and the simulator sign for.
+pub const DEMO_REGION: &str = "us-east-1";
+
+/// How to reach EC2.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// Per-attempt timeout; the whole operation gets room for every retry.
+    pub attempt_timeout: Option<Duration>,
+    /// Attempts per request, the first included (the SDK's standard retry mode).
+    pub max_attempts: Option<u32>,
+}
+
+/// A ready client and where it points, for the header and for error messages.
+#[derive(Debug, Clone)]
+pub struct Ec2 {
+    pub client: aws_sdk_ec2::Client,
+    pub region: Option<String>,
+    /// "profile prod · eu-west-1" or "demo · http://127.0.0.1:PORT".
+    pub source: String,
+}
+
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
+fn retry_and_timeouts(opts: &ClientOptions) -> (RetryConfig, TimeoutConfig) {
+    let attempts = opts.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
+    let attempt = opts.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
+    let retry = RetryConfig::standard()
+        .with_max_attempts(attempts)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(5));
+    let timeout = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3).min(attempt))
+        .operation_attempt_timeout(attempt)
+        // Every attempt, plus the backoff between them.
+        .operation_timeout(attempt * attempts + Duration::from_secs(5) * (attempts - 1))
+        .build();
+    (retry, timeout)
+}
+
+/// A client from the standard chain (profile, environment, SSO, IMDS ...).
+///
+/// With `--region` or `--endpoint-url` the region chain never reaches the instance metadata
+/// service, so start-up does not stall off EC2.
+pub async fn connect(opts: &ClientOptions) -> Ec2 {
+    let (retry, timeout) = retry_and_timeouts(opts);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry)
+        .timeout_config(timeout);
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &opts.region {
+        loader = loader.region(Region::new(r.clone()));
+    } else if opts.endpoint_url.is_some() {
+        // A custom endpoint still needs a region to sign for; skip IMDS, fall back to the demo's.
+        let mut profile = aws_config::profile::ProfileFileRegionProvider::builder();
+        if let Some(p) = &opts.profile {
+            profile = profile.profile_name(p);
+        }
+        let chain = RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
+            .or_else(profile.build())
+            .or_else(Region::new(DEMO_REGION));
+        loader = loader.region(chain);
+    }
+    if let Some(e) = &opts.endpoint_url {
+        loader = loader.endpoint_url(e);
+    }
+    let conf = loader.load().await;
+    let region = conf.region().map(|r| r.to_string());
+    let mut parts = Vec::new();
+    if let Some(p) = &opts.profile {
+        parts.push(format!("profile {p}"));
+    }
+    parts.push(region.clone().unwrap_or_else(|| "no region".into()));
+    if let Some(e) = conf.endpoint_url() {
+        parts.push(e.to_string());
+    }
+    Ec2 { client: aws_sdk_ec2::Client::new(&conf), region, source: parts.join(" · ") }
+}
+
+/// A client for the embedded endpoint: static fake credentials and a fixed region, sealed
+/// from the environment, so the demo never sends a request anywhere else.
+pub fn connect_embedded(endpoint_url: &str, opts: &ClientOptions) -> Ec2 {
+    connect_embedded_as(endpoint_url, opts, "AKIDAMIWATCHDEMO", DEMO_REGION)
+}
+
+/// Like [`connect_embedded`], with a chosen access key (the simulator treats keys starting
+/// with `DENIED` or `EXPIRED` specially) and region.
+pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key: &str, region: &str) -> Ec2 {
+    let (retry, timeout) = retry_and_timeouts(opts);
+    let creds = Credentials::new(access_key, "amiwatch-demo-secret", None, None, "amiwatch-embedded");
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .endpoint_url(endpoint_url)
+        .retry_config(retry)
+        .timeout_config(timeout)
+        .build();
+    Ec2 {
+        client: aws_sdk_ec2::Client::from_conf(conf),
+        region: Some(region.to_string()),
+        source: format!("demo · {region} · {endpoint_url}"),
+    }
+}

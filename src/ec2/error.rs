@@ -1,0 +1,149 @@
+//! Errors of a fetch, told apart and explained in words a user can act on.
+
+use std::fmt;
+
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// What went wrong, in the categories a user acts on differently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    NoCredentials,
+    ExpiredCredentials,
+    /// Credentials the service does not accept (wrong key, bad signature).
+    BadCredentials,
+    Unauthorized,
+    NoRegion,
+    Unreachable,
+    Timeout,
+    Throttled,
+    /// The request broke a rule of the API (a bug, or a bad flag that slipped through).
+    InvalidRequest(String),
+    /// The service failed (5xx) with this code.
+    Service(String),
+    /// An answer that could not be read.
+    BadResponse,
+    Other,
+}
+
+/// A failed fetch: its kind and the underlying detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    pub kind: ErrorKind,
+    pub detail: String,
+}
+
+impl FetchError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self { kind, detail: detail.into() }
+    }
+
+    /// Whether waiting and trying again may help (the poller backs off and retries either
+    /// way; this only shapes the message).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Unreachable | ErrorKind::Timeout | ErrorKind::Throttled | ErrorKind::Service(_) | ErrorKind::BadResponse
+        )
+    }
+
+    /// One line: what happened and what to do.
+    pub fn summary(&self) -> String {
+        let first = self.detail.lines().next().unwrap_or_default();
+        match &self.kind {
+            ErrorKind::NoCredentials => "no AWS credentials found: pass --profile NAME, run `aws sso login`, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".into(),
+            ErrorKind::ExpiredCredentials => "AWS credentials have expired: refresh them (for SSO, `aws sso login --profile NAME`)".into(),
+            ErrorKind::BadCredentials => format!("AWS rejected the credentials: check the profile or keys ({first})"),
+            ErrorKind::Unauthorized => "not authorized: the caller needs the IAM permission ec2:DescribeStoreImageTasks".into(),
+            ErrorKind::NoRegion => "no AWS region set: pass --region (for example --region us-east-1) or set AWS_REGION".into(),
+            ErrorKind::Unreachable => format!("cannot reach the EC2 endpoint: check the network or --endpoint-url ({first})"),
+            ErrorKind::Timeout => "the EC2 endpoint did not answer in time".into(),
+            ErrorKind::Throttled => "throttled by EC2 (RequestLimitExceeded): the account's API rate limit was hit".into(),
+            ErrorKind::InvalidRequest(code) => format!("EC2 refused the request ({code}): {first}"),
+            ErrorKind::Service(code) => format!("EC2 service error ({code}): {first}"),
+            ErrorKind::BadResponse => format!("EC2 sent an answer that could not be read ({first})"),
+            ErrorKind::Other => first.to_string(),
+        }
+    }
+
+    /// Classifies an SDK error.
+    pub fn from_sdk<E, R>(err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: fmt::Debug,
+    {
+        let detail = DisplayErrorContext(err).to_string();
+        let lower = detail.to_ascii_lowercase();
+        let kind = match err {
+            SdkError::ServiceError(se) => kind_of_code(se.err().code().unwrap_or(""), se.err().message().unwrap_or("")),
+            SdkError::TimeoutError(_) => ErrorKind::Timeout,
+            SdkError::DispatchFailure(d) if d.is_timeout() => ErrorKind::Timeout,
+            SdkError::DispatchFailure(d) if d.is_io() => ErrorKind::Unreachable,
+            SdkError::ResponseError(_) => ErrorKind::BadResponse,
+            _ if lower.contains("credential") => ErrorKind::NoCredentials,
+            _ if lower.contains("region") => ErrorKind::NoRegion,
+            SdkError::DispatchFailure(_) => ErrorKind::Unreachable,
+            _ => ErrorKind::Other,
+        };
+        // Keep the detail short: the SDK's context chain repeats itself.
+        let detail = match err {
+            SdkError::ServiceError(se) => match (se.err().code(), se.err().message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => detail,
+            },
+            _ => detail,
+        };
+        Self { kind, detail }
+    }
+}
+
+fn kind_of_code(code: &str, message: &str) -> ErrorKind {
+    match code {
+        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" => ErrorKind::Throttled,
+        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => ErrorKind::Unauthorized,
+        "RequestExpired" | "ExpiredToken" | "ExpiredTokenException" => ErrorKind::ExpiredCredentials,
+        "AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException" => {
+            ErrorKind::BadCredentials
+        }
+        "InternalError" | "InternalFailure" | "Unavailable" | "ServiceUnavailable" => ErrorKind::Service(code.into()),
+        "" if message.is_empty() => ErrorKind::BadResponse,
+        c if c.starts_with("Invalid") || c.starts_with("Missing") => ErrorKind::InvalidRequest(c.into()),
+        c => ErrorKind::Service(c.into()),
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.summary())
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds_users_act_on() {
+        assert_eq!(kind_of_code("RequestLimitExceeded", "x"), ErrorKind::Throttled);
+        assert_eq!(kind_of_code("UnauthorizedOperation", "x"), ErrorKind::Unauthorized);
+        assert_eq!(kind_of_code("RequestExpired", "x"), ErrorKind::ExpiredCredentials);
+        assert_eq!(kind_of_code("AuthFailure", "x"), ErrorKind::BadCredentials);
+        assert_eq!(kind_of_code("InternalError", "x"), ErrorKind::Service("InternalError".into()));
+        assert_eq!(
+            kind_of_code("InvalidPaginationToken", "x"),
+            ErrorKind::InvalidRequest("InvalidPaginationToken".into())
+        );
+    }
+
+    #[test]
+    fn summaries_say_what_to_do() {
+        let e = FetchError::new(ErrorKind::Unauthorized, "");
+        assert!(e.summary().contains("ec2:DescribeStoreImageTasks"));
+        let e = FetchError::new(ErrorKind::NoRegion, "");
+        assert!(e.summary().contains("--region"));
+        assert!(!e.is_transient());
+        assert!(FetchError::new(ErrorKind::Throttled, "").is_transient());
+    }
+}

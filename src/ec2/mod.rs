@@ -1,0 +1,12 @@
+//! The AWS side: client set-up, the paginated fetch, the poller, and error classification.
+//! Nothing here knows the screen.
+
+pub mod client;
+pub mod error;
+pub mod fetch;
+pub mod poller;
+
+pub use client::{ClientOptions, Ec2, connect, connect_embedded};
+pub use error::{ErrorKind, FetchError};
+pub use fetch::{Fetched, Paging, Permission, Selection, check_permission, fetch_all};
+pub use poller::{PollEvent, Poller, Schedule, Snapshot};

@@ -1,0 +1,27 @@
+//! The `amiwatch` binary: parse flags, set up logging, pick a mode, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = amiwatch::cli::Cli::parse();
+    if let Err(e) = amiwatch::run::init_logging(cli.log_file.as_deref()) {
+        eprintln!("amiwatch: cannot open the log file: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("amiwatch: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(amiwatch::run::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("amiwatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! One-shot output: an aligned table for people, JSON shaped like the AWS CLI's, and CSV.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::task::StoreTask;
+use crate::text::{safe, truncate, width};
+
+/// The output formats of `--once` and `--wait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// The AWS CLI's JSON shape.
+    Json,
+    /// One row a task, with a header.
+    Csv,
+}
+
+/// Writes `tasks` in `format`. `max_width` (a terminal's width) trims the table's last column.
+pub fn write(
+    out: &mut impl Write,
+    format: Format,
+    tasks: &[StoreTask],
+    next_token: Option<&str>,
+    max_width: Option<usize>,
+    with_region: bool,
+) -> io::Result<()> {
+    match format {
+        Format::Table => write_table(out, tasks, next_token, max_width, with_region),
+        Format::Json => write_json(out, tasks, next_token, with_region),
+        Format::Csv => write_csv(out, tasks, with_region),
+    }
+}
+
+/// The CLI prints Python's `isoformat()` of a UTC time: `2026-11-28T11:51:46+00:00`.
+pub fn cli_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonOut<'a> {
+    store_image_task_results: Vec<JsonTask<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonTask<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ami_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bucket: Option<&'a str>,
+    #[serde(rename = "S3objectKey", skip_serializing_if = "Option::is_none")]
+    s3object_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress_percentage: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_task_state: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_task_failure_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+}
+
+impl<'a> JsonTask<'a> {
+    fn new(t: &'a StoreTask, with_region: bool) -> Self {
+        Self {
+            ami_id: t.ami_id.as_deref(),
+            task_start_time: t.start_time.as_ref().map(cli_time),
+            bucket: t.bucket.as_deref(),
+            s3object_key: t.object_key.as_deref(),
+            progress_percentage: t.progress,
+            store_task_state: t.state.as_ref().map(|s| s.as_wire()),
+            store_task_failure_reason: t.failure_reason.as_deref(),
+            region: if with_region { t.region.as_deref() } else { None },
+        }
+    }
+}
+
+fn write_json(out: &mut impl Write, tasks: &[StoreTask], next_token: Option<&str>, with_region: bool) -> io::Result<()> {
+    let doc = JsonOut { store_image_task_results: tasks.iter().map(|t| JsonTask::new(t, with_region)).collect(), next_token };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    out.write_all(b"\n")
+}
+
+fn csv_field(out: &mut impl Write, s: &str) -> io::Result<()> {
+    if s.contains([',', '"', '\n', '\r']) {
+        write!(out, "\"{}\"", s.replace('"', "\"\""))
+    } else {
+        out.write_all(s.as_bytes())
+    }
+}
+
+fn write_csv(out: &mut impl Write, tasks: &[StoreTask], with_region: bool) -> io::Result<()> {
+    let mut header = "ami_id,task_start_time,bucket,s3_object_key,progress_percentage,state,failure_reason".to_string();
+    if with_region {
+        header.push_str(",region");
+    }
+    writeln!(out, "{header}")?;
+    for t in tasks {
+        let mut fields = vec![
+            t.ami_id.clone().unwrap_or_default(),
+            t.start_time.as_ref().map(cli_time).unwrap_or_default(),
+            t.bucket.clone().unwrap_or_default(),
+            t.object_key.clone().unwrap_or_default(),
+            t.progress.map(|p| p.to_string()).unwrap_or_default(),
+            t.state.as_ref().map(|s| s.as_wire().to_string()).unwrap_or_default(),
+            t.failure_reason.clone().unwrap_or_default(),
+        ];
+        if with_region {
+            fields.push(t.region.clone().unwrap_or_default());
+        }
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            // CSV goes to files and spreadsheets: keep the text, minus terminal controls.
+            csv_field(out, &safe(f))?;
+        }
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+const UNKNOWN: &str = "-";
+
+fn write_table(
+    out: &mut impl Write,
+    tasks: &[StoreTask],
+    next_token: Option<&str>,
+    max_width: Option<usize>,
+    with_region: bool,
+) -> io::Result<()> {
+    let mut headers = vec!["AMI ID", "STATE", "PROG", "STARTED UTC", "BUCKET"];
+    if with_region {
+        headers.push("REGION");
+    }
+    headers.push("S3 KEY / FAILURE REASON");
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            let mut r = vec![
+                t.ami_id.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
+                t.state.as_ref().map_or(UNKNOWN.into(), |s| safe(s.as_wire()).into_owned()),
+                t.progress.map_or(UNKNOWN.into(), |p| format!("{p:>3}%")),
+                t.start_time.map_or(UNKNOWN.into(), |s| s.format("%m-%d %H:%M").to_string()),
+                t.bucket.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
+            ];
+            if with_region {
+                r.push(t.region.clone().unwrap_or_else(|| UNKNOWN.into()));
+            }
+            let last = match (&t.failure_reason, &t.object_key) {
+                (Some(reason), _) => reason,
+                (None, Some(key)) => key,
+                (None, None) => UNKNOWN,
+            };
+            r.push(safe(last).into_owned());
+            r
+        })
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(width(cell));
+        }
+    }
+    let last = widths.len() - 1;
+    if let Some(max) = max_width {
+        // Shrink the free-text columns, the last one first, down to 12 cells each.
+        let bucket = 4;
+        for col in [last, bucket] {
+            let total: usize = widths.iter().map(|w| w + 2).sum::<usize>() - 2;
+            let excess = total.saturating_sub(max);
+            widths[col] = widths[col].saturating_sub(excess).max(12.min(widths[col]));
+        }
+    }
+    let line = |out: &mut dyn Write, cells: &[&str]| -> io::Result<()> {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            let cell = truncate(cell, *w);
+            if i == last {
+                writeln!(out, "{cell}")?;
+            } else {
+                let pad = w - width(&cell);
+                write!(out, "{cell}{:pad$}  ", "")?;
+            }
+        }
+        Ok(())
+    };
+    line(out, &headers)?;
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        line(out, &cells)?;
+    }
+    if tasks.is_empty() {
+        writeln!(out, "(no store-image tasks)")?;
+    }
+    if let Some(tok) = next_token {
+        writeln!(out, "\nMore tasks: resume with --starting-token {tok}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::TaskState;
+
+    fn sample() -> Vec<StoreTask> {
+        vec![
+            StoreTask {
+                ami_id: Some("ami-0123456789abcdef0".into()),
+                start_time: Some(DateTime::parse_from_rfc3339("2026-11-28T11:51:46Z").unwrap().to_utc()),
+                bucket: Some("my-bucket".into()),
+                object_key: Some("ami-0123456789abcdef0.bin".into()),
+                progress: Some(17),
+                state: Some(TaskState::InProgress),
+                failure_reason: None,
+                region: Some("us-east-1".into()),
+            },
+            StoreTask { ami_id: Some("ami-12345678".into()), state: Some(TaskState::Other("Paused".into())), ..StoreTask::default() },
+        ]
+    }
+
+    fn render(format: Format, tasks: &[StoreTask], token: Option<&str>, width: Option<usize>) -> String {
+        let mut buf = Vec::new();
+        write(&mut buf, format, tasks, token, width, false).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn json_is_the_cli_shape_and_leaves_absent_fields_out() {
+        let v: serde_json::Value = serde_json::from_str(&render(Format::Json, &sample(), Some("tok"), None)).unwrap();
+        let first = &v["StoreImageTaskResults"][0];
+        assert_eq!(first["AmiId"], "ami-0123456789abcdef0");
+        assert_eq!(first["TaskStartTime"], "2026-11-28T11:51:46+00:00");
+        assert_eq!(first["S3objectKey"], "ami-0123456789abcdef0.bin");
+        assert_eq!(first["ProgressPercentage"], 17);
+        assert_eq!(first["StoreTaskState"], "InProgress");
+        assert!(first.get("StoreTaskFailureReason").is_none());
+        assert!(first.get("Region").is_none());
+        let second = v["StoreImageTaskResults"][1].as_object().unwrap();
+        assert_eq!(second.len(), 2, "only AmiId and the unknown state: {second:?}");
+        assert_eq!(second["StoreTaskState"], "Paused");
+        assert_eq!(v["NextToken"], "tok");
+    }
+
+    #[test]
+    fn json_escapes_control_characters() {
+        let t = StoreTask { bucket: Some("b\u{1b}[31m".into()), ..StoreTask::default() };
+        let s = render(Format::Json, &[t], None, None);
+        assert!(s.contains("\\u001b[31m") && !s.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn csv_quotes_and_table_aligns_within_80_columns() {
+        let mut tasks = sample();
+        tasks[1].failure_reason = Some("it failed, \"badly\"\u{1b}".into());
+        let csv = render(Format::Csv, &tasks, None, None);
+        assert!(csv.starts_with("ami_id,task_start_time,"));
+        assert!(csv.contains(",\"it failed, \"\"badly\"\"\\u{1b}\""), "{csv}");
+        let table = render(Format::Table, &tasks, None, Some(80));
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines.iter().all(|l| width(l) <= 80), "{table}");
+        let col = lines[0].find("STATE").unwrap();
+        assert_eq!(&lines[1][col..col + 10], "InProgress");
+        assert!(!table.contains('\u{1b}'));
+        assert!(render(Format::Table, &[], None, None).contains("no store-image tasks"));
+    }
+}

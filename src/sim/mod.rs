@@ -1,0 +1,340 @@
+//! The embedded EC2 endpoint: a loopback HTTP server that speaks the EC2 Query protocol for
+//! `DescribeStoreImageTasks` (and `DescribeRegions`), over a simulated account whose tasks
+//! progress over time. The demo and the tests point the real SDK client at it.
+
+pub mod faults;
+pub mod protocol;
+pub mod scenario;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use chrono::Utc;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use faults::{Fault, FaultConfig};
+use protocol::{DescribeRequest, Ec2Error, Params};
+use scenario::{Scenario, ScenarioShape, SimClock};
+
+/// How to build the simulated account.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Tasks per region.
+    pub tasks: usize,
+    pub seed: u64,
+    /// Stop the clock: tasks stay where they are (benchmarks, snapshot tests).
+    pub frozen: bool,
+    /// How much faster than real time tasks progress.
+    pub speed: f64,
+    /// The regions `DescribeRegions` lists. Any region signed for gets its own tasks.
+    pub regions: Vec<String>,
+    pub faults: FaultConfig,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        let shape = ScenarioShape::builtin();
+        Self {
+            tasks: shape.default_tasks,
+            seed: 42,
+            frozen: false,
+            speed: 1.0,
+            regions: vec![shape.region],
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+/// Counters a test or a benchmark reads to check how many calls a client made.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub describe_store_image_tasks: AtomicU64,
+    pub describe_regions: AtomicU64,
+    pub faults_injected: AtomicU64,
+}
+
+/// A point-in-time copy of [`Stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StatsSnapshot {
+    pub requests: u64,
+    pub describe_store_image_tasks: u64,
+    pub describe_regions: u64,
+    pub faults_injected: u64,
+}
+
+struct State {
+    config: SimConfig,
+    shape: ScenarioShape,
+    clock: SimClock,
+    scenarios: Mutex<HashMap<String, Arc<Scenario>>>,
+    stats: Stats,
+    outage: AtomicBool,
+    faults: faults::FaultRoller,
+    url: String,
+}
+
+impl State {
+    fn scenario(&self, region: &str) -> Arc<Scenario> {
+        let mut map = self.scenarios.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(region.to_string())
+            .or_insert_with(|| {
+                let seed = self.config.seed ^ fnv(region);
+                Arc::new(Scenario::generate(&self.shape, self.config.tasks, seed, self.clock.base()))
+            })
+            .clone()
+    }
+}
+
+/// A running endpoint. Dropping the handle shuts it down.
+pub struct SimHandle {
+    state: Arc<State>,
+    addr: SocketAddr,
+    _shutdown: watch::Sender<()>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`: what to pass as the endpoint URL.
+    pub fn url(&self) -> &str {
+        &self.state.url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        snapshot(&self.state.stats)
+    }
+
+    /// Makes every request fail (or stop failing): an outage to test recovery.
+    pub fn set_outage(&self, on: bool) {
+        self.state.outage.store(on, Ordering::SeqCst);
+    }
+
+    /// Changes the fault rates of a running endpoint.
+    pub fn set_faults(&self, faults: FaultConfig) {
+        self.state.faults.set(faults);
+    }
+}
+
+fn snapshot(s: &Stats) -> StatsSnapshot {
+    StatsSnapshot {
+        requests: s.requests.load(Ordering::Relaxed),
+        describe_store_image_tasks: s.describe_store_image_tasks.load(Ordering::Relaxed),
+        describe_regions: s.describe_regions.load(Ordering::Relaxed),
+        faults_injected: s.faults_injected.load(Ordering::Relaxed),
+    }
+}
+
+/// Binds `addr` (use port 0 for any free port) on loopback and serves until the handle drops.
+pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHandle> {
+    if !addr.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("the embedded endpoint binds to loopback only, not {addr}"),
+        ));
+    }
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    let clock = SimClock::new(Utc::now(), config.frozen, config.speed);
+    let state = Arc::new(State {
+        shape: ScenarioShape::builtin(),
+        clock,
+        scenarios: Mutex::new(HashMap::new()),
+        stats: Stats::default(),
+        outage: AtomicBool::new(false),
+        faults: faults::FaultRoller::new(config.faults.clone(), config.seed),
+        url,
+        config,
+    });
+    // Build the first region's tasks now, so the first request is not the slow one.
+    if let Some(r) = state.config.regions.first() {
+        state.scenario(r);
+    }
+    let (tx, rx) = watch::channel(());
+    tokio::spawn(accept_loop(listener, state.clone(), rx));
+    Ok(SimHandle { state, addr, _shutdown: tx })
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>, mut shutdown: watch::Receiver<()>) {
+    loop {
+        let conn = tokio::select! {
+            c = listener.accept() => c,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((stream, _)) = conn else { continue };
+        let state = state.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+type Answer = Response<Full<Bytes>>;
+
+fn reply(status: u16, content_type: &str, body: String) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn error_reply(e: &Ec2Error, request_id: &str) -> Answer {
+    reply(e.status, "text/xml;charset=UTF-8", e.to_xml(request_id))
+}
+
+/// The error a dropped connection gives the client: hyper closes it without an answer.
+#[derive(Debug)]
+struct Dropped;
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose (fault injection)")
+    }
+}
+impl std::error::Error for Dropped {}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dropped> {
+    let n = state.stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let request_id = format!("a1b2c3d4-0000-4000-8000-{n:012x}");
+    let (parts, body) = req.into_parts();
+    match (&parts.method, parts.uri.path()) {
+        (&Method::GET, "/_sim/stats") => {
+            let body = serde_json::to_string(&snapshot(&state.stats)).unwrap_or_default();
+            return Ok(reply(200, "application/json", body));
+        }
+        (&Method::POST, "/_sim/outage") => {
+            let on = parts.uri.query().is_none_or(|q| !q.contains("on=false"));
+            state.outage.store(on, Ordering::SeqCst);
+            return Ok(reply(200, "text/plain", format!("outage: {on}\n")));
+        }
+        (&Method::POST, "/") => {}
+        _ => {
+            let hint = "amiwatch embedded EC2 endpoint: POST / with the EC2 Query protocol\n";
+            return Ok(reply(404, "text/plain", hint.to_string()));
+        }
+    }
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return Err(Dropped);
+    };
+    let params = Params::parse(&body);
+
+    if state.outage.load(Ordering::SeqCst) {
+        let e = Ec2Error::new(503, "Unavailable", "The service is unavailable. Please try again shortly.");
+        return Ok(error_reply(&e, &request_id));
+    }
+    let page_index = params.get("NextToken").map_or(0, |_| 1);
+    if let Some(fault) = state.faults.roll(page_index) {
+        state.stats.faults_injected.fetch_add(1, Ordering::Relaxed);
+        match fault {
+            Fault::Throttle => {
+                let e = Ec2Error::new(503, "RequestLimitExceeded", "Request limit exceeded.");
+                return Ok(error_reply(&e, &request_id));
+            }
+            Fault::Internal => {
+                let e = Ec2Error::new(500, "InternalError", "An internal error has occurred.");
+                return Ok(error_reply(&e, &request_id));
+            }
+            Fault::Slow(d) => tokio::time::sleep(d).await,
+            Fault::Drop => return Err(Dropped),
+            Fault::Malformed => {
+                return Ok(reply(200, "text/xml;charset=UTF-8", "<DescribeStoreImageTasksResponse><storeImageTaskResultSet><item><amiId>".into()));
+            }
+        }
+    }
+
+    let auth = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some((access_key, region)) = credential_scope(auth) else {
+        let e = Ec2Error::new(401, "AuthFailure", "AWS was not able to validate the provided access credentials");
+        return Ok(error_reply(&e, &request_id));
+    };
+    // Special access keys let tests reach the credential errors through the real client.
+    if access_key.starts_with("EXPIRED") {
+        let e = Ec2Error::new(400, "RequestExpired", "Request has expired.");
+        return Ok(error_reply(&e, &request_id));
+    }
+    let denied = access_key.starts_with("DENIED");
+
+    match params.action() {
+        Some("DescribeStoreImageTasks") => {
+            state.stats.describe_store_image_tasks.fetch_add(1, Ordering::Relaxed);
+            if denied {
+                let e = Ec2Error::new(403, "UnauthorizedOperation", "You are not authorized to perform this operation. User is not authorized to perform: ec2:DescribeStoreImageTasks");
+                return Ok(error_reply(&e, &request_id));
+            }
+            let req = match DescribeRequest::from_params(&params) {
+                Ok(r) => r,
+                Err(e) => return Ok(error_reply(&e, &request_id)),
+            };
+            if params.dry_run() {
+                let e = Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+                return Ok(error_reply(&e, &request_id));
+            }
+            let scenario = state.scenario(&region);
+            let now = state.clock.now();
+            let page = protocol::describe(&scenario, &req, now);
+            Ok(reply(200, "text/xml;charset=UTF-8", protocol::describe_xml(&page, now, &request_id)))
+        }
+        Some("DescribeRegions") => {
+            state.stats.describe_regions.fetch_add(1, Ordering::Relaxed);
+            let xml = protocol::regions_xml(&state.config.regions, &state.url, &request_id);
+            Ok(reply(200, "text/xml;charset=UTF-8", xml))
+        }
+        Some(other) => {
+            let e = Ec2Error::new(400, "InvalidAction", format!("The action {other} is not valid for this web service."));
+            Ok(error_reply(&e, &request_id))
+        }
+        None => {
+            let e = Ec2Error::new(400, "MissingAction", "The request must contain the parameter Action");
+            Ok(error_reply(&e, &request_id))
+        }
+    }
+}
+
+/// The access key and region of a SigV4 `Authorization` header.
+fn credential_scope(auth: &str) -> Option<(String, String)> {
+    let cred = auth.split("Credential=").nth(1)?;
+    let cred = cred.split([',', ' ']).next()?;
+    let mut parts = cred.split('/');
+    let key = parts.next()?.to_string();
+    let _date = parts.next()?;
+    let region = parts.next()?.to_string();
+    (!key.is_empty() && !region.is_empty()).then_some((key, region))
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_scope_reads_sigv4() {
+        let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=abc";
+        assert_eq!(credential_scope(h), Some(("AKIDEXAMPLE".into(), "eu-west-1".into())));
+        assert_eq!(credential_scope(""), None);
+    }
+}

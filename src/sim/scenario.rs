@@ -1,0 +1,303 @@
+//! The simulated account: store-image tasks that progress over wall-clock time.
+//!
+//! Generated deterministically from a seed and the shape in `assets/scenario.json`, so a test
+//! or a benchmark sees the same tasks every run.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
+use serde::Deserialize;
+
+/// The scenario's shape, read from `assets/scenario.json` (compiled into the binary).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScenarioShape {
+    pub region: String,
+    pub default_tasks: usize,
+    pub buckets: Vec<WeightedBucket>,
+    pub mix: Mix,
+    pub in_progress_minutes: MinutesRange,
+    /// Percent of in-progress tasks that will fail before reaching 100%.
+    pub will_fail_later: u32,
+    /// Percent of failed tasks that were retried.
+    pub retry_after_failure: u32,
+    pub history_days: u32,
+    pub failure_reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WeightedBucket {
+    pub name: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Mix {
+    pub in_progress: u32,
+    pub completed: u32,
+    pub failed: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MinutesRange {
+    pub min: u32,
+    pub max: u32,
+}
+
+impl ScenarioShape {
+    /// The shape shipped in `assets/scenario.json`.
+    pub fn builtin() -> Self {
+        serde_json::from_str(include_str!("../../assets/scenario.json"))
+            .expect("assets/scenario.json is valid (checked by a unit test)")
+    }
+}
+
+/// A small deterministic generator (SplitMix64): enough for a scenario, no dependency.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// True with probability `percent`/100.
+    pub fn chance(&mut self, percent: u32) -> bool {
+        self.range(0, 99) < u64::from(percent)
+    }
+}
+
+/// One simulated task: fixed facts from which its state at any moment follows.
+#[derive(Debug, Clone)]
+pub struct SimTask {
+    pub ami_id: String,
+    pub bucket: String,
+    pub start: DateTime<Utc>,
+    /// Wall-clock seconds from 0% to 100%.
+    pub duration_secs: f64,
+    /// The percentage at which the task fails, if it does.
+    pub fail_at: Option<u8>,
+    pub failure_reason: String,
+}
+
+/// What a task looks like at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimStatus {
+    pub progress: u8,
+    pub state: &'static str,
+}
+
+impl SimTask {
+    pub fn object_key(&self) -> String {
+        format!("{}.bin", self.ami_id)
+    }
+
+    pub fn status_at(&self, now: DateTime<Utc>) -> SimStatus {
+        let elapsed = (now - self.start).num_milliseconds() as f64 / 1000.0;
+        let pct = (elapsed / self.duration_secs * 100.0).clamp(0.0, 100.0) as u8;
+        match self.fail_at {
+            Some(f) if pct >= f => SimStatus { progress: f, state: "Failed" },
+            _ if pct >= 100 => SimStatus { progress: 100, state: "Completed" },
+            _ => SimStatus { progress: pct, state: "InProgress" },
+        }
+    }
+}
+
+/// The simulated clock: real time from a base, optionally frozen or sped up.
+#[derive(Debug, Clone)]
+pub struct SimClock {
+    base: DateTime<Utc>,
+    started: Instant,
+    frozen: bool,
+    speed: f64,
+}
+
+impl SimClock {
+    pub fn new(base: DateTime<Utc>, frozen: bool, speed: f64) -> Self {
+        Self { base, started: Instant::now(), frozen, speed }
+    }
+
+    pub fn base(&self) -> DateTime<Utc> {
+        self.base
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        if self.frozen {
+            return self.base;
+        }
+        let ms = self.started.elapsed().as_secs_f64() * self.speed * 1000.0;
+        self.base + ChronoDuration::milliseconds(ms as i64)
+    }
+}
+
+/// All tasks of one region, newest first (the service's order).
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub tasks: Vec<SimTask>,
+}
+
+impl Scenario {
+    /// Generates `count` tasks as they stand at `now`, deterministic for a given seed.
+    pub fn generate(shape: &ScenarioShape, count: usize, seed: u64, now: DateTime<Utc>) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut tasks = Vec::with_capacity(count);
+        let total_weight: u32 = shape.buckets.iter().map(|b| b.weight).sum();
+        let mix_total = shape.mix.in_progress + shape.mix.completed + shape.mix.failed;
+        let history_secs = i64::from(shape.history_days) * 86_400;
+        let (min_d, max_d) = (
+            u64::from(shape.in_progress_minutes.min) * 60,
+            u64::from(shape.in_progress_minutes.max) * 60,
+        );
+
+        while tasks.len() < count {
+            let ami_id = format!("ami-{:x}{:016x}", rng.range(0, 15), rng.next_u64());
+            let bucket = pick_bucket(shape, total_weight, &mut rng);
+            let reason = pick(&shape.failure_reasons, &mut rng);
+            let roll = rng.range(0, u64::from(mix_total) - 1) as u32;
+            if roll < shape.mix.in_progress {
+                let duration = rng.range(min_d, max_d) as f64;
+                let done = rng.unit() * 0.95;
+                let start = now - secs(duration * done);
+                let fail_at = rng
+                    .chance(shape.will_fail_later)
+                    .then(|| rng.range((done * 100.0) as u64 + 1, 99) as u8);
+                tasks.push(SimTask { ami_id, bucket, start, duration_secs: duration, fail_at, failure_reason: reason });
+            } else {
+                // Historic: a large AMI took between 10 minutes and 5 hours.
+                let duration = rng.range(600, 5 * 3600) as f64;
+                let failed = roll >= shape.mix.in_progress + shape.mix.completed;
+                let fail_at = failed.then(|| rng.range(0, 99) as u8);
+                let ran = duration * f64::from(fail_at.unwrap_or(100)) / 100.0;
+                let latest_start = (ran as i64 + 60).min(history_secs);
+                let ago = rng.range(latest_start as u64, history_secs as u64) as i64;
+                let start = now - ChronoDuration::seconds(ago);
+                let ended = start + secs(ran);
+                tasks.push(SimTask {
+                    ami_id: ami_id.clone(),
+                    bucket: bucket.clone(),
+                    start,
+                    duration_secs: duration,
+                    fail_at,
+                    failure_reason: reason,
+                });
+                if failed && tasks.len() < count && rng.chance(shape.retry_after_failure) {
+                    let retry_start = ended + ChronoDuration::seconds(rng.range(120, 7200) as i64);
+                    if retry_start < now {
+                        // The retry is either still running or done, at its own speed.
+                        let left = (now - retry_start).num_seconds().max(1) as f64;
+                        let duration = if rng.chance(50) { left / (0.2 + rng.unit() * 0.7) } else { left * 0.8 };
+                        tasks.push(SimTask {
+                            ami_id,
+                            bucket,
+                            start: retry_start,
+                            duration_secs: duration.max(60.0),
+                            fail_at: None,
+                            failure_reason: String::new(),
+                        });
+                    }
+                }
+            }
+        }
+        for t in &mut tasks {
+            t.start = t.start.trunc_subsecs(0);
+        }
+        tasks.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.ami_id.cmp(&b.ami_id)));
+        Self { tasks }
+    }
+}
+
+fn secs(s: f64) -> ChronoDuration {
+    ChronoDuration::milliseconds((s * 1000.0) as i64)
+}
+
+fn pick(items: &[String], rng: &mut Rng) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    items[rng.range(0, items.len() as u64 - 1) as usize].clone()
+}
+
+fn pick_bucket(shape: &ScenarioShape, total_weight: u32, rng: &mut Rng) -> String {
+    let mut roll = rng.range(0, u64::from(total_weight.max(1)) - 1) as u32;
+    for b in &shape.buckets {
+        if roll < b.weight {
+            return b.name.clone();
+        }
+        roll -= b.weight;
+    }
+    "amiwatch-demo".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc()
+    }
+
+    #[test]
+    fn builtin_shape_parses() {
+        let s = ScenarioShape::builtin();
+        assert!(s.buckets.len() >= 3);
+        assert!(!s.failure_reasons.is_empty());
+    }
+
+    #[test]
+    fn same_seed_same_tasks_and_count_is_exact() {
+        let shape = ScenarioShape::builtin();
+        let a = Scenario::generate(&shape, 500, 7, at());
+        let b = Scenario::generate(&shape, 500, 7, at());
+        assert_eq!(a.tasks.len(), 500);
+        let ids = |s: &Scenario| s.tasks.iter().map(|t| (t.ami_id.clone(), t.start)).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+        assert_ne!(ids(&a), ids(&Scenario::generate(&shape, 500, 8, at())));
+    }
+
+    #[test]
+    fn scenario_has_every_state_retries_and_stays_in_31_days() {
+        let now = at();
+        let s = Scenario::generate(&ScenarioShape::builtin(), 400, 1, now);
+        let states: Vec<_> = s.tasks.iter().map(|t| t.status_at(now).state).collect();
+        for want in ["InProgress", "Completed", "Failed"] {
+            assert!(states.contains(&want), "no {want}");
+        }
+        let mut ids: Vec<_> = s.tasks.iter().map(|t| &t.ami_id).collect();
+        ids.sort();
+        let before = ids.len();
+        ids.dedup();
+        assert!(ids.len() < before, "some AMI should have been exported twice");
+        assert!(s.tasks.iter().all(|t| now - t.start <= ChronoDuration::days(31) && t.start <= now));
+        assert!(s.tasks.windows(2).all(|w| w[0].start >= w[1].start), "newest first");
+    }
+
+    #[test]
+    fn tasks_progress_over_time() {
+        let now = at();
+        let s = Scenario::generate(&ScenarioShape::builtin(), 200, 3, now);
+        let later = now + ChronoDuration::hours(2);
+        let moving = s.tasks.iter().filter(|t| t.status_at(now).state == "InProgress").count();
+        let still = s.tasks.iter().filter(|t| t.status_at(later).state == "InProgress").count();
+        assert!(moving > 0 && still < moving);
+        for t in &s.tasks {
+            assert!(t.status_at(later).progress >= t.status_at(now).progress);
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The domain: one store-image task and its state.
+//!
+//! This is the only place that sees the SDK's `StoreImageTaskResult`; everything after the
+//! conversion works with [`StoreTask`].
+
+use std::fmt;
+
+use aws_sdk_ec2::types::StoreImageTaskResult;
+use chrono::{DateTime, Utc};
+
+/// The state of a store-image task, as the service reports it.
+///
+/// The service sends a plain string; a value this build does not know is kept as it came
+/// rather than dropped, so that a new state shows up instead of silently vanishing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskState {
+    InProgress,
+    Completed,
+    Failed,
+    Other(String),
+}
+
+impl TaskState {
+    /// Parses the service's wire value (exact, case-sensitive, as the service sends it).
+    pub fn from_wire(s: &str) -> Self {
+        match s {
+            "InProgress" => Self::InProgress,
+            "Completed" => Self::Completed,
+            "Failed" => Self::Failed,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// Parses what a user types: `InProgress`, `in-progress`, `in_progress`, `completed`, ...
+    pub fn from_user(s: &str) -> Option<Self> {
+        let folded: String = s
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_' | ' '))
+            .flat_map(char::to_lowercase)
+            .collect();
+        match folded.as_str() {
+            "inprogress" | "running" => Some(Self::InProgress),
+            "completed" | "complete" | "done" => Some(Self::Completed),
+            "failed" | "failure" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    /// The value the service uses on the wire and in filters.
+    pub fn as_wire(&self) -> &str {
+        match self {
+            Self::InProgress => "InProgress",
+            Self::Completed => "Completed",
+            Self::Failed => "Failed",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// A short label for people ("in progress").
+    pub fn label(&self) -> &str {
+        match self {
+            Self::InProgress => "in progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Whether the task has reached an end state.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_wire())
+    }
+}
+
+/// One store-image task: an AMI being copied (or copied) into an S3 bucket.
+///
+/// Every field is optional in the service model, so every field is optional here; a missing
+/// field is shown as unknown, never invented.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreTask {
+    pub ami_id: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub bucket: Option<String>,
+    pub object_key: Option<String>,
+    /// 0..=100 when the service sent a sane value.
+    pub progress: Option<u8>,
+    pub state: Option<TaskState>,
+    pub failure_reason: Option<String>,
+    /// The region the task was read from.
+    pub region: Option<String>,
+}
+
+impl StoreTask {
+    /// The one conversion from the SDK's type.
+    pub fn from_sdk(r: &StoreImageTaskResult, region: Option<&str>) -> Self {
+        Self {
+            ami_id: r.ami_id().map(str::to_string),
+            start_time: r.task_start_time().and_then(|t| {
+                DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())
+            }),
+            bucket: r.bucket().map(str::to_string),
+            object_key: r.s3object_key().map(str::to_string),
+            progress: r
+                .progress_percentage()
+                .map(|p| p.clamp(0, 100) as u8),
+            state: r.store_task_state().map(TaskState::from_wire),
+            failure_reason: r.store_task_failure_reason().map(str::to_string),
+            region: region.map(str::to_string),
+        }
+    }
+
+    /// `s3://bucket/key`, when both are known.
+    pub fn s3_uri(&self) -> Option<String> {
+        match (&self.bucket, &self.object_key) {
+            (Some(b), Some(k)) => Some(format!("s3://{b}/{k}")),
+            _ => None,
+        }
+    }
+
+    pub fn is_in_progress(&self) -> bool {
+        self.state == Some(TaskState::InProgress)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::primitives::DateTime as SdkDateTime;
+
+    #[test]
+    fn user_states_are_case_and_dash_insensitive() {
+        for s in ["InProgress", "in-progress", "IN_PROGRESS", "inprogress"] {
+            assert_eq!(TaskState::from_user(s), Some(TaskState::InProgress), "{s}");
+        }
+        assert_eq!(TaskState::from_user("Completed"), Some(TaskState::Completed));
+        assert_eq!(TaskState::from_user("FAILED"), Some(TaskState::Failed));
+        assert_eq!(TaskState::from_user("pending"), None);
+    }
+
+    #[test]
+    fn unknown_wire_state_is_kept() {
+        let s = TaskState::from_wire("Cancelling");
+        assert_eq!(s, TaskState::Other("Cancelling".into()));
+        assert_eq!(s.as_wire(), "Cancelling");
+        assert!(!s.is_final());
+    }
+
+    #[test]
+    fn conversion_keeps_every_field() {
+        let r = StoreImageTaskResult::builder()
+            .ami_id("ami-0123456789abcdef0")
+            .task_start_time(SdkDateTime::from_secs(1_764_330_706))
+            .bucket("b")
+            .s3object_key("k.bin")
+            .progress_percentage(42)
+            .store_task_state("Failed")
+            .store_task_failure_reason("boom")
+            .build();
+        let t = StoreTask::from_sdk(&r, Some("eu-west-1"));
+        assert_eq!(t.ami_id.as_deref(), Some("ami-0123456789abcdef0"));
+        assert_eq!(t.start_time.unwrap().timestamp(), 1_764_330_706);
+        assert_eq!(t.progress, Some(42));
+        assert_eq!(t.state, Some(TaskState::Failed));
+        assert_eq!(t.failure_reason.as_deref(), Some("boom"));
+        assert_eq!(t.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(t.s3_uri().as_deref(), Some("s3://b/k.bin"));
+    }
+
+    #[test]
+    fn missing_fields_stay_missing_and_bad_progress_is_clamped() {
+        let empty = StoreTask::from_sdk(&StoreImageTaskResult::builder().build(), None);
+        assert_eq!(empty, StoreTask::default());
+        let r = StoreImageTaskResult::builder().progress_percentage(250).build();
+        assert_eq!(StoreTask::from_sdk(&r, None).progress, Some(100));
+        let r = StoreImageTaskResult::builder().progress_percentage(-3).build();
+        assert_eq!(StoreTask::from_sdk(&r, None).progress, Some(0));
+    }
+}

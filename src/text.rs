@@ -1,0 +1,84 @@
+//! Showing text that came from the API safely: control characters, terminal escape
+//! sequences and bidirectional overrides never reach a terminal as such.
+
+use std::borrow::Cow;
+
+use unicode_width::UnicodeWidthChar;
+
+/// Whether a character must not be written to a terminal as it is.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}'          // directional marks
+            | '\u{202A}'..='\u{202E}'                       // embeddings and overrides
+            | '\u{2066}'..='\u{2069}'                       // isolates
+            | '\u{2028}' | '\u{2029}'                       // line and paragraph separators
+        )
+}
+
+/// The text with every unsafe character shown as a visible escape (`\u{1b}`), borrowed when
+/// there is nothing to change.
+pub fn safe(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Display width in terminal cells.
+pub fn width(s: &str) -> usize {
+    s.chars().map(|c| c.width().unwrap_or(0)).sum()
+}
+
+/// Cuts `s` to at most `max` cells, ending with `…` when something was cut.
+pub fn truncate(s: &str, max: usize) -> Cow<'_, str> {
+    if width(s) <= max {
+        return Cow::Borrowed(s);
+    }
+    if max == 0 {
+        return Cow::Borrowed("");
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_never_pass_through() {
+        let evil = "bucket\u{1b}[2J\u{7}\r\n\u{202E}gnp.exe\u{9b}31m";
+        let s = safe(evil);
+        assert!(!s.chars().any(is_unsafe), "{s}");
+        assert!(s.contains("\\u{1b}[2J"));
+        assert!(s.contains("\\u{202e}"));
+        assert!(matches!(safe("plain-bucket.name"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn truncate_counts_cells() {
+        assert_eq!(truncate("abcdef", 6), "abcdef");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("日本語です", 5), "日本…");
+        assert_eq!(truncate("abc", 0), "");
+    }
+}
