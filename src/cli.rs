@@ -92,7 +92,12 @@ pub struct SelectArgs {
     pub max_items: Option<u64>,
 
     /// Resume where a --max-items run stopped.
-    #[arg(long, value_name = "TOKEN", help_heading = "Selection", conflicts_with = "image_ids")]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        help_heading = "Selection",
+        conflicts_with = "image_ids"
+    )]
     pub starting_token: Option<String>,
 }
 
@@ -212,9 +217,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
         let (num, tail) = rest.split_at(digits);
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         let n: f64 = num.parse().map_err(|_| err())?;
         let secs = match unit {
@@ -233,7 +242,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_secs(1) {
-        return Err(format!("'{s}' is too short: the interval must be at least 1s"));
+        return Err(format!(
+            "'{s}' is too short: the interval must be at least 1s"
+        ));
     }
     Ok(d)
 }
@@ -243,21 +254,31 @@ fn parse_ami_id(s: &str) -> Result<String, String> {
     if crate::sim::protocol::is_ami_id(s) {
         Ok(s.to_string())
     } else {
-        Err(format!("'{s}' is not an AMI ID: expected ami- and 8 or 17 lowercase hex digits, like ami-0123456789abcdef0"))
+        Err(format!(
+            "'{s}' is not an AMI ID: expected ami- and 8 or 17 lowercase hex digits, like ami-0123456789abcdef0"
+        ))
     }
 }
 
 fn parse_state(s: &str) -> Result<TaskState, String> {
-    TaskState::from_user(s.trim()).ok_or_else(|| format!("'{s}' is not a task state: use InProgress, Completed or Failed"))
+    TaskState::from_user(s.trim())
+        .ok_or_else(|| format!("'{s}' is not a task state: use InProgress, Completed or Failed"))
 }
 
 /// S3 bucket naming rules: 3-63 characters of lowercase letters, digits, dots and hyphens,
 /// starting and ending with a letter or digit.
 fn parse_bucket(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let ok_chars = s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
     let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if (3..=63).contains(&s.len()) && ok_chars && ends(s.bytes().next()) && ends(s.bytes().last()) && !s.contains("..") {
+    if (3..=63).contains(&s.len())
+        && ok_chars
+        && ends(s.bytes().next())
+        && ends(s.bytes().last())
+        && !s.contains("..")
+    {
         Ok(s.to_string())
     } else {
         Err(format!(
@@ -268,21 +289,48 @@ fn parse_bucket(s: &str) -> Result<String, String> {
 
 fn parse_region(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let ok = !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok { Ok(s.to_string()) } else { Err(format!("'{s}' is not a region name: expected something like us-east-1")) }
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not a region name: expected something like us-east-1"
+        ))
+    }
 }
 
 fn parse_endpoint(s: &str) -> Result<String, String> {
-    let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"));
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"));
     match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains(char::is_whitespace) => Ok(s.to_string()),
-        _ => Err(format!("'{s}' is not an endpoint URL: expected http://HOST[:PORT] or https://HOST[:PORT]")),
+        Some(host)
+            if !host.is_empty()
+                && !host.starts_with('/')
+                && !host.contains(char::is_whitespace) =>
+        {
+            Ok(s.to_string())
+        }
+        _ => Err(format!(
+            "'{s}' is not an endpoint URL: expected http://HOST[:PORT] or https://HOST[:PORT]"
+        )),
     }
 }
 
 fn parse_loopback(s: &str) -> Result<SocketAddr, String> {
-    let a: SocketAddr = s.parse().map_err(|_| format!("'{s}' is not an address: expected 127.0.0.1:PORT"))?;
-    if a.ip().is_loopback() { Ok(a) } else { Err(format!("'{s}': the embedded endpoint listens on loopback only (127.0.0.1)")) }
+    let a: SocketAddr = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not an address: expected 127.0.0.1:PORT"))?;
+    if a.ip().is_loopback() {
+        Ok(a)
+    } else {
+        Err(format!(
+            "'{s}': the embedded endpoint listens on loopback only (127.0.0.1)"
+        ))
+    }
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -295,7 +343,9 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 fn parse_speed(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if p > 0.0 && p <= 100_000.0 => Ok(p),
-        _ => Err(format!("'{s}' is not a speed: a number above 0, 1 is real time")),
+        _ => Err(format!(
+            "'{s}' is not a speed: a number above 0, 1 is real time"
+        )),
     }
 }
 
@@ -330,11 +380,22 @@ mod tests {
 
     #[test]
     fn flags_parse_and_conflicts_are_refused() {
-        let c = Cli::try_parse_from(["amiwatch", "--once", "--image-id", "ami-12345678,ami-0123456789abcdef0", "--state", "in-progress"]).unwrap();
+        let c = Cli::try_parse_from([
+            "amiwatch",
+            "--once",
+            "--image-id",
+            "ami-12345678,ami-0123456789abcdef0",
+            "--state",
+            "in-progress",
+        ])
+        .unwrap();
         assert_eq!(c.select.image_ids.len(), 2);
         assert_eq!(c.select.states, vec![TaskState::InProgress]);
         assert!(Cli::try_parse_from(["amiwatch", "--page-size", "201"]).is_err());
-        assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-12345678", "--max-items", "3"]).is_err());
+        assert!(
+            Cli::try_parse_from(["amiwatch", "--image-id", "ami-12345678", "--max-items", "3"])
+                .is_err()
+        );
         assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-XYZ"]).is_err());
         assert!(Cli::try_parse_from(["amiwatch", "--interval", "0s"]).is_err());
     }

@@ -101,14 +101,12 @@ impl StoreTask {
     pub fn from_sdk(r: &StoreImageTaskResult, region: Option<&str>) -> Self {
         Self {
             ami_id: r.ami_id().map(str::to_string),
-            start_time: r.task_start_time().and_then(|t| {
-                DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())
-            }),
+            start_time: r
+                .task_start_time()
+                .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
             bucket: r.bucket().map(str::to_string),
             object_key: r.s3object_key().map(str::to_string),
-            progress: r
-                .progress_percentage()
-                .map(|p| p.clamp(0, 100) as u8),
+            progress: r.progress_percentage().map(|p| p.clamp(0, 100) as u8),
             state: r.store_task_state().map(TaskState::from_wire),
             failure_reason: r.store_task_failure_reason().map(str::to_string),
             region: region.map(str::to_string),
@@ -138,7 +136,10 @@ mod tests {
         for s in ["InProgress", "in-progress", "IN_PROGRESS", "inprogress"] {
             assert_eq!(TaskState::from_user(s), Some(TaskState::InProgress), "{s}");
         }
-        assert_eq!(TaskState::from_user("Completed"), Some(TaskState::Completed));
+        assert_eq!(
+            TaskState::from_user("Completed"),
+            Some(TaskState::Completed)
+        );
         assert_eq!(TaskState::from_user("FAILED"), Some(TaskState::Failed));
         assert_eq!(TaskState::from_user("pending"), None);
     }
@@ -176,9 +177,13 @@ mod tests {
     fn missing_fields_stay_missing_and_bad_progress_is_clamped() {
         let empty = StoreTask::from_sdk(&StoreImageTaskResult::builder().build(), None);
         assert_eq!(empty, StoreTask::default());
-        let r = StoreImageTaskResult::builder().progress_percentage(250).build();
+        let r = StoreImageTaskResult::builder()
+            .progress_percentage(250)
+            .build();
         assert_eq!(StoreTask::from_sdk(&r, None).progress, Some(100));
-        let r = StoreImageTaskResult::builder().progress_percentage(-3).build();
+        let r = StoreImageTaskResult::builder()
+            .progress_percentage(-3)
+            .build();
         assert_eq!(StoreTask::from_sdk(&r, None).progress, Some(0));
     }
 }

@@ -72,9 +72,11 @@ pub async fn connect(opts: &ClientOptions) -> Ec2 {
         if let Some(p) = &opts.profile {
             profile = profile.profile_name(p);
         }
-        let chain = RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
-            .or_else(profile.build())
-            .or_else(Region::new(DEMO_REGION));
+        let chain = RegionProviderChain::first_try(
+            aws_config::environment::EnvironmentVariableRegionProvider::new(),
+        )
+        .or_else(profile.build())
+        .or_else(Region::new(DEMO_REGION));
         loader = loader.region(chain);
     }
     if let Some(e) = &opts.endpoint_url {
@@ -90,7 +92,11 @@ pub async fn connect(opts: &ClientOptions) -> Ec2 {
     if let Some(e) = conf.endpoint_url() {
         parts.push(e.to_string());
     }
-    Ec2 { client: aws_sdk_ec2::Client::new(&conf), region, source: parts.join(" · ") }
+    Ec2 {
+        client: aws_sdk_ec2::Client::new(&conf),
+        region,
+        source: parts.join(" · "),
+    }
 }
 
 /// A client for the embedded endpoint: static fake credentials and a fixed region, sealed
@@ -101,9 +107,20 @@ pub fn connect_embedded(endpoint_url: &str, opts: &ClientOptions) -> Ec2 {
 
 /// Like [`connect_embedded`], with a chosen access key (the simulator treats keys starting
 /// with `DENIED` or `EXPIRED` specially) and region.
-pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key: &str, region: &str) -> Ec2 {
+pub fn connect_embedded_as(
+    endpoint_url: &str,
+    opts: &ClientOptions,
+    access_key: &str,
+    region: &str,
+) -> Ec2 {
     let (retry, timeout) = retry_and_timeouts(opts);
-    let creds = Credentials::new(access_key, "amiwatch-demo-secret", None, None, "amiwatch-embedded");
+    let creds = Credentials::new(
+        access_key,
+        "amiwatch-demo-secret",
+        None,
+        None,
+        "amiwatch-embedded",
+    );
     let conf = aws_sdk_ec2::Config::builder()
         .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
         .region(Region::new(region.to_string()))

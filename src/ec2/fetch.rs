@@ -26,7 +26,8 @@ impl Selection {
     /// Whether a task passes the state and bucket filters (the AMI IDs are the service's job).
     pub fn matches(&self, t: &StoreTask) -> bool {
         (self.states.is_empty() || t.state.as_ref().is_some_and(|s| self.states.contains(s)))
-            && (self.buckets.is_empty() || t.bucket.as_ref().is_some_and(|b| self.buckets.contains(b)))
+            && (self.buckets.is_empty()
+                || t.bucket.as_ref().is_some_and(|b| self.buckets.contains(b)))
     }
 
     fn filters(&self) -> Vec<Filter> {
@@ -35,12 +36,22 @@ impl Selection {
             f.push(
                 Filter::builder()
                     .name("task-state")
-                    .set_values(Some(self.states.iter().map(|s| s.as_wire().to_string()).collect()))
+                    .set_values(Some(
+                        self.states
+                            .iter()
+                            .map(|s| s.as_wire().to_string())
+                            .collect(),
+                    ))
                     .build(),
             );
         }
         if !self.buckets.is_empty() {
-            f.push(Filter::builder().name("bucket").set_values(Some(self.buckets.clone())).build());
+            f.push(
+                Filter::builder()
+                    .name("bucket")
+                    .set_values(Some(self.buckets.clone()))
+                    .build(),
+            );
         }
         f
     }
@@ -59,7 +70,11 @@ pub struct Paging {
 
 impl Default for Paging {
     fn default() -> Self {
-        Self { page_size: MAX_PAGE_SIZE, max_items: None, starting_token: None }
+        Self {
+            page_size: MAX_PAGE_SIZE,
+            max_items: None,
+            starting_token: None,
+        }
     }
 }
 
@@ -109,8 +124,15 @@ async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetc
             .await
             .map_err(|e| FetchError::from_sdk(&e))?;
         out.requests += 1;
-        out.tasks.extend(resp.store_image_task_results().iter().map(|r| StoreTask::from_sdk(r, region)));
-        let next = resp.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        out.tasks.extend(
+            resp.store_image_task_results()
+                .iter()
+                .map(|r| StoreTask::from_sdk(r, region)),
+        );
+        let next = resp
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
         match next {
             None => break,
             Some(t) if paging.max_items.is_some_and(|m| out.tasks.len() >= m) => {
@@ -126,7 +148,12 @@ async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetc
 async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError> {
     let region = ec2.region.as_deref();
     let mut seen = std::collections::HashSet::new();
-    let ids: Vec<String> = sel.image_ids.iter().filter(|i| seen.insert(*i)).cloned().collect();
+    let ids: Vec<String> = sel
+        .image_ids
+        .iter()
+        .filter(|i| seen.insert(*i))
+        .cloned()
+        .collect();
     let mut out = Fetched::default();
     for chunk in ids.chunks(IMAGE_IDS_PER_REQUEST) {
         let mut token = None;
@@ -166,13 +193,21 @@ pub enum Permission {
 
 /// Asks the service whether the caller may call `DescribeStoreImageTasks`, reading no data.
 pub async fn check_permission(ec2: &Ec2) -> Result<Permission, FetchError> {
-    let res = ec2.client.describe_store_image_tasks().dry_run(true).send().await;
+    let res = ec2
+        .client
+        .describe_store_image_tasks()
+        .dry_run(true)
+        .send()
+        .await;
     match res {
         Ok(_) => Ok(Permission::Allowed),
         Err(e) => match e.as_service_error().and_then(|se| se.code()) {
             Some("DryRunOperation") => Ok(Permission::Allowed),
             Some("UnauthorizedOperation") => {
-                let msg = e.as_service_error().and_then(|se| se.message()).unwrap_or_default();
+                let msg = e
+                    .as_service_error()
+                    .and_then(|se| se.message())
+                    .unwrap_or_default();
                 Ok(Permission::Denied(msg.to_string()))
             }
             _ => {
@@ -192,7 +227,11 @@ mod tests {
     use super::*;
 
     fn task(state: TaskState, bucket: &str) -> StoreTask {
-        StoreTask { state: Some(state), bucket: Some(bucket.into()), ..StoreTask::default() }
+        StoreTask {
+            state: Some(state),
+            bucket: Some(bucket.into()),
+            ..StoreTask::default()
+        }
     }
 
     #[test]
