@@ -4,6 +4,7 @@
 //! [`app`] state -> [`ui`] drawing. The one-shot outputs live in [`output`], the embedded
 //! EC2 endpoint in [`sim`].
 
+pub mod app;
 pub mod cli;
 pub mod ec2;
 pub mod output;
@@ -12,3 +13,4 @@ pub mod sim;
 pub mod task;
 pub mod text;
 pub mod tui;
+pub mod ui;

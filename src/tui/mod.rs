@@ -1,5 +1,196 @@
-//! placeholder
+//! The live dashboard's event loop: terminal events, poller events, a slow tick and signals,
+//! merged into one stream; keys become actions; the screen is drawn only when something changed.
+
+mod terminal;
+
 use std::process::ExitCode;
-pub async fn run(_cli: &crate::cli::Cli, _ec2: crate::ec2::Ec2, _sel: crate::ec2::Selection) -> anyhow::Result<ExitCode> {
-    Ok(ExitCode::SUCCESS)
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{Local, Offset, Utc};
+use crossterm::event::{Event, EventStream};
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::app::view::StateFilter;
+use crate::app::{App, Effect, action};
+use crate::cli::Cli;
+use crate::ec2::poller::{Ec2Source, Schedule};
+use crate::ec2::{Ec2, PollEvent, Poller, Selection};
+use crate::ui;
+use terminal::{Term, TerminalGuard};
+
+/// How often relative times ("3s ago") are redrawn when nothing else happens.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs the dashboard until the user quits.
+pub async fn run(cli: &Cli, ec2: Ec2, selection: Selection) -> anyhow::Result<ExitCode> {
+    // The dashboard fetches every task (of the chosen AMIs) so that filters switch at once;
+    // --state and --bucket only set the starting filters.
+    let source = Arc::new(Ec2Source {
+        ec2: ec2.clone(),
+        selection: Selection {
+            image_ids: selection.image_ids.clone(),
+            ..Selection::default()
+        },
+        page_size: cli.select.page_size,
+    });
+    let schedule = Schedule {
+        interval: cli.interval,
+        idle_interval: cli.idle_interval,
+        ..Schedule::default()
+    };
+    let state = match selection.states.as_slice() {
+        [one] => StateFilter::from_state(one),
+        _ => StateFilter::All,
+    };
+    let mut app = App::new(ec2.source.clone(), cli.interval, Utc::now())
+        .with_filters(state, selection.buckets.first().cloned());
+    app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    app.local_offset = Local::now().offset().fix();
+
+    let mut guard = TerminalGuard::new().context("cannot set up the terminal")?;
+    let (mut poller, mut events) = Poller::spawn(source, schedule);
+    let result = event_loop(&mut guard.terminal, &mut app, &mut poller, &mut events).await;
+    drop(poller);
+    drop(guard);
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// One input to the loop.
+enum Msg {
+    Terminal(Event),
+    Poll(PollEvent),
+    Tick,
+    Quit,
+    PollerDied(String),
+}
+
+async fn event_loop(
+    terminal: &mut Term,
+    app: &mut App,
+    poller: &mut Poller,
+    poll_rx: &mut mpsc::Receiver<PollEvent>,
+) -> anyhow::Result<()> {
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut signals = Signals::new()?;
+    let mut dirty = true;
+    loop {
+        if dirty {
+            draw(terminal, app)?;
+            dirty = false;
+        }
+        let msg = tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(e)) => Msg::Terminal(e),
+                Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
+                None => Msg::Quit,
+            },
+            Some(p) = poll_rx.recv() => Msg::Poll(p),
+            _ = tick.tick() => Msg::Tick,
+            _ = signals.recv() => Msg::Quit,
+            res = poller.join_handle() => Msg::PollerDied(panic_message(res)),
+        };
+        let mut pending = vec![msg];
+        // Batch what is already waiting, so a burst of keys or events costs one frame.
+        while let Some(Some(Ok(e))) = input.next().now_or_never() {
+            pending.push(Msg::Terminal(e));
+        }
+        while let Ok(p) = poll_rx.try_recv() {
+            pending.push(Msg::Poll(p));
+        }
+        for msg in pending {
+            match msg {
+                Msg::Terminal(e) => {
+                    let act = match e {
+                        Event::Key(k) => action::for_key(app.mode, k),
+                        Event::Mouse(m) => action::for_mouse(m),
+                        _ => None,
+                    };
+                    if let Some(a) = act {
+                        match app.handle(a) {
+                            Some(Effect::Quit) => return Ok(()),
+                            Some(Effect::Refresh) => poller.refresh(),
+                            None => {}
+                        }
+                    }
+                    dirty = true;
+                }
+                Msg::Poll(p) => {
+                    app.now = Utc::now();
+                    app.apply(p);
+                    dirty = true;
+                }
+                Msg::Tick => {
+                    app.now = Utc::now();
+                    dirty = true;
+                }
+                Msg::Quit => return Ok(()),
+                Msg::PollerDied(why) => {
+                    anyhow::bail!("the background poller stopped unexpectedly: {why}")
+                }
+            }
+        }
+    }
+}
+
+fn draw(terminal: &mut Term, app: &mut App) -> anyhow::Result<()> {
+    let size = terminal.size().context("cannot read the terminal size")?;
+    let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    app.set_table_body(ui::layout(area, app).table_body());
+    terminal
+        .draw(|f| ui::render(app, f))
+        .context("cannot draw")?;
+    Ok(())
+}
+
+fn panic_message(res: Result<(), tokio::task::JoinError>) -> String {
+    match res {
+        Ok(()) => "it ended".into(),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "it panicked".into())
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+/// SIGTERM and SIGHUP, turned into the normal quit path (Ctrl-C arrives as a key in raw mode).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+                hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,0 +1,220 @@
+//! Keys become actions here; the app changes state only through actions.
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+
+use super::view::StateFilter;
+
+/// Everything a user can ask of the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    SetState(StateFilter),
+    CycleState,
+    OpenBucketPicker,
+    StartSearch,
+    SearchInput(char),
+    SearchBackspace,
+    /// Keep the search text and leave the search box.
+    SearchKeep,
+    /// Clear the search text and leave the search box.
+    SearchClear,
+    CycleSort,
+    ReverseSort,
+    /// Move the selection (or the picker's) by this many rows.
+    Move(i64),
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Enter: open the detail pane, or pick in the bucket picker.
+    Confirm,
+    /// Esc: close whatever is open.
+    Back,
+    ToggleAllTasks,
+    Refresh,
+    ToggleHelp,
+    /// A click on the screen row `y`.
+    Click(u16),
+}
+
+/// What has keyboard focus: it decides what a key means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Normal,
+    Search,
+    BucketPicker,
+    Help,
+}
+
+/// The action a key means in `mode`, if any.
+pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('C')) {
+        return Some(Action::Quit);
+    }
+    if mode == Mode::Search {
+        return match key.code {
+            KeyCode::Enter => Some(Action::SearchKeep),
+            KeyCode::Esc => Some(Action::SearchClear),
+            KeyCode::Backspace => Some(Action::SearchBackspace),
+            KeyCode::Up => Some(Action::Move(-1)),
+            KeyCode::Down => Some(Action::Move(1)),
+            KeyCode::Char(c) if !ctrl => Some(Action::SearchInput(c)),
+            _ => None,
+        };
+    }
+    if mode == Mode::Help {
+        return match key.code {
+            KeyCode::Char('q') => Some(Action::Quit),
+            _ => Some(Action::Back),
+        };
+    }
+    let movement = match key.code {
+        KeyCode::Char('j') | KeyCode::Down => Some(Action::Move(1)),
+        KeyCode::Char('k') | KeyCode::Up => Some(Action::Move(-1)),
+        KeyCode::PageDown => Some(Action::PageDown),
+        KeyCode::PageUp => Some(Action::PageUp),
+        KeyCode::Char('g') | KeyCode::Home => Some(Action::Top),
+        KeyCode::Char('G') | KeyCode::End => Some(Action::Bottom),
+        KeyCode::Char('f') if ctrl => Some(Action::PageDown),
+        KeyCode::Char('b') if ctrl => Some(Action::PageUp),
+        KeyCode::Enter => Some(Action::Confirm),
+        KeyCode::Esc => Some(Action::Back),
+        KeyCode::Char('q') => Some(Action::Quit),
+        _ => None,
+    };
+    if movement.is_some() || mode == Mode::BucketPicker {
+        return movement;
+    }
+    match key.code {
+        KeyCode::Char('1') => Some(Action::SetState(StateFilter::All)),
+        KeyCode::Char('2') => Some(Action::SetState(StateFilter::InProgress)),
+        KeyCode::Char('3') => Some(Action::SetState(StateFilter::Completed)),
+        KeyCode::Char('4') => Some(Action::SetState(StateFilter::Failed)),
+        KeyCode::Char('s') | KeyCode::Tab => Some(Action::CycleState),
+        KeyCode::Char('b') => Some(Action::OpenBucketPicker),
+        KeyCode::Char('/') => Some(Action::StartSearch),
+        KeyCode::Char('o') => Some(Action::CycleSort),
+        KeyCode::Char('O') => Some(Action::ReverseSort),
+        KeyCode::Char('a') => Some(Action::ToggleAllTasks),
+        KeyCode::Char('r') | KeyCode::F(5) => Some(Action::Refresh),
+        KeyCode::Char('?') | KeyCode::F(1) => Some(Action::ToggleHelp),
+        _ => None,
+    }
+}
+
+/// The action a mouse event means: the wheel scrolls, a left click selects.
+pub fn for_mouse(m: MouseEvent) -> Option<Action> {
+    match m.kind {
+        MouseEventKind::ScrollDown => Some(Action::Move(3)),
+        MouseEventKind::ScrollUp => Some(Action::Move(-3)),
+        MouseEventKind::Down(MouseButton::Left) => Some(Action::Click(m.row)),
+        _ => None,
+    }
+}
+
+/// The key help: every key, what it does. The help overlay and the README show this list.
+pub const KEY_HELP: &[(&str, &str)] = &[
+    (
+        "1 2 3 4",
+        "state filter: All / In progress / Completed / Failed",
+    ),
+    ("s  Tab", "cycle the state filter"),
+    ("b", "bucket picker (Enter picks, Esc cancels)"),
+    (
+        "/",
+        "search AMI ID, bucket, key, reason (Enter keeps, Esc clears)",
+    ),
+    ("o  O", "cycle the sort column / reverse the order"),
+    ("j k ↑ ↓", "move the selection"),
+    ("PgUp PgDn g G", "page up / down, first / last"),
+    ("Enter  Esc", "open / close the detail pane"),
+    ("a", "every task instead of the latest per AMI"),
+    ("r", "refresh now"),
+    ("?", "this help"),
+    ("q  Ctrl-C", "quit"),
+    ("mouse", "wheel scrolls, click selects"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn normal_keys() {
+        assert_eq!(
+            for_key(Mode::Normal, key(KeyCode::Char('4'))),
+            Some(Action::SetState(StateFilter::Failed))
+        );
+        assert_eq!(
+            for_key(Mode::Normal, key(KeyCode::Tab)),
+            Some(Action::CycleState)
+        );
+        assert_eq!(
+            for_key(Mode::Normal, key(KeyCode::Char('q'))),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            for_key(
+                Mode::Normal,
+                KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            for_key(Mode::Normal, key(KeyCode::Char('G'))),
+            Some(Action::Bottom)
+        );
+        assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('x'))), None);
+    }
+
+    #[test]
+    fn search_mode_types_letters_that_are_keys_elsewhere() {
+        assert_eq!(
+            for_key(Mode::Search, key(KeyCode::Char('q'))),
+            Some(Action::SearchInput('q'))
+        );
+        assert_eq!(
+            for_key(Mode::Search, key(KeyCode::Char('4'))),
+            Some(Action::SearchInput('4'))
+        );
+        assert_eq!(
+            for_key(Mode::Search, key(KeyCode::Esc)),
+            Some(Action::SearchClear)
+        );
+        assert_eq!(
+            for_key(Mode::Search, key(KeyCode::Enter)),
+            Some(Action::SearchKeep)
+        );
+        assert_eq!(
+            for_key(
+                Mode::Search,
+                KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Quit)
+        );
+    }
+
+    #[test]
+    fn picker_takes_only_movement_and_help_closes_on_any_key() {
+        assert_eq!(for_key(Mode::BucketPicker, key(KeyCode::Char('4'))), None);
+        assert_eq!(
+            for_key(Mode::BucketPicker, key(KeyCode::Char('j'))),
+            Some(Action::Move(1))
+        );
+        assert_eq!(
+            for_key(Mode::Help, key(KeyCode::Char('x'))),
+            Some(Action::Back)
+        );
+    }
+}

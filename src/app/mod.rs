@@ -1,0 +1,386 @@
+//! The dashboard's state and the one place it changes: [`App::handle`] for actions,
+//! [`App::apply`] for poller events. No terminal here, so all of it is unit-tested.
+
+pub mod action;
+pub mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use ratatui::layout::Rect;
+
+pub use action::{Action, Mode};
+use view::{Filters, Index, SortKey, StateFilter, View};
+
+use crate::ec2::{PollEvent, Snapshot};
+use crate::task::StoreTask;
+
+/// What the event loop must do after an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Quit,
+    Refresh,
+}
+
+/// A failed poll, as the header shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollFailure {
+    pub summary: String,
+    pub at: DateTime<Utc>,
+    pub retry_at: DateTime<Utc>,
+    pub consecutive: u32,
+}
+
+/// Where the data stands.
+#[derive(Debug, Clone, Default)]
+pub struct PollStatus {
+    pub polling: bool,
+    pub failure: Option<PollFailure>,
+    /// When the next poll is due after the last success.
+    pub next_at: Option<DateTime<Utc>>,
+    /// The wait before the next poll, as the poller chose it (interval or idle interval).
+    pub next_in: Option<Duration>,
+}
+
+/// A task's identity across snapshots: its AMI and start time.
+type TaskKey = (Option<String>, Option<DateTime<Utc>>);
+
+fn key_of(t: &StoreTask) -> TaskKey {
+    (t.ami_id.clone(), t.start_time)
+}
+
+/// The whole dashboard state.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Where the data comes from ("demo · us-east-1 · http://...").
+    pub source: String,
+    /// The configured interval between polls, for the stale warning.
+    pub interval: Duration,
+    /// The clock the relative times are shown against (updated by the tick).
+    pub now: DateTime<Utc>,
+    pub snapshot: Option<Arc<Snapshot>>,
+    pub index: Index,
+    sorted: Vec<usize>,
+    pub view: View,
+    pub filters: Filters,
+    pub mode: Mode,
+    /// The search text as typed (the filter holds it lowercased).
+    pub search_input: String,
+    /// Selected row of the view.
+    pub selected: usize,
+    selected_key: Option<TaskKey>,
+    /// First visible row of the table.
+    pub offset: usize,
+    pub detail_open: bool,
+    /// Selected entry of the bucket picker (0 = all buckets).
+    pub picker: usize,
+    pub poll: PollStatus,
+    /// Where the table's rows are drawn, for clicks and paging (set by the event loop).
+    pub table_body: Rect,
+    pub color: bool,
+    /// The user's UTC offset, for local times in the detail pane.
+    pub local_offset: FixedOffset,
+}
+
+impl App {
+    pub fn new(source: impl Into<String>, interval: Duration, now: DateTime<Utc>) -> Self {
+        Self {
+            source: source.into(),
+            interval,
+            now,
+            snapshot: None,
+            index: Index::default(),
+            sorted: Vec::new(),
+            view: View::default(),
+            filters: Filters::default(),
+            mode: Mode::Normal,
+            search_input: String::new(),
+            selected: 0,
+            selected_key: None,
+            offset: 0,
+            detail_open: false,
+            picker: 0,
+            poll: PollStatus::default(),
+            table_body: Rect::default(),
+            color: true,
+            local_offset: chrono::Offset::fix(&Utc),
+        }
+    }
+
+    /// The tasks of the current snapshot (empty before the first one).
+    pub fn tasks(&self) -> &[StoreTask] {
+        self.snapshot.as_ref().map_or(&[], |s| &s.tasks)
+    }
+
+    /// The selected task's index into [`App::tasks`].
+    pub fn selected_task(&self) -> Option<usize> {
+        self.view.rows.get(self.selected).copied()
+    }
+
+    /// The bucket picker's entries: `None` for "All buckets", then each bucket and its count.
+    pub fn picker_entries(&self) -> Vec<(Option<&str>, usize)> {
+        let buckets = if self.filters.all_tasks {
+            &self.index.buckets_all
+        } else {
+            &self.index.buckets
+        };
+        let total = if self.filters.all_tasks {
+            self.tasks().len()
+        } else {
+            buckets.iter().map(|b| b.1).sum()
+        };
+        std::iter::once((None, total))
+            .chain(buckets.iter().map(|(b, n)| (Some(b.as_str()), *n)))
+            .collect()
+    }
+
+    /// Whether the data is older than it should be (a failed poll, or polls that stopped).
+    pub fn is_stale(&self) -> bool {
+        match &self.snapshot {
+            None => false,
+            Some(s) => {
+                let allowed = self
+                    .poll
+                    .next_in
+                    .unwrap_or(self.interval)
+                    .max(self.interval)
+                    * 3;
+                self.poll.failure.is_some()
+                    || (self.now - s.fetched_at)
+                        .to_std()
+                        .is_ok_and(|age| age > allowed + Duration::from_secs(5))
+            }
+        }
+    }
+
+    /// Applies one poller event.
+    pub fn apply(&mut self, event: PollEvent) {
+        match event {
+            PollEvent::Polling => self.poll.polling = true,
+            PollEvent::Snapshot { snapshot, next_in } => {
+                self.poll.polling = false;
+                self.poll.failure = None;
+                self.poll.next_in = Some(next_in);
+                self.poll.next_at = chrono::Duration::from_std(next_in)
+                    .ok()
+                    .map(|d| snapshot.fetched_at + d);
+                self.index = Index::build(&snapshot.tasks);
+                self.snapshot = Some(snapshot);
+                self.resort();
+            }
+            PollEvent::Failed {
+                error,
+                at,
+                retry_in,
+                consecutive,
+            } => {
+                // The last good snapshot stays: a failed poll never wipes data.
+                self.poll.polling = false;
+                let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();
+                self.poll.failure = Some(PollFailure {
+                    summary: error.summary(),
+                    at,
+                    retry_at,
+                    consecutive,
+                });
+            }
+        }
+    }
+
+    /// Applies one action; returns what the event loop must do, if anything.
+    pub fn handle(&mut self, action: Action) -> Option<Effect> {
+        match action {
+            Action::Quit => return Some(Effect::Quit),
+            Action::Refresh => return Some(Effect::Refresh),
+            Action::SetState(s) => self.set_state(s),
+            Action::CycleState => self.set_state(self.filters.state.next()),
+            Action::OpenBucketPicker => self.open_picker(),
+            Action::StartSearch => self.mode = Mode::Search,
+            Action::SearchInput(c) => self.edit_search(|s| s.push(c)),
+            Action::SearchBackspace => self.edit_search(|s| {
+                s.pop();
+            }),
+            Action::SearchKeep => self.mode = Mode::Normal,
+            Action::SearchClear => {
+                self.edit_search(String::clear);
+                self.mode = Mode::Normal;
+            }
+            Action::CycleSort => {
+                self.filters.sort = self.filters.sort.next();
+                self.filters.reverse = false;
+                self.resort();
+            }
+            Action::ReverseSort => {
+                self.filters.reverse = !self.filters.reverse;
+                self.resort();
+            }
+            Action::ToggleAllTasks => {
+                self.filters.all_tasks = !self.filters.all_tasks;
+                self.resort();
+            }
+            Action::Move(n) => self.move_by(n),
+            Action::PageDown => self.move_by(self.page() as i64),
+            Action::PageUp => self.move_by(-(self.page() as i64)),
+            Action::Top => self.move_by(i64::MIN / 2),
+            Action::Bottom => self.move_by(i64::MAX / 2),
+            Action::Confirm => self.confirm(),
+            Action::Back => self.back(),
+            Action::ToggleHelp => {
+                self.mode = if self.mode == Mode::Help {
+                    Mode::Normal
+                } else {
+                    Mode::Help
+                }
+            }
+            Action::Click(y) => self.click(y),
+        }
+        None
+    }
+
+    fn page(&self) -> usize {
+        usize::from(self.table_body.height).max(1)
+    }
+
+    fn set_state(&mut self, s: StateFilter) {
+        self.filters.state = s;
+        self.refilter();
+    }
+
+    fn edit_search(&mut self, f: impl FnOnce(&mut String)) {
+        f(&mut self.search_input);
+        self.filters.search = self.search_input.to_lowercase();
+        self.refilter();
+    }
+
+    fn open_picker(&mut self) {
+        let entries = self.picker_entries();
+        self.picker = entries
+            .iter()
+            .position(|(b, _)| *b == self.filters.bucket.as_deref())
+            .unwrap_or(0);
+        self.mode = Mode::BucketPicker;
+    }
+
+    fn confirm(&mut self) {
+        match self.mode {
+            Mode::BucketPicker => {
+                let pick = self
+                    .picker_entries()
+                    .get(self.picker)
+                    .and_then(|(b, _)| b.map(str::to_string));
+                self.filters.bucket = pick;
+                self.mode = Mode::Normal;
+                self.refilter();
+            }
+            Mode::Normal if !self.view.rows.is_empty() => self.detail_open = true,
+            _ => {}
+        }
+    }
+
+    fn back(&mut self) {
+        match self.mode {
+            Mode::BucketPicker | Mode::Help => self.mode = Mode::Normal,
+            Mode::Search => self.mode = Mode::Normal,
+            Mode::Normal => self.detail_open = false,
+        }
+    }
+
+    fn move_by(&mut self, n: i64) {
+        if self.mode == Mode::BucketPicker {
+            let last = self.picker_entries().len().saturating_sub(1) as i64;
+            self.picker = (self.picker as i64).saturating_add(n).clamp(0, last) as usize;
+            return;
+        }
+        let last = self.view.rows.len().saturating_sub(1) as i64;
+        self.select(
+            (self.selected as i64)
+                .saturating_add(n)
+                .clamp(0, last.max(0)) as usize,
+        );
+    }
+
+    fn click(&mut self, y: u16) {
+        let body = self.table_body;
+        if self.mode != Mode::Normal || y < body.y || y >= body.y + body.height {
+            return;
+        }
+        let row = self.offset + usize::from(y - body.y);
+        if row < self.view.rows.len() {
+            self.select(row);
+        }
+    }
+
+    fn select(&mut self, row: usize) {
+        self.selected = row;
+        self.selected_key = self.selected_task().map(|i| key_of(&self.tasks()[i]));
+        self.scroll_into_view();
+    }
+
+    /// Keeps the selected row inside the visible part of the table.
+    pub fn scroll_into_view(&mut self) {
+        let h = self.page();
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + h {
+            self.offset = self.selected + 1 - h;
+        }
+        let max_offset = self.view.rows.len().saturating_sub(h);
+        self.offset = self.offset.min(max_offset);
+    }
+
+    /// Sets where the table body is drawn (after a resize or a layout change).
+    pub fn set_table_body(&mut self, body: Rect) {
+        if self.table_body != body {
+            self.table_body = body;
+            self.scroll_into_view();
+        }
+    }
+
+    fn resort(&mut self) {
+        self.sorted = view::sorted(self.tasks(), &self.index, &self.filters);
+        self.refilter();
+    }
+
+    /// Recomputes the visible rows, keeping the selection on the same task if it is still shown.
+    fn refilter(&mut self) {
+        self.view = view::filter(self.tasks(), &self.index, &self.sorted, &self.filters);
+        let tasks = self.tasks();
+        let found = self
+            .selected_key
+            .as_ref()
+            .and_then(|k| self.view.rows.iter().position(|&i| key_of(&tasks[i]) == *k));
+        let row = found.unwrap_or(self.selected.min(self.view.rows.len().saturating_sub(1)));
+        if self.view.rows.is_empty() {
+            self.detail_open = false;
+        }
+        self.selected = row;
+        if found.is_none() {
+            self.selected_key = self.selected_task().map(|i| key_of(&self.tasks()[i]));
+        }
+        self.scroll_into_view();
+    }
+
+    /// Sets the starting filters from the command line.
+    pub fn with_filters(mut self, state: StateFilter, bucket: Option<String>) -> Self {
+        self.filters.state = state;
+        self.filters.bucket = bucket;
+        self
+    }
+
+    /// The active sort, for the footer.
+    pub fn sort_label(&self) -> String {
+        let dir = match (self.filters.sort, self.filters.reverse) {
+            (SortKey::Started, false) => "newest first",
+            (SortKey::Started, true) => "oldest first",
+            (SortKey::Progress, false) => "lowest first",
+            (SortKey::Progress, true) => "highest first",
+            (_, false) => "A-Z",
+            (_, true) => "Z-A",
+        };
+        format!("{} ({dir})", self.filters.sort.label())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use ratatui::layout::Rect;
+
+use super::*;
+use crate::ec2::{ErrorKind, FetchError};
+use crate::task::TaskState;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8) -> StoreTask {
+    StoreTask {
+        ami_id: Some(format!("ami-{n:08x}")),
+        start_time: Some(now() - ChronoDuration::minutes(mins_ago)),
+        bucket: Some(bucket.into()),
+        object_key: Some(format!("ami-{n:08x}.bin")),
+        progress: Some(progress),
+        state: Some(state),
+        failure_reason: None,
+        region: Some("us-east-1".into()),
+    }
+}
+
+fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
+    PollEvent::Snapshot {
+        snapshot: Arc::new(Snapshot {
+            tasks,
+            fetched_at: now(),
+            took: Duration::from_millis(20),
+            requests: 1,
+        }),
+        next_in: Duration::from_secs(5),
+    }
+}
+
+fn sample() -> Vec<StoreTask> {
+    vec![
+        task(1, 1, "alpha", TaskState::InProgress, 10),
+        task(2, 2, "beta", TaskState::Completed, 100),
+        task(3, 3, "alpha", TaskState::Failed, 40),
+        task(4, 4, "gamma", TaskState::InProgress, 70),
+        task(5, 5, "beta", TaskState::Failed, 5),
+    ]
+}
+
+fn app() -> App {
+    let mut a = App::new("test", Duration::from_secs(5), now());
+    a.set_table_body(Rect::new(0, 5, 80, 3));
+    a.apply(snapshot(sample()));
+    a
+}
+
+fn selected_ami(a: &App) -> Option<String> {
+    a.selected_task().and_then(|i| a.tasks()[i].ami_id.clone())
+}
+
+fn shown(a: &App) -> Vec<String> {
+    a.view
+        .rows
+        .iter()
+        .map(|&i| a.tasks()[i].ami_id.clone().unwrap())
+        .collect()
+}
+
+#[test]
+fn state_keys_filter_and_tab_cycles() {
+    let mut a = app();
+    a.handle(Action::SetState(StateFilter::Failed));
+    assert_eq!(shown(&a), ["ami-00000003", "ami-00000005"]);
+    a.handle(Action::CycleState);
+    assert_eq!(a.filters.state, StateFilter::All);
+    assert_eq!(a.view.rows.len(), 5);
+}
+
+#[test]
+fn bucket_picker_picks_and_cancels() {
+    let mut a = app();
+    a.handle(Action::OpenBucketPicker);
+    assert_eq!(a.mode, Mode::BucketPicker);
+    let entries = a.picker_entries();
+    assert_eq!(entries[0], (None, 5));
+    assert_eq!(entries[1], (Some("alpha"), 2));
+    a.handle(Action::Move(1));
+    a.handle(Action::Confirm);
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(a.filters.bucket.as_deref(), Some("alpha"));
+    assert_eq!(shown(&a), ["ami-00000001", "ami-00000003"]);
+    // Esc leaves the filter as it was.
+    a.handle(Action::OpenBucketPicker);
+    assert_eq!(a.picker, 1, "the picker opens on the active bucket");
+    a.handle(Action::Move(1));
+    a.handle(Action::Back);
+    assert_eq!(a.filters.bucket.as_deref(), Some("alpha"));
+    // "All buckets" clears it.
+    a.handle(Action::OpenBucketPicker);
+    a.handle(Action::Top);
+    a.handle(Action::Confirm);
+    assert_eq!(a.filters.bucket, None);
+}
+
+#[test]
+fn search_filters_as_you_type_enter_keeps_esc_clears() {
+    let mut a = app();
+    a.handle(Action::StartSearch);
+    for c in "GAM".chars() {
+        a.handle(Action::SearchInput(c));
+    }
+    assert_eq!(shown(&a), ["ami-00000004"], "case-insensitive, live");
+    a.handle(Action::SearchKeep);
+    assert_eq!(a.mode, Mode::Normal);
+    assert_eq!(a.view.rows.len(), 1);
+    a.handle(Action::StartSearch);
+    a.handle(Action::SearchBackspace);
+    a.handle(Action::SearchClear);
+    assert_eq!(a.view.rows.len(), 5);
+    assert!(a.search_input.is_empty());
+}
+
+#[test]
+fn sort_cycles_and_reverses() {
+    let mut a = app();
+    a.handle(Action::CycleSort);
+    assert_eq!(a.filters.sort, SortKey::Progress);
+    assert_eq!(shown(&a)[0], "ami-00000005");
+    a.handle(Action::ReverseSort);
+    assert_eq!(shown(&a)[0], "ami-00000002");
+    assert!(a.sort_label().contains("highest first"));
+}
+
+#[test]
+fn selection_follows_the_task_across_snapshots_and_filters() {
+    let mut a = app();
+    a.handle(Action::Move(3));
+    assert_eq!(selected_ami(&a).as_deref(), Some("ami-00000004"));
+    // A new task arrives on top: the selection stays on the same AMI.
+    let mut tasks = sample();
+    tasks.insert(0, task(9, 0, "alpha", TaskState::InProgress, 1));
+    a.apply(snapshot(tasks));
+    assert_eq!(selected_ami(&a).as_deref(), Some("ami-00000004"));
+    a.handle(Action::SetState(StateFilter::InProgress));
+    assert_eq!(selected_ami(&a).as_deref(), Some("ami-00000004"));
+    // Filtered away: the selection lands on a row that is shown.
+    a.handle(Action::SetState(StateFilter::Failed));
+    assert!(selected_ami(&a).is_some());
+}
+
+#[test]
+fn movement_clamps_pages_and_scrolls() {
+    let mut a = app();
+    a.handle(Action::Move(-5));
+    assert_eq!(a.selected, 0);
+    a.handle(Action::Bottom);
+    assert_eq!(a.selected, 4);
+    assert_eq!(a.offset, 2, "three rows visible: the last one is in view");
+    a.handle(Action::Top);
+    assert_eq!((a.selected, a.offset), (0, 0));
+    a.handle(Action::PageDown);
+    assert_eq!(a.selected, 3);
+    a.handle(Action::PageUp);
+    assert_eq!(a.selected, 0);
+}
+
+#[test]
+fn click_selects_the_row_under_the_pointer() {
+    let mut a = app();
+    a.handle(Action::Click(6));
+    assert_eq!(a.selected, 1);
+    a.handle(Action::Click(2)); // above the table: nothing
+    assert_eq!(a.selected, 1);
+}
+
+#[test]
+fn detail_opens_and_closes() {
+    let mut a = app();
+    a.handle(Action::Confirm);
+    assert!(a.detail_open);
+    a.handle(Action::Back);
+    assert!(!a.detail_open);
+    a.handle(Action::StartSearch);
+    a.handle(Action::SearchInput('z'));
+    a.handle(Action::SearchKeep);
+    a.handle(Action::Confirm);
+    assert!(!a.detail_open, "nothing to show");
+}
+
+#[test]
+fn all_tasks_toggle_shows_every_attempt() {
+    let mut a = app();
+    let mut tasks = sample();
+    tasks.push(task(3, 60, "alpha", TaskState::Failed, 2)); // an earlier attempt of ami 3
+    a.apply(snapshot(tasks));
+    assert_eq!(a.view.rows.len(), 5);
+    a.handle(Action::ToggleAllTasks);
+    assert_eq!(a.view.rows.len(), 6);
+}
+
+#[test]
+fn failed_poll_keeps_the_data_and_marks_it_stale() {
+    let mut a = app();
+    a.apply(PollEvent::Polling);
+    assert!(a.poll.polling);
+    a.apply(PollEvent::Failed {
+        error: FetchError::new(ErrorKind::Throttled, "RequestLimitExceeded"),
+        at: now(),
+        retry_in: Duration::from_secs(10),
+        consecutive: 1,
+    });
+    assert_eq!(a.view.rows.len(), 5);
+    assert!(a.is_stale());
+    assert!(
+        a.poll
+            .failure
+            .as_ref()
+            .unwrap()
+            .summary
+            .contains("throttled")
+    );
+    a.apply(snapshot(sample()));
+    assert!(!a.is_stale());
+}
+
+#[test]
+fn refresh_and_quit_are_effects() {
+    let mut a = app();
+    assert_eq!(a.handle(Action::Refresh), Some(Effect::Refresh));
+    assert_eq!(a.handle(Action::Quit), Some(Effect::Quit));
+    a.handle(Action::ToggleHelp);
+    assert_eq!(a.mode, Mode::Help);
+    a.handle(Action::Back);
+    assert_eq!(a.mode, Mode::Normal);
+}

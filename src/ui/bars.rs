@@ -1,0 +1,191 @@
+//! The one-line bars: header, summary, warning and footer.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+use super::format::{ago, duration_short};
+use super::line;
+use super::theme::Theme;
+use crate::app::view::{SortKey, StateFilter};
+use crate::app::{App, Mode};
+use crate::task::TaskState;
+use crate::text::{safe, truncate, width};
+
+/// Name, source, freshness, polling sign, interval.
+pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let mut right = Vec::new();
+    if app.poll.polling {
+        right.push(Span::styled("⟳ polling ", theme.key()));
+    }
+    match &app.snapshot {
+        Some(s) => right.push(Span::raw(format!("updated {}", ago(app.now, s.fetched_at)))),
+        None => right.push(Span::styled("waiting for data", theme.dim())),
+    }
+    if let Some(n) = app.poll.next_in {
+        right.push(Span::styled(
+            format!(" · every {}", duration_short(n.as_secs() as i64)),
+            theme.dim(),
+        ));
+    }
+    right.push(Span::raw(" "));
+    let right_w: usize = right.iter().map(|s| width(&s.content)).sum();
+    let left_room = usize::from(area.width).saturating_sub(right_w + 1);
+    let source = format!(" amiwatch  {}", safe(&app.source));
+    let source = truncate(&source, left_room).into_owned();
+    let pad = usize::from(area.width).saturating_sub(width(&source) + right_w);
+    let (name, rest) = match source.strip_prefix(" amiwatch") {
+        Some(rest) => (" amiwatch", rest),
+        None => ("", source.as_str()),
+    };
+    let mut spans = vec![
+        Span::styled(name.to_string(), theme.title()),
+        Span::raw(rest.to_string()),
+        Span::raw(" ".repeat(pad)),
+    ];
+    spans.extend(right);
+    line(frame, area, Line::from(spans));
+}
+
+/// Counts per state as tabs, the active one marked, and the overall progress.
+pub fn summary(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let c = app.view.counts;
+    let mut spans = vec![Span::raw(" ")];
+    for (i, f) in StateFilter::ALL.iter().enumerate() {
+        let label = format!(" {} {} {} ", i + 1, f.label(), c.of(*f));
+        let style = if app.filters.state == *f {
+            theme.active_tab()
+        } else {
+            let state = match f {
+                StateFilter::All => None,
+                StateFilter::InProgress => Some(TaskState::InProgress),
+                StateFilter::Completed => Some(TaskState::Completed),
+                StateFilter::Failed => Some(TaskState::Failed),
+            };
+            state.map_or(Style::new(), |s| theme.state(Some(&s)))
+        };
+        spans.push(Span::styled(label, style));
+        spans.push(Span::raw(" "));
+    }
+    if let Some(p) = c.overall_progress {
+        spans.push(Span::styled(format!("  overall {p}%"), theme.dim()));
+    }
+    line(frame, area, Line::from(spans));
+}
+
+/// Stale data or a failed poll, with the reason and when it retries.
+pub fn warning(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let text = match (&app.poll.failure, &app.snapshot) {
+        (Some(f), snap) => {
+            let data = snap.as_ref().map_or(String::new(), |s| {
+                format!(" · showing data from {}", ago(app.now, s.fetched_at))
+            });
+            let retry = (f.retry_at - app.now).num_seconds();
+            let when = if retry > 0 {
+                format!("retry in {}", duration_short(retry))
+            } else {
+                "retrying".into()
+            };
+            let times = if f.consecutive > 1 {
+                format!(" ({} times)", f.consecutive)
+            } else {
+                String::new()
+            };
+            format!(
+                " ⚠ poll failed {}{times}: {}{data} · {when}",
+                ago(app.now, f.at),
+                safe(&f.summary)
+            )
+        }
+        (None, Some(s)) => format!(" ⚠ stale: no new data since {}", ago(app.now, s.fetched_at)),
+        (None, None) => String::new(),
+    };
+    let text = truncate(&text, usize::from(area.width)).into_owned();
+    let pad = usize::from(area.width).saturating_sub(width(&text));
+    line(
+        frame,
+        area,
+        Line::styled(format!("{text}{}", " ".repeat(pad)), theme.warning()),
+    );
+}
+
+/// The keys that matter now, and the active filters.
+pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let keys: &[(&str, &str)] = match app.mode {
+        Mode::Search => &[("Enter", "keep"), ("Esc", "clear"), ("↑↓", "move")],
+        Mode::BucketPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
+        Mode::Help => &[("any key", "close")],
+        Mode::Normal if app.detail_open => &[
+            ("Esc", "close"),
+            ("↑↓", "move"),
+            ("a", "all tasks"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
+        Mode::Normal => &[
+            ("1-4", "state"),
+            ("b", "bucket"),
+            ("/", "search"),
+            ("o", "sort"),
+            ("Enter", "detail"),
+            ("r", "refresh"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
+    };
+    let mut active = Vec::new();
+    if app.filters.state != StateFilter::All {
+        active.push(format!("state: {}", app.filters.state.label()));
+    }
+    if let Some(b) = &app.filters.bucket {
+        active.push(format!("bucket: {}", safe(b)));
+    }
+    if !app.search_input.is_empty() && app.mode != Mode::Search {
+        active.push(format!("search: \"{}\"", safe(&app.search_input)));
+    }
+    if app.filters.all_tasks {
+        active.push("all tasks".into());
+    }
+    if app.filters.sort != SortKey::default() || app.filters.reverse {
+        active.push(format!("sort: {}", app.sort_label()));
+    }
+    let filters = active.join(" · ");
+
+    let mut spans = vec![Span::raw(" ")];
+    if app.mode == Mode::Search {
+        spans.push(Span::styled("/", theme.key()));
+        spans.push(Span::raw(safe(&app.search_input).into_owned()));
+        spans.push(Span::styled("▏", theme.key()));
+        spans.push(Span::raw("  "));
+    }
+    // The filters matter more than a full key list: keys give way first, help and quit last.
+    let total = usize::from(area.width);
+    let essential: usize = keys
+        .iter()
+        .rev()
+        .take(2)
+        .map(|(k, w)| width(k) + width(w) + 3)
+        .sum();
+    let mut used: usize = spans.iter().map(|s| width(&s.content)).sum::<usize>() + essential;
+    let budget = total.saturating_sub(width(&filters).min(total / 2) + 1);
+    for (n, (k, what)) in keys.iter().enumerate() {
+        let w = width(k) + width(what) + 3;
+        let is_essential = n + 2 >= keys.len();
+        if !is_essential {
+            if used + w > budget {
+                continue;
+            }
+            used += w;
+        }
+        spans.push(Span::styled(*k, theme.key()));
+        spans.push(Span::raw(format!(" {what}  ")));
+    }
+    let used: usize = spans.iter().map(|s| width(&s.content)).sum();
+    let room = total.saturating_sub(used + 1);
+    let filters = truncate(&filters, room).into_owned();
+    let pad = room.saturating_sub(width(&filters));
+    spans.push(Span::raw(" ".repeat(pad)));
+    spans.push(Span::styled(filters, theme.dim()));
+    line(frame, area, Line::from(spans));
+}

@@ -1,0 +1,66 @@
+//! Small text helpers for the screen: relative times, durations, progress bars.
+
+use chrono::{DateTime, Utc};
+
+/// `45s`, `12m`, `2h 14m`, `3d 4h`.
+pub fn duration_short(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// `2h 14m ago`; `just now` for the future (clock skew) and the last few seconds.
+pub fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+    let secs = (now - t).num_seconds();
+    if secs < 2 {
+        "just now".into()
+    } else {
+        format!("{} ago", duration_short(secs))
+    }
+}
+
+const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+
+/// A bar of `width` cells for `pct` percent: the filled part and the empty part, split so
+/// the two can be styled apart. Eighth blocks make the edge move smoothly.
+pub fn bar(pct: u8, width: usize) -> (String, String) {
+    let eighths = usize::from(pct.min(100)) * width * 8 / 100;
+    let full = eighths / 8;
+    let mut filled = "█".repeat(full);
+    let mut used = full;
+    if full < width && !eighths.is_multiple_of(8) {
+        filled.push(EIGHTHS[eighths % 8]);
+        used += 1;
+    }
+    (filled, "░".repeat(width - used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_short(42), "42s");
+        assert_eq!(duration_short(125), "2m");
+        assert_eq!(duration_short(2 * 3600 + 14 * 60 + 5), "2h 14m");
+        assert_eq!(duration_short(3 * 86_400 + 4 * 3600), "3d 4h");
+        assert_eq!(duration_short(-5), "0s");
+    }
+
+    #[test]
+    fn bars_have_the_exact_width_and_grow_with_progress() {
+        for pct in [0, 1, 17, 50, 99, 100] {
+            let (f, e) = bar(pct, 10);
+            assert_eq!(f.chars().count() + e.chars().count(), 10, "{pct}");
+        }
+        assert_eq!(bar(0, 10).0, "");
+        assert_eq!(bar(100, 10).0, "██████████");
+        assert_eq!(bar(50, 10).0, "█████");
+        assert_eq!(bar(55, 10).0, "█████▌");
+    }
+}

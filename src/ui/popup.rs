@@ -1,0 +1,90 @@
+//! Overlays: the bucket picker, the key help, and the too-small notice.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::theme::Theme;
+use crate::app::App;
+use crate::app::action::KEY_HELP;
+use crate::text::{safe, truncate};
+
+/// A box of at most `w`x`h`, centred and clamped to the screen.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    area.centered(
+        Constraint::Length(w.min(area.width)),
+        Constraint::Length(h.min(area.height)),
+    )
+}
+
+fn boxed<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_style(theme.border())
+        .title(Span::styled(title, theme.bold()))
+}
+
+pub fn bucket_picker(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let entries = app.picker_entries();
+    let h = (entries.len() as u16 + 2)
+        .min(area.height.saturating_sub(2))
+        .max(3);
+    let popup = centered(area, 56, h);
+    let inner_h = usize::from(h.saturating_sub(2)).max(1);
+    let first = app.picker.saturating_sub(inner_h - 1);
+    let text_w = usize::from(popup.width.saturating_sub(12));
+    let lines: Vec<Line> = entries
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(inner_h)
+        .map(|(n, (bucket, count))| {
+            let name = bucket.map_or("All buckets".to_string(), |b| {
+                truncate(&safe(b), text_w).into_owned()
+            });
+            let text = format!(" {name:<text_w$} {count:>6} ");
+            if n == app.picker {
+                Line::styled(text, theme.selected_row())
+            } else {
+                Line::raw(text)
+            }
+        })
+        .collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(boxed(" Bucket (Enter picks, Esc cancels) ", theme)),
+        popup,
+    );
+}
+
+pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let mut lines: Vec<Line> = KEY_HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:>14}  "), theme.key()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(" Any key closes this help.", theme.dim()));
+    let popup = centered(area, 78, lines.len() as u16 + 2);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(boxed(" Keys ", theme)), popup);
+}
+
+pub fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let msg = format!(
+        "terminal too small: {}x{}, amiwatch needs {}x{}",
+        area.width,
+        area.height,
+        super::MIN_WIDTH,
+        super::MIN_HEIGHT
+    );
+    let p = Paragraph::new(msg)
+        .style(theme.warning())
+        .wrap(Wrap { trim: true });
+    frame.render_widget(p, area);
+}

@@ -1,0 +1,236 @@
+//! Whole-screen snapshots of the dashboard on ratatui's TestBackend. The clock is fixed, so
+//! relative times are part of the snapshot; colours are off, so the text is what is compared.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amiwatch::app::view::StateFilter;
+use amiwatch::app::{Action, App};
+use amiwatch::ec2::{ErrorKind, FetchError, PollEvent, Snapshot};
+use amiwatch::task::{StoreTask, TaskState};
+use amiwatch::ui;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+fn task(
+    n: u32,
+    mins_ago: i64,
+    bucket: &str,
+    state: TaskState,
+    progress: u8,
+    reason: Option<&str>,
+) -> StoreTask {
+    StoreTask {
+        ami_id: Some(format!("ami-0{n:016x}")),
+        start_time: Some(now() - ChronoDuration::minutes(mins_ago)),
+        bucket: Some(bucket.into()),
+        object_key: Some(format!("ami-0{n:016x}.bin")),
+        progress: Some(progress),
+        state: Some(state),
+        failure_reason: reason.map(str::to_string),
+        region: Some("us-east-1".into()),
+    }
+}
+
+fn tasks() -> Vec<StoreTask> {
+    use TaskState::*;
+    vec![
+        task(0xa1, 2, "acme-ami-archive", InProgress, 7, None),
+        task(0xa2, 14, "golden-images-prod", InProgress, 38, None),
+        task(0xa3, 95, "acme-ami-archive", InProgress, 83, None),
+        task(0xa4, 180, "acme-dr-us-east-1", Completed, 100, None),
+        task(
+            0xa5,
+            300,
+            "golden-images-prod",
+            Failed,
+            41,
+            Some(
+                "Access Denied: the bucket policy does not allow the EC2 service principal to write objects.",
+            ),
+        ),
+        task(0xa6, 1500, "ci-build-artifacts", Completed, 100, None),
+        task(
+            0xa5,
+            4000,
+            "golden-images-prod",
+            Failed,
+            12,
+            Some("The specified bucket does not exist."),
+        ),
+        task(
+            0xa7,
+            9000,
+            "acme-dr-us-east-1",
+            Failed,
+            66,
+            Some("The S3 bucket is in a different Region than the AMI."),
+        ),
+        task(0xa8, 20000, "acme-ami-archive", Completed, 100, None),
+    ]
+}
+
+fn snapshot_event(tasks: Vec<StoreTask>) -> PollEvent {
+    PollEvent::Snapshot {
+        snapshot: Arc::new(Snapshot {
+            tasks,
+            fetched_at: now() - ChronoDuration::seconds(3),
+            took: Duration::from_millis(40),
+            requests: 1,
+        }),
+        next_in: Duration::from_secs(5),
+    }
+}
+
+fn app() -> App {
+    let mut a = App::new(
+        "demo · us-east-1 · http://127.0.0.1:8080",
+        Duration::from_secs(5),
+        now(),
+    );
+    a.color = false;
+    a.apply(snapshot_event(tasks()));
+    a
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let area = ratatui::layout::Rect::new(0, 0, w, h);
+    app.set_table_body(ui::layout(area, app).table_body());
+    term.draw(|f| ui::render(app, f)).unwrap();
+    term.backend().to_string()
+}
+
+fn keys(app: &mut App, actions: impl IntoIterator<Item = Action>) {
+    for a in actions {
+        app.handle(a);
+    }
+}
+
+#[test]
+fn main_view_80x24() {
+    insta::assert_snapshot!(screen(&mut app(), 80, 24));
+}
+
+#[test]
+fn main_view_wide() {
+    insta::assert_snapshot!(screen(&mut app(), 140, 20));
+}
+
+#[test]
+fn each_state_filter() {
+    for (n, f) in [
+        (2, StateFilter::InProgress),
+        (3, StateFilter::Completed),
+        (4, StateFilter::Failed),
+    ] {
+        let mut a = app();
+        a.handle(Action::SetState(f));
+        insta::assert_snapshot!(format!("state_filter_{n}"), screen(&mut a, 100, 16));
+    }
+}
+
+#[test]
+fn bucket_picker() {
+    let mut a = app();
+    keys(&mut a, [Action::OpenBucketPicker, Action::Move(2)]);
+    insta::assert_snapshot!(screen(&mut a, 100, 20));
+}
+
+#[test]
+fn search_typing() {
+    let mut a = app();
+    a.handle(Action::StartSearch);
+    keys(&mut a, "denied".chars().map(Action::SearchInput));
+    insta::assert_snapshot!(screen(&mut a, 100, 14));
+}
+
+#[test]
+fn detail_of_a_retried_failure() {
+    let mut a = app();
+    keys(
+        &mut a,
+        [Action::SetState(StateFilter::Failed), Action::Confirm],
+    );
+    insta::assert_snapshot!(screen(&mut a, 110, 26));
+}
+
+#[test]
+fn help_overlay() {
+    let mut a = app();
+    a.handle(Action::ToggleHelp);
+    insta::assert_snapshot!(screen(&mut a, 90, 24));
+}
+
+#[test]
+fn loading_first_poll() {
+    let mut a = App::new("profile prod · eu-west-1", Duration::from_secs(5), now());
+    a.color = false;
+    a.apply(PollEvent::Polling);
+    insta::assert_snapshot!(screen(&mut a, 80, 12));
+}
+
+#[test]
+fn first_poll_failed() {
+    let mut a = App::new("profile prod · eu-west-1", Duration::from_secs(5), now());
+    a.color = false;
+    a.apply(PollEvent::Failed {
+        error: FetchError::new(
+            ErrorKind::Unauthorized,
+            "UnauthorizedOperation: You are not authorized",
+        ),
+        at: now() - ChronoDuration::seconds(2),
+        retry_in: Duration::from_secs(10),
+        consecutive: 1,
+    });
+    insta::assert_snapshot!(screen(&mut a, 80, 12));
+}
+
+#[test]
+fn stale_after_failure_keeps_data() {
+    let mut a = app();
+    a.apply(PollEvent::Failed {
+        error: FetchError::new(ErrorKind::Throttled, "RequestLimitExceeded"),
+        at: now() - ChronoDuration::seconds(1),
+        retry_in: Duration::from_secs(20),
+        consecutive: 3,
+    });
+    insta::assert_snapshot!(screen(&mut a, 100, 14));
+}
+
+#[test]
+fn empty_account_and_no_match() {
+    let mut a = App::new("demo", Duration::from_secs(5), now());
+    a.color = false;
+    a.apply(snapshot_event(vec![]));
+    insta::assert_snapshot!("empty_account", screen(&mut a, 80, 12));
+    let mut a = app();
+    a.handle(Action::StartSearch);
+    keys(&mut a, "zzz".chars().map(Action::SearchInput));
+    a.handle(Action::SearchKeep);
+    insta::assert_snapshot!("no_match", screen(&mut a, 80, 12));
+}
+
+#[test]
+fn too_small() {
+    insta::assert_snapshot!(screen(&mut app(), 40, 8));
+}
+
+#[test]
+fn hostile_text_never_reaches_the_screen_raw() {
+    let mut t = tasks();
+    t[0].bucket = Some("evil\u{1b}[2J\u{202e}bucket".into());
+    t[0].failure_reason = Some("\u{7}bell".into());
+    let mut a = app();
+    a.apply(snapshot_event(t));
+    let s = screen(&mut a, 140, 20);
+    assert!(!s.contains('\u{1b}') && !s.contains('\u{202e}') && !s.contains('\u{7}'));
+    assert!(s.contains("evil\\u{1b}"), "{s}");
+}
