@@ -92,12 +92,7 @@ pub struct SelectArgs {
     pub max_items: Option<u64>,
 
     /// Resume where a --max-items run stopped.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        help_heading = "Selection",
-        conflicts_with = "image_ids"
-    )]
+    #[arg(long, value_name = "TOKEN", help_heading = "Selection", conflicts_with = "image_ids")]
     pub starting_token: Option<String>,
 }
 
@@ -217,13 +212,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
         let (num, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         let n: f64 = num.parse().map_err(|_| err())?;
         let secs = match unit {
@@ -242,9 +233,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_secs(1) {
-        return Err(format!(
-            "'{s}' is too short: the interval must be at least 1s"
-        ));
+        return Err(format!("'{s}' is too short: the interval must be at least 1s"));
     }
     Ok(d)
 }
@@ -269,15 +258,9 @@ fn parse_state(s: &str) -> Result<TaskState, String> {
 /// starting and ending with a letter or digit.
 fn parse_bucket(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let ok_chars = s
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
     let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if (3..=63).contains(&s.len())
-        && ok_chars
-        && ends(s.bytes().next())
-        && ends(s.bytes().last())
-        && !s.contains("..")
+    if (3..=63).contains(&s.len()) && ok_chars && ends(s.bytes().next()) && ends(s.bytes().last()) && !s.contains("..")
     {
         Ok(s.to_string())
     } else {
@@ -289,47 +272,27 @@ fn parse_bucket(s: &str) -> Result<String, String> {
 
 fn parse_region(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let ok = !s.is_empty()
-        && s.len() <= 32
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "'{s}' is not a region name: expected something like us-east-1"
-        ))
-    }
+    let ok =
+        !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok { Ok(s.to_string()) } else { Err(format!("'{s}' is not a region name: expected something like us-east-1")) }
 }
 
 fn parse_endpoint(s: &str) -> Result<String, String> {
-    let rest = s
-        .strip_prefix("http://")
-        .or_else(|| s.strip_prefix("https://"));
+    let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"));
     match rest {
-        Some(host)
-            if !host.is_empty()
-                && !host.starts_with('/')
-                && !host.contains(char::is_whitespace) =>
-        {
+        Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains(char::is_whitespace) => {
             Ok(s.to_string())
         }
-        _ => Err(format!(
-            "'{s}' is not an endpoint URL: expected http://HOST[:PORT] or https://HOST[:PORT]"
-        )),
+        _ => Err(format!("'{s}' is not an endpoint URL: expected http://HOST[:PORT] or https://HOST[:PORT]")),
     }
 }
 
 fn parse_loopback(s: &str) -> Result<SocketAddr, String> {
-    let a: SocketAddr = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not an address: expected 127.0.0.1:PORT"))?;
+    let a: SocketAddr = s.parse().map_err(|_| format!("'{s}' is not an address: expected 127.0.0.1:PORT"))?;
     if a.ip().is_loopback() {
         Ok(a)
     } else {
-        Err(format!(
-            "'{s}': the embedded endpoint listens on loopback only (127.0.0.1)"
-        ))
+        Err(format!("'{s}': the embedded endpoint listens on loopback only (127.0.0.1)"))
     }
 }
 
@@ -343,9 +306,7 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 fn parse_speed(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if p > 0.0 && p <= 100_000.0 => Ok(p),
-        _ => Err(format!(
-            "'{s}' is not a speed: a number above 0, 1 is real time"
-        )),
+        _ => Err(format!("'{s}' is not a speed: a number above 0, 1 is real time")),
     }
 }
 
@@ -392,10 +353,7 @@ mod tests {
         assert_eq!(c.select.image_ids.len(), 2);
         assert_eq!(c.select.states, vec![TaskState::InProgress]);
         assert!(Cli::try_parse_from(["amiwatch", "--page-size", "201"]).is_err());
-        assert!(
-            Cli::try_parse_from(["amiwatch", "--image-id", "ami-12345678", "--max-items", "3"])
-                .is_err()
-        );
+        assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-12345678", "--max-items", "3"]).is_err());
         assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-XYZ"]).is_err());
         assert!(Cli::try_parse_from(["amiwatch", "--interval", "0s"]).is_err());
     }

@@ -10,11 +10,7 @@ fn main() -> ExitCode {
         eprintln!("amiwatch: cannot open the log file: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("amiwatch: cannot start the async runtime: {e}");

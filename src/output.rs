@@ -80,11 +80,7 @@ impl<'a> JsonTask<'a> {
             progress_percentage: t.progress,
             store_task_state: t.state.as_ref().map(|s| s.as_wire()),
             store_task_failure_reason: t.failure_reason.as_deref(),
-            region: if with_region {
-                t.region.as_deref()
-            } else {
-                None
-            },
+            region: if with_region { t.region.as_deref() } else { None },
         }
     }
 }
@@ -95,13 +91,8 @@ fn write_json(
     next_token: Option<&str>,
     with_region: bool,
 ) -> io::Result<()> {
-    let doc = JsonOut {
-        store_image_task_results: tasks
-            .iter()
-            .map(|t| JsonTask::new(t, with_region))
-            .collect(),
-        next_token,
-    };
+    let doc =
+        JsonOut { store_image_task_results: tasks.iter().map(|t| JsonTask::new(t, with_region)).collect(), next_token };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     out.write_all(b"\n")
 }
@@ -115,9 +106,7 @@ fn csv_field(out: &mut impl Write, s: &str) -> io::Result<()> {
 }
 
 fn write_csv(out: &mut impl Write, tasks: &[StoreTask], with_region: bool) -> io::Result<()> {
-    let mut header =
-        "ami_id,task_start_time,bucket,s3_object_key,progress_percentage,state,failure_reason"
-            .to_string();
+    let mut header = "ami_id,task_start_time,bucket,s3_object_key,progress_percentage,state,failure_reason".to_string();
     if with_region {
         header.push_str(",region");
     }
@@ -129,10 +118,7 @@ fn write_csv(out: &mut impl Write, tasks: &[StoreTask], with_region: bool) -> io
             t.bucket.clone().unwrap_or_default(),
             t.object_key.clone().unwrap_or_default(),
             t.progress.map(|p| p.to_string()).unwrap_or_default(),
-            t.state
-                .as_ref()
-                .map(|s| s.as_wire().to_string())
-                .unwrap_or_default(),
+            t.state.as_ref().map(|s| s.as_wire().to_string()).unwrap_or_default(),
             t.failure_reason.clone().unwrap_or_default(),
         ];
         if with_region {
@@ -168,18 +154,11 @@ fn write_table(
         .iter()
         .map(|t| {
             let mut r = vec![
-                t.ami_id
-                    .as_deref()
-                    .map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
-                t.state
-                    .as_ref()
-                    .map_or(UNKNOWN.into(), |s| safe(s.as_wire()).into_owned()),
+                t.ami_id.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
+                t.state.as_ref().map_or(UNKNOWN.into(), |s| safe(s.as_wire()).into_owned()),
                 t.progress.map_or(UNKNOWN.into(), |p| format!("{p:>3}%")),
-                t.start_time
-                    .map_or(UNKNOWN.into(), |s| s.format("%m-%d %H:%M").to_string()),
-                t.bucket
-                    .as_deref()
-                    .map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
+                t.start_time.map_or(UNKNOWN.into(), |s| s.format("%m-%d %H:%M").to_string()),
+                t.bucket.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
             ];
             if with_region {
                 r.push(t.region.clone().unwrap_or_else(|| UNKNOWN.into()));
@@ -244,11 +223,7 @@ mod tests {
         vec![
             StoreTask {
                 ami_id: Some("ami-0123456789abcdef0".into()),
-                start_time: Some(
-                    DateTime::parse_from_rfc3339("2026-11-28T11:51:46Z")
-                        .unwrap()
-                        .to_utc(),
-                ),
+                start_time: Some(DateTime::parse_from_rfc3339("2026-11-28T11:51:46Z").unwrap().to_utc()),
                 bucket: Some("my-bucket".into()),
                 object_key: Some("ami-0123456789abcdef0.bin".into()),
                 progress: Some(17),
@@ -264,12 +239,7 @@ mod tests {
         ]
     }
 
-    fn render(
-        format: Format,
-        tasks: &[StoreTask],
-        token: Option<&str>,
-        width: Option<usize>,
-    ) -> String {
+    fn render(format: Format, tasks: &[StoreTask], token: Option<&str>, width: Option<usize>) -> String {
         let mut buf = Vec::new();
         write(&mut buf, format, tasks, token, width, false).unwrap();
         String::from_utf8(buf).unwrap()
@@ -277,8 +247,7 @@ mod tests {
 
     #[test]
     fn json_is_the_cli_shape_and_leaves_absent_fields_out() {
-        let v: serde_json::Value =
-            serde_json::from_str(&render(Format::Json, &sample(), Some("tok"), None)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&render(Format::Json, &sample(), Some("tok"), None)).unwrap();
         let first = &v["StoreImageTaskResults"][0];
         assert_eq!(first["AmiId"], "ami-0123456789abcdef0");
         assert_eq!(first["TaskStartTime"], "2026-11-28T11:51:46+00:00");
@@ -288,21 +257,14 @@ mod tests {
         assert!(first.get("StoreTaskFailureReason").is_none());
         assert!(first.get("Region").is_none());
         let second = v["StoreImageTaskResults"][1].as_object().unwrap();
-        assert_eq!(
-            second.len(),
-            2,
-            "only AmiId and the unknown state: {second:?}"
-        );
+        assert_eq!(second.len(), 2, "only AmiId and the unknown state: {second:?}");
         assert_eq!(second["StoreTaskState"], "Paused");
         assert_eq!(v["NextToken"], "tok");
     }
 
     #[test]
     fn json_escapes_control_characters() {
-        let t = StoreTask {
-            bucket: Some("b\u{1b}[31m".into()),
-            ..StoreTask::default()
-        };
+        let t = StoreTask { bucket: Some("b\u{1b}[31m".into()), ..StoreTask::default() };
         let s = render(Format::Json, &[t], None, None);
         assert!(s.contains("\\u001b[31m") && !s.contains('\u{1b}'));
     }
@@ -313,10 +275,7 @@ mod tests {
         tasks[1].failure_reason = Some("it failed, \"badly\"\u{1b}".into());
         let csv = render(Format::Csv, &tasks, None, None);
         assert!(csv.starts_with("ami_id,task_start_time,"));
-        assert!(
-            csv.contains(",\"it failed, \"\"badly\"\"\\u{1b}\""),
-            "{csv}"
-        );
+        assert!(csv.contains(",\"it failed, \"\"badly\"\"\\u{1b}\""), "{csv}");
         let table = render(Format::Table, &tasks, None, Some(80));
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines.iter().all(|l| width(l) <= 80), "{table}");

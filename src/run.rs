@@ -11,27 +11,20 @@ use crate::ec2::{self, ClientOptions, Ec2, Paging, Permission, Selection};
 use crate::output;
 use crate::sim::{self, SimHandle};
 
+/// Whole-fetch retries of `--once` after a transient failure, on top of the SDK's own retries.
+const ONCE_RETRIES: u32 = 3;
+
 /// Exit code for bad usage, as clap uses.
 pub const EXIT_USAGE: u8 = 2;
 
 /// Logs go to a file when one is named, and nowhere otherwise: never to the screen.
 pub fn init_logging(path: Option<&Path>) -> io::Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("AMIWATCH_LOG_LEVEL").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(
-                "amiwatch=debug,aws_smithy_runtime=warn,aws_config=warn,hyper=warn,info",
-            )
-        });
-    tracing_subscriber::fmt()
-        .with_writer(std::sync::Mutex::new(file))
-        .with_ansi(false)
-        .with_env_filter(filter)
-        .init();
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AMIWATCH_LOG_LEVEL").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("amiwatch=debug,aws_smithy_runtime=warn,aws_config=warn,hyper=warn,info")
+    });
+    tracing_subscriber::fmt().with_writer(std::sync::Mutex::new(file)).with_ansi(false).with_env_filter(filter).init();
     Ok(())
 }
 
@@ -86,17 +79,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn dry_run(ec2: &Ec2) -> anyhow::Result<ExitCode> {
     match ec2::check_permission(ec2).await {
         Ok(Permission::Allowed) => {
-            println!(
-                "allowed: the caller may call ec2:DescribeStoreImageTasks ({})",
-                ec2.source
-            );
+            println!("allowed: the caller may call ec2:DescribeStoreImageTasks ({})", ec2.source);
             Ok(ExitCode::SUCCESS)
         }
         Ok(Permission::Denied(why)) => {
-            println!(
-                "denied: the caller may not call ec2:DescribeStoreImageTasks ({})",
-                ec2.source
-            );
+            println!("denied: the caller may not call ec2:DescribeStoreImageTasks ({})", ec2.source);
             if !why.is_empty() {
                 println!("  {}", crate::text::safe(&why));
             }
@@ -106,32 +93,18 @@ async fn dry_run(ec2: &Ec2) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn once(
-    ec2: &Ec2,
-    sel: &Selection,
-    paging: &Paging,
-    format: output::Format,
-) -> anyhow::Result<ExitCode> {
-    let fetched = ec2::fetch_all(ec2, sel, paging)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.summary()))?;
+async fn once(ec2: &Ec2, sel: &Selection, paging: &Paging, format: output::Format) -> anyhow::Result<ExitCode> {
+    let fetched = ec2::fetch_all_retrying(ec2, sel, paging, ONCE_RETRIES, |e, wait| {
+        eprintln!("amiwatch: {}; retrying in {}s", e.summary(), wait.as_secs());
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e.summary()))?;
     tracing::info!(tasks = fetched.tasks.len(), requests = fetched.requests, took = ?fetched.took, "fetched");
     let stdout = io::stdout();
-    let width = stdout
-        .is_terminal()
-        .then(|| crossterm::terminal::size().ok())
-        .flatten()
-        .map(|(w, _)| usize::from(w));
+    let width = stdout.is_terminal().then(|| crossterm::terminal::size().ok()).flatten().map(|(w, _)| usize::from(w));
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let res = output::write(
-        &mut out,
-        format,
-        &fetched.tasks,
-        fetched.next_token.as_deref(),
-        width,
-        false,
-    )
-    .and_then(|()| out.flush());
+    let res = output::write(&mut out, format, &fetched.tasks, fetched.next_token.as_deref(), width, false)
+        .and_then(|()| out.flush());
     quiet_on_broken_pipe(res)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -144,20 +117,14 @@ fn quiet_on_broken_pipe(res: io::Result<()>) -> anyhow::Result<()> {
     }
 }
 
-async fn simulate(
-    addr: std::net::SocketAddr,
-    regions: &[String],
-    args: &SimArgs,
-) -> anyhow::Result<ExitCode> {
+async fn simulate(addr: std::net::SocketAddr, regions: &[String], args: &SimArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.to_config();
     if !regions.is_empty() {
         config.regions = regions.to_vec();
     }
     let tasks = config.tasks;
     let region = config.regions.first().cloned().unwrap_or_default();
-    let handle: SimHandle = sim::start(addr, config)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let handle: SimHandle = sim::start(addr, config).await.with_context(|| format!("cannot listen on {addr}"))?;
     let url = handle.url().to_string();
     // The URL alone on the first line of stdout, for scripts; the rest on stderr, for people.
     quiet_on_broken_pipe(writeln!(io::stdout(), "{url}").and_then(|()| io::stdout().flush()))?;

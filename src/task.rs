@@ -33,11 +33,7 @@ impl TaskState {
 
     /// Parses what a user types: `InProgress`, `in-progress`, `in_progress`, `completed`, ...
     pub fn from_user(s: &str) -> Option<Self> {
-        let folded: String = s
-            .chars()
-            .filter(|c| !matches!(c, '-' | '_' | ' '))
-            .flat_map(char::to_lowercase)
-            .collect();
+        let folded: String = s.chars().filter(|c| !matches!(c, '-' | '_' | ' ')).flat_map(char::to_lowercase).collect();
         match folded.as_str() {
             "inprogress" | "running" => Some(Self::InProgress),
             "completed" | "complete" | "done" => Some(Self::Completed),
@@ -101,9 +97,7 @@ impl StoreTask {
     pub fn from_sdk(r: &StoreImageTaskResult, region: Option<&str>) -> Self {
         Self {
             ami_id: r.ami_id().map(str::to_string),
-            start_time: r
-                .task_start_time()
-                .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
+            start_time: r.task_start_time().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
             bucket: r.bucket().map(str::to_string),
             object_key: r.s3object_key().map(str::to_string),
             progress: r.progress_percentage().map(|p| p.clamp(0, 100) as u8),
@@ -136,10 +130,7 @@ mod tests {
         for s in ["InProgress", "in-progress", "IN_PROGRESS", "inprogress"] {
             assert_eq!(TaskState::from_user(s), Some(TaskState::InProgress), "{s}");
         }
-        assert_eq!(
-            TaskState::from_user("Completed"),
-            Some(TaskState::Completed)
-        );
+        assert_eq!(TaskState::from_user("Completed"), Some(TaskState::Completed));
         assert_eq!(TaskState::from_user("FAILED"), Some(TaskState::Failed));
         assert_eq!(TaskState::from_user("pending"), None);
     }
@@ -177,13 +168,9 @@ mod tests {
     fn missing_fields_stay_missing_and_bad_progress_is_clamped() {
         let empty = StoreTask::from_sdk(&StoreImageTaskResult::builder().build(), None);
         assert_eq!(empty, StoreTask::default());
-        let r = StoreImageTaskResult::builder()
-            .progress_percentage(250)
-            .build();
+        let r = StoreImageTaskResult::builder().progress_percentage(250).build();
         assert_eq!(StoreTask::from_sdk(&r, None).progress, Some(100));
-        let r = StoreImageTaskResult::builder()
-            .progress_percentage(-3)
-            .build();
+        let r = StoreImageTaskResult::builder().progress_percentage(-3).build();
         assert_eq!(StoreTask::from_sdk(&r, None).progress, Some(0));
     }
 }

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
+use aws_sdk_ec2::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::config::timeout::TimeoutConfig;
-use aws_sdk_ec2::config::{Credentials, Region, SharedCredentialsProvider};
+use aws_sdk_ec2::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents, SharedCredentialsProvider};
+use aws_sdk_ec2::error::BoxError;
 
 /// The region the demo and the simulator sign for.
 pub const DEMO_REGION: &str = "us-east-1";
@@ -52,15 +54,68 @@ fn retry_and_timeouts(opts: &ClientOptions) -> (RetryConfig, TimeoutConfig) {
     (retry, timeout)
 }
 
+/// Refuses a successful answer whose XML document is cut short. The SDK's XML reader takes
+/// a truncated document without complaint and yields half-filled tasks, which would make a
+/// partial list look complete; this check turns it into an error that is retried and reported.
+#[derive(Debug)]
+struct CompleteXml;
+
+/// The start of the error message [`CompleteXml`] gives; the classifier looks for it.
+pub const INCOMPLETE_XML: &str = "incomplete XML answer";
+
+impl Intercept for CompleteXml {
+    fn name(&self) -> &'static str {
+        "CompleteXml"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let resp = ctx.response();
+        if !resp.status().is_success() {
+            return Ok(());
+        }
+        match resp.body().bytes() {
+            Some(body) if !xml_is_complete(body) => {
+                Err(format!("{INCOMPLETE_XML}: the document ends before its root element closes").into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether a document's root element is closed at its end (`<Root ...>` ... `</Root>`).
+pub fn xml_is_complete(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    let mut rest = text.trim();
+    // Skip the declaration and comments before the root.
+    while let Some(r) = rest.strip_prefix("<?").or_else(|| rest.strip_prefix("<!--")) {
+        let end = if rest.starts_with("<?") { "?>" } else { "-->" };
+        match r.find(end) {
+            Some(i) => rest = r[i + end.len()..].trim_start(),
+            None => return false,
+        }
+    }
+    let Some(open) = rest.strip_prefix('<') else { return false };
+    let name: String = open.chars().take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/').collect();
+    if name.is_empty() {
+        return false;
+    }
+    let body = rest.trim_end();
+    // A root that closes itself (`<Root/>`) is complete too.
+    body.ends_with(&format!("</{name}>")) || (body.ends_with("/>") && !body[1..].contains('<'))
+}
+
 /// A client from the standard chain (profile, environment, SSO, IMDS ...).
 ///
 /// With `--region` or `--endpoint-url` the region chain never reaches the instance metadata
 /// service, so start-up does not stall off EC2.
 pub async fn connect(opts: &ClientOptions) -> Ec2 {
     let (retry, timeout) = retry_and_timeouts(opts);
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry)
-        .timeout_config(timeout);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).timeout_config(timeout);
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
     }
@@ -72,11 +127,9 @@ pub async fn connect(opts: &ClientOptions) -> Ec2 {
         if let Some(p) = &opts.profile {
             profile = profile.profile_name(p);
         }
-        let chain = RegionProviderChain::first_try(
-            aws_config::environment::EnvironmentVariableRegionProvider::new(),
-        )
-        .or_else(profile.build())
-        .or_else(Region::new(DEMO_REGION));
+        let chain = RegionProviderChain::first_try(aws_config::environment::EnvironmentVariableRegionProvider::new())
+            .or_else(profile.build())
+            .or_else(Region::new(DEMO_REGION));
         loader = loader.region(chain);
     }
     if let Some(e) = &opts.endpoint_url {
@@ -92,11 +145,8 @@ pub async fn connect(opts: &ClientOptions) -> Ec2 {
     if let Some(e) = conf.endpoint_url() {
         parts.push(e.to_string());
     }
-    Ec2 {
-        client: aws_sdk_ec2::Client::new(&conf),
-        region,
-        source: parts.join(" · "),
-    }
+    let conf = aws_sdk_ec2::config::Builder::from(&conf).interceptor(CompleteXml).build();
+    Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, source: parts.join(" · ") }
 }
 
 /// A client for the embedded endpoint: static fake credentials and a fixed region, sealed
@@ -107,20 +157,9 @@ pub fn connect_embedded(endpoint_url: &str, opts: &ClientOptions) -> Ec2 {
 
 /// Like [`connect_embedded`], with a chosen access key (the simulator treats keys starting
 /// with `DENIED` or `EXPIRED` specially) and region.
-pub fn connect_embedded_as(
-    endpoint_url: &str,
-    opts: &ClientOptions,
-    access_key: &str,
-    region: &str,
-) -> Ec2 {
+pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key: &str, region: &str) -> Ec2 {
     let (retry, timeout) = retry_and_timeouts(opts);
-    let creds = Credentials::new(
-        access_key,
-        "amiwatch-demo-secret",
-        None,
-        None,
-        "amiwatch-embedded",
-    );
+    let creds = Credentials::new(access_key, "amiwatch-demo-secret", None, None, "amiwatch-embedded");
     let conf = aws_sdk_ec2::Config::builder()
         .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
@@ -128,10 +167,26 @@ pub fn connect_embedded_as(
         .endpoint_url(endpoint_url)
         .retry_config(retry)
         .timeout_config(timeout)
+        .interceptor(CompleteXml)
         .build();
     Ec2 {
         client: aws_sdk_ec2::Client::from_conf(conf),
         region: Some(region.to_string()),
         source: format!("demo · {region} · {endpoint_url}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_is_complete;
+
+    #[test]
+    fn truncated_documents_are_caught() {
+        let full = "<?xml version=\"1.0\"?>\n<DescribeStoreImageTasksResponse xmlns=\"x\"><a/></DescribeStoreImageTasksResponse>\n";
+        assert!(xml_is_complete(full.as_bytes()));
+        assert!(!xml_is_complete(b"<DescribeStoreImageTasksResponse><storeImageTaskResultSet><item><amiId>"));
+        assert!(!xml_is_complete(b""));
+        assert!(!xml_is_complete(b"not xml at all"));
+        assert!(xml_is_complete(b"<Empty/>"));
     }
 }

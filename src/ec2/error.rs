@@ -34,10 +34,7 @@ pub struct FetchError {
 
 impl FetchError {
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Self {
-            kind,
-            detail: detail.into(),
-        }
+        Self { kind, detail: detail.into() }
     }
 
     /// Whether waiting and trying again may help (the poller backs off and retries either
@@ -81,10 +78,8 @@ impl FetchError {
         let detail = DisplayErrorContext(err).to_string();
         let lower = detail.to_ascii_lowercase();
         let kind = match err {
-            SdkError::ServiceError(se) => kind_of_code(
-                se.err().code().unwrap_or(""),
-                se.err().message().unwrap_or(""),
-            ),
+            _ if detail.contains(super::client::INCOMPLETE_XML) => ErrorKind::BadResponse,
+            SdkError::ServiceError(se) => kind_of_code(se.err().code().unwrap_or(""), se.err().message().unwrap_or("")),
             SdkError::TimeoutError(_) => ErrorKind::Timeout,
             SdkError::DispatchFailure(d) if d.is_timeout() => ErrorKind::Timeout,
             SdkError::DispatchFailure(d) if d.is_io() => ErrorKind::Unreachable,
@@ -110,23 +105,14 @@ impl FetchError {
 fn kind_of_code(code: &str, message: &str) -> ErrorKind {
     match code {
         "RequestLimitExceeded" | "Throttling" | "ThrottlingException" => ErrorKind::Throttled,
-        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
-            ErrorKind::Unauthorized
+        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => ErrorKind::Unauthorized,
+        "RequestExpired" | "ExpiredToken" | "ExpiredTokenException" => ErrorKind::ExpiredCredentials,
+        "AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException" => {
+            ErrorKind::BadCredentials
         }
-        "RequestExpired" | "ExpiredToken" | "ExpiredTokenException" => {
-            ErrorKind::ExpiredCredentials
-        }
-        "AuthFailure"
-        | "InvalidClientTokenId"
-        | "SignatureDoesNotMatch"
-        | "UnrecognizedClientException" => ErrorKind::BadCredentials,
-        "InternalError" | "InternalFailure" | "Unavailable" | "ServiceUnavailable" => {
-            ErrorKind::Service(code.into())
-        }
+        "InternalError" | "InternalFailure" | "Unavailable" | "ServiceUnavailable" => ErrorKind::Service(code.into()),
         "" if message.is_empty() => ErrorKind::BadResponse,
-        c if c.starts_with("Invalid") || c.starts_with("Missing") => {
-            ErrorKind::InvalidRequest(c.into())
-        }
+        c if c.starts_with("Invalid") || c.starts_with("Missing") => ErrorKind::InvalidRequest(c.into()),
         c => ErrorKind::Service(c.into()),
     }
 }
@@ -145,23 +131,11 @@ mod tests {
 
     #[test]
     fn codes_map_to_kinds_users_act_on() {
-        assert_eq!(
-            kind_of_code("RequestLimitExceeded", "x"),
-            ErrorKind::Throttled
-        );
-        assert_eq!(
-            kind_of_code("UnauthorizedOperation", "x"),
-            ErrorKind::Unauthorized
-        );
-        assert_eq!(
-            kind_of_code("RequestExpired", "x"),
-            ErrorKind::ExpiredCredentials
-        );
+        assert_eq!(kind_of_code("RequestLimitExceeded", "x"), ErrorKind::Throttled);
+        assert_eq!(kind_of_code("UnauthorizedOperation", "x"), ErrorKind::Unauthorized);
+        assert_eq!(kind_of_code("RequestExpired", "x"), ErrorKind::ExpiredCredentials);
         assert_eq!(kind_of_code("AuthFailure", "x"), ErrorKind::BadCredentials);
-        assert_eq!(
-            kind_of_code("InternalError", "x"),
-            ErrorKind::Service("InternalError".into())
-        );
+        assert_eq!(kind_of_code("InternalError", "x"), ErrorKind::Service("InternalError".into()));
         assert_eq!(
             kind_of_code("InvalidPaginationToken", "x"),
             ErrorKind::InvalidRequest("InvalidPaginationToken".into())

@@ -26,8 +26,7 @@ impl Selection {
     /// Whether a task passes the state and bucket filters (the AMI IDs are the service's job).
     pub fn matches(&self, t: &StoreTask) -> bool {
         (self.states.is_empty() || t.state.as_ref().is_some_and(|s| self.states.contains(s)))
-            && (self.buckets.is_empty()
-                || t.bucket.as_ref().is_some_and(|b| self.buckets.contains(b)))
+            && (self.buckets.is_empty() || t.bucket.as_ref().is_some_and(|b| self.buckets.contains(b)))
     }
 
     fn filters(&self) -> Vec<Filter> {
@@ -36,22 +35,12 @@ impl Selection {
             f.push(
                 Filter::builder()
                     .name("task-state")
-                    .set_values(Some(
-                        self.states
-                            .iter()
-                            .map(|s| s.as_wire().to_string())
-                            .collect(),
-                    ))
+                    .set_values(Some(self.states.iter().map(|s| s.as_wire().to_string()).collect()))
                     .build(),
             );
         }
         if !self.buckets.is_empty() {
-            f.push(
-                Filter::builder()
-                    .name("bucket")
-                    .set_values(Some(self.buckets.clone()))
-                    .build(),
-            );
+            f.push(Filter::builder().name("bucket").set_values(Some(self.buckets.clone())).build());
         }
         f
     }
@@ -70,11 +59,7 @@ pub struct Paging {
 
 impl Default for Paging {
     fn default() -> Self {
-        Self {
-            page_size: MAX_PAGE_SIZE,
-            max_items: None,
-            starting_token: None,
-        }
+        Self { page_size: MAX_PAGE_SIZE, max_items: None, starting_token: None }
     }
 }
 
@@ -93,11 +78,8 @@ pub struct Fetched {
 /// the whole fetch: a partial list is never returned as if complete.
 pub async fn fetch_all(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetched, FetchError> {
     let started = Instant::now();
-    let mut out = if sel.image_ids.is_empty() {
-        fetch_pages(ec2, sel, paging).await?
-    } else {
-        fetch_by_ids(ec2, sel).await?
-    };
+    let mut out =
+        if sel.image_ids.is_empty() { fetch_pages(ec2, sel, paging).await? } else { fetch_by_ids(ec2, sel).await? };
     out.took = started.elapsed();
     Ok(out)
 }
@@ -124,15 +106,8 @@ async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetc
             .await
             .map_err(|e| FetchError::from_sdk(&e))?;
         out.requests += 1;
-        out.tasks.extend(
-            resp.store_image_task_results()
-                .iter()
-                .map(|r| StoreTask::from_sdk(r, region)),
-        );
-        let next = resp
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+        out.tasks.extend(resp.store_image_task_results().iter().map(|r| StoreTask::from_sdk(r, region)));
+        let next = resp.next_token().filter(|t| !t.is_empty()).map(str::to_string);
         match next {
             None => break,
             Some(t) if paging.max_items.is_some_and(|m| out.tasks.len() >= m) => {
@@ -148,12 +123,7 @@ async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetc
 async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError> {
     let region = ec2.region.as_deref();
     let mut seen = std::collections::HashSet::new();
-    let ids: Vec<String> = sel
-        .image_ids
-        .iter()
-        .filter(|i| seen.insert(*i))
-        .cloned()
-        .collect();
+    let ids: Vec<String> = sel.image_ids.iter().filter(|i| seen.insert(*i)).cloned().collect();
     let mut out = Fetched::default();
     for chunk in ids.chunks(IMAGE_IDS_PER_REQUEST) {
         let mut token = None;
@@ -184,6 +154,31 @@ async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError>
     Ok(out)
 }
 
+/// [`fetch_all`], tried again after a transient failure (throttling, a server error, a
+/// timeout), up to `retries` more times with growing waits; `on_retry` hears of each wait.
+/// Errors that waiting cannot fix (credentials, permissions, a bad request) return at once.
+pub async fn fetch_all_retrying(
+    ec2: &Ec2,
+    sel: &Selection,
+    paging: &Paging,
+    retries: u32,
+    mut on_retry: impl FnMut(&FetchError, Duration),
+) -> Result<Fetched, FetchError> {
+    let mut failures = 0;
+    loop {
+        match fetch_all(ec2, sel, paging).await {
+            Ok(f) => return Ok(f),
+            Err(e) if e.is_transient() && failures < retries => {
+                failures += 1;
+                let wait = Duration::from_secs(1 << (failures - 1).min(5));
+                on_retry(&e, wait);
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The outcome of a `DryRun` permission check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Permission {
@@ -193,30 +188,18 @@ pub enum Permission {
 
 /// Asks the service whether the caller may call `DescribeStoreImageTasks`, reading no data.
 pub async fn check_permission(ec2: &Ec2) -> Result<Permission, FetchError> {
-    let res = ec2
-        .client
-        .describe_store_image_tasks()
-        .dry_run(true)
-        .send()
-        .await;
+    let res = ec2.client.describe_store_image_tasks().dry_run(true).send().await;
     match res {
         Ok(_) => Ok(Permission::Allowed),
         Err(e) => match e.as_service_error().and_then(|se| se.code()) {
             Some("DryRunOperation") => Ok(Permission::Allowed),
             Some("UnauthorizedOperation") => {
-                let msg = e
-                    .as_service_error()
-                    .and_then(|se| se.message())
-                    .unwrap_or_default();
+                let msg = e.as_service_error().and_then(|se| se.message()).unwrap_or_default();
                 Ok(Permission::Denied(msg.to_string()))
             }
             _ => {
                 let err = FetchError::from_sdk(&e);
-                if err.kind == ErrorKind::Unauthorized {
-                    Ok(Permission::Denied(err.detail))
-                } else {
-                    Err(err)
-                }
+                if err.kind == ErrorKind::Unauthorized { Ok(Permission::Denied(err.detail)) } else { Err(err) }
             }
         },
     }
@@ -227,11 +210,7 @@ mod tests {
     use super::*;
 
     fn task(state: TaskState, bucket: &str) -> StoreTask {
-        StoreTask {
-            state: Some(state),
-            bucket: Some(bucket.into()),
-            ..StoreTask::default()
-        }
+        StoreTask { state: Some(state), bucket: Some(bucket.into()), ..StoreTask::default() }
     }
 
     #[test]

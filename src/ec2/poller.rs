@@ -32,17 +32,9 @@ pub enum PollEvent {
     /// A poll has started.
     Polling,
     /// A poll finished; the next one starts in `next_in`.
-    Snapshot {
-        snapshot: Arc<Snapshot>,
-        next_in: Duration,
-    },
+    Snapshot { snapshot: Arc<Snapshot>, next_in: Duration },
     /// A poll failed; the previous snapshot still stands. The next try starts in `retry_in`.
-    Failed {
-        error: FetchError,
-        at: DateTime<Utc>,
-        retry_in: Duration,
-        consecutive: u32,
-    },
+    Failed { error: FetchError, at: DateTime<Utc>, retry_in: Duration, consecutive: u32 },
 }
 
 /// Anything that can run one complete fetch: the EC2 client, or a fake in unit tests.
@@ -59,10 +51,7 @@ pub struct Ec2Source {
 
 impl Source for Ec2Source {
     fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + '_>> {
-        let paging = Paging {
-            page_size: self.page_size,
-            ..Paging::default()
-        };
+        let paging = Paging { page_size: self.page_size, ..Paging::default() };
         Box::pin(async move { fetch_all(&self.ec2, &self.selection, &paging).await })
     }
 }
@@ -91,22 +80,14 @@ impl Default for Schedule {
 impl Schedule {
     /// The wait after a success: the short interval while anything is moving.
     pub fn after_success(&self, tasks: &[StoreTask]) -> Duration {
-        if tasks.iter().any(StoreTask::is_in_progress) {
-            self.interval
-        } else {
-            self.idle_interval.max(self.interval)
-        }
+        if tasks.iter().any(StoreTask::is_in_progress) { self.interval } else { self.idle_interval.max(self.interval) }
     }
 
     /// Exponential backoff with jitter after `consecutive` failures (1 = the first), capped.
     /// `jitter` in `[0, 1)` picks a point between half and all of the step.
     pub fn after_failure(&self, consecutive: u32, jitter: f64) -> Duration {
-        let step = self
-            .interval
-            .saturating_mul(1u32 << consecutive.saturating_sub(1).min(16))
-            .min(self.max_backoff);
-        step.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
-            .max(Duration::from_millis(100))
+        let step = self.interval.saturating_mul(1u32 << consecutive.saturating_sub(1).min(16)).min(self.max_backoff);
+        step.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0)).max(Duration::from_millis(100))
     }
 }
 
@@ -147,12 +128,7 @@ impl Drop for Poller {
     }
 }
 
-async fn run(
-    source: Arc<dyn Source>,
-    schedule: Schedule,
-    tx: mpsc::Sender<PollEvent>,
-    refresh: Arc<Notify>,
-) {
+async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollEvent>, refresh: Arc<Notify>) {
     let mut failures = 0u32;
     let mut jitter = Jitter::new();
     loop {
@@ -163,27 +139,15 @@ async fn run(
             Ok(f) => {
                 failures = 0;
                 let next_in = schedule.after_success(&f.tasks);
-                let snapshot = Arc::new(Snapshot {
-                    tasks: f.tasks,
-                    fetched_at: Utc::now(),
-                    took: f.took,
-                    requests: f.requests,
-                });
+                let snapshot =
+                    Arc::new(Snapshot { tasks: f.tasks, fetched_at: Utc::now(), took: f.took, requests: f.requests });
                 (PollEvent::Snapshot { snapshot, next_in }, next_in)
             }
             Err(error) => {
                 failures += 1;
                 let retry_in = schedule.after_failure(failures, jitter.next());
                 tracing::warn!(error = %error, detail = %error.detail, failures, "poll failed");
-                (
-                    PollEvent::Failed {
-                        error,
-                        at: Utc::now(),
-                        retry_in,
-                        consecutive: failures,
-                    },
-                    retry_in,
-                )
+                (PollEvent::Failed { error, at: Utc::now(), retry_in, consecutive: failures }, retry_in)
             }
         };
         if tx.send(event).await.is_err() {
@@ -226,25 +190,14 @@ mod tests {
     impl Source for Scripted {
         fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + '_>> {
             let mut v = self.0.lock().unwrap();
-            let next = if v.len() > 1 {
-                v.remove(0)
-            } else {
-                v[0].clone()
-            };
+            let next = if v.len() > 1 { v.remove(0) } else { v[0].clone() };
             Box::pin(async move { next })
         }
     }
 
     fn fetched(n: usize, state: TaskState) -> Fetched {
-        let t = StoreTask {
-            state: Some(state),
-            ..StoreTask::default()
-        };
-        Fetched {
-            tasks: vec![t; n],
-            requests: 1,
-            ..Fetched::default()
-        }
+        let t = StoreTask { state: Some(state), ..StoreTask::default() };
+        Fetched { tasks: vec![t; n], requests: 1, ..Fetched::default() }
     }
 
     #[test]
@@ -265,24 +218,15 @@ mod tests {
     #[test]
     fn idle_interval_applies_only_when_nothing_moves() {
         let s = Schedule::default();
-        assert_eq!(
-            s.after_success(&fetched(3, TaskState::Completed).tasks),
-            s.idle_interval
-        );
-        assert_eq!(
-            s.after_success(&fetched(3, TaskState::InProgress).tasks),
-            s.interval
-        );
+        assert_eq!(s.after_success(&fetched(3, TaskState::Completed).tasks), s.idle_interval);
+        assert_eq!(s.after_success(&fetched(3, TaskState::InProgress).tasks), s.interval);
     }
 
     #[tokio::test(start_paused = true)]
     async fn failure_keeps_nothing_half_done_and_recovers() {
         let err = FetchError::new(ErrorKind::Throttled, "RequestLimitExceeded");
-        let script = vec![
-            Ok(fetched(3, TaskState::InProgress)),
-            Err(err.clone()),
-            Ok(fetched(4, TaskState::InProgress)),
-        ];
+        let script =
+            vec![Ok(fetched(3, TaskState::InProgress)), Err(err.clone()), Ok(fetched(4, TaskState::InProgress))];
         let source = Arc::new(Scripted(Mutex::new(script)));
         let (_poller, mut rx) = Poller::spawn(source, Schedule::default());
         let mut seen = Vec::new();
@@ -290,27 +234,15 @@ mod tests {
             seen.push(rx.recv().await.unwrap());
         }
         assert!(matches!(seen[0], PollEvent::Polling));
-        assert!(
-            matches!(&seen[1], PollEvent::Snapshot { snapshot, .. } if snapshot.tasks.len() == 3)
-        );
-        assert!(
-            matches!(&seen[3], PollEvent::Failed { error, consecutive: 1, .. } if error == &err)
-        );
-        assert!(
-            matches!(&seen[5], PollEvent::Snapshot { snapshot, .. } if snapshot.tasks.len() == 4)
-        );
+        assert!(matches!(&seen[1], PollEvent::Snapshot { snapshot, .. } if snapshot.tasks.len() == 3));
+        assert!(matches!(&seen[3], PollEvent::Failed { error, consecutive: 1, .. } if error == &err));
+        assert!(matches!(&seen[5], PollEvent::Snapshot { snapshot, .. } if snapshot.tasks.len() == 4));
     }
 
     #[tokio::test(start_paused = true)]
     async fn refresh_polls_before_the_interval() {
-        let source = Arc::new(Scripted(Mutex::new(vec![Ok(fetched(
-            1,
-            TaskState::InProgress,
-        ))])));
-        let schedule = Schedule {
-            interval: Duration::from_secs(3600),
-            ..Schedule::default()
-        };
+        let source = Arc::new(Scripted(Mutex::new(vec![Ok(fetched(1, TaskState::InProgress))])));
+        let schedule = Schedule { interval: Duration::from_secs(3600), ..Schedule::default() };
         let (poller, mut rx) = Poller::spawn(source, schedule);
         rx.recv().await.unwrap();
         rx.recv().await.unwrap();

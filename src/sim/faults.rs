@@ -27,11 +27,7 @@ pub struct FaultConfig {
 
 impl FaultConfig {
     pub fn is_quiet(&self) -> bool {
-        *self
-            == Self {
-                slow_delay: self.slow_delay,
-                ..Self::default()
-            }
+        *self == Self { slow_delay: self.slow_delay, ..Self::default() }
     }
 }
 
@@ -89,14 +85,9 @@ mod tests {
 
     #[test]
     fn rates_are_roughly_honoured() {
-        let cfg = FaultConfig {
-            throttle: 30.0,
-            ..FaultConfig::default()
-        };
+        let cfg = FaultConfig { throttle: 30.0, ..FaultConfig::default() };
         let r = FaultRoller::new(cfg, 1);
-        let hits = (0..10_000)
-            .filter(|_| r.roll(0) == Some(Fault::Throttle))
-            .count();
+        let hits = (0..10_000).filter(|_| r.roll(0) == Some(Fault::Throttle)).count();
         assert!((2_700..3_300).contains(&hits), "{hits}");
     }
 
@@ -104,10 +95,7 @@ mod tests {
     fn quiet_config_never_faults_and_later_pages_switch_works() {
         let r = FaultRoller::new(FaultConfig::default(), 1);
         assert!((0..1000).all(|_| r.roll(3).is_none()));
-        r.set(FaultConfig {
-            fail_later_pages: true,
-            ..FaultConfig::default()
-        });
+        r.set(FaultConfig { fail_later_pages: true, ..FaultConfig::default() });
         assert_eq!(r.roll(0), None);
         assert_eq!(r.roll(1), Some(Fault::Internal));
     }

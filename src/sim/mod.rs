@@ -88,12 +88,7 @@ impl State {
         map.entry(region.to_string())
             .or_insert_with(|| {
                 let seed = self.config.seed ^ fnv(region);
-                Arc::new(Scenario::generate(
-                    &self.shape,
-                    self.config.tasks,
-                    seed,
-                    self.clock.base(),
-                ))
+                Arc::new(Scenario::generate(&self.shape, self.config.tasks, seed, self.clock.base()))
             })
             .clone()
     }
@@ -168,11 +163,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHa
     }
     let (tx, rx) = watch::channel(());
     tokio::spawn(accept_loop(listener, state.clone(), rx));
-    Ok(SimHandle {
-        state,
-        addr,
-        _shutdown: tx,
-    })
+    Ok(SimHandle { state, addr, _shutdown: tx })
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<State>, mut shutdown: watch::Receiver<()>) {
@@ -186,8 +177,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut shutdown: wat
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
                 _ = shutdown.changed() => {}
@@ -247,11 +237,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
     let params = Params::parse(&body);
 
     if state.outage.load(Ordering::SeqCst) {
-        let e = Ec2Error::new(
-            503,
-            "Unavailable",
-            "The service is unavailable. Please try again shortly.",
-        );
+        let e = Ec2Error::new(503, "Unavailable", "The service is unavailable. Please try again shortly.");
         return Ok(error_reply(&e, &request_id));
     }
     let page_index = params.get("NextToken").map_or(0, |_| 1);
@@ -272,24 +258,15 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
                 return Ok(reply(
                     200,
                     "text/xml;charset=UTF-8",
-                    "<DescribeStoreImageTasksResponse><storeImageTaskResultSet><item><amiId>"
-                        .into(),
+                    "<DescribeStoreImageTasksResponse><storeImageTaskResultSet><item><amiId>".into(),
                 ));
             }
         }
     }
 
-    let auth = parts
-        .headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let auth = parts.headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some((access_key, region)) = credential_scope(auth) else {
-        let e = Ec2Error::new(
-            401,
-            "AuthFailure",
-            "AWS was not able to validate the provided access credentials",
-        );
+        let e = Ec2Error::new(401, "AuthFailure", "AWS was not able to validate the provided access credentials");
         return Ok(error_reply(&e, &request_id));
     };
     // Special access keys let tests reach the credential errors through the real client.
@@ -301,10 +278,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
 
     match params.action() {
         Some("DescribeStoreImageTasks") => {
-            state
-                .stats
-                .describe_store_image_tasks
-                .fetch_add(1, Ordering::Relaxed);
+            state.stats.describe_store_image_tasks.fetch_add(1, Ordering::Relaxed);
             if denied {
                 let e = Ec2Error::new(
                     403,
@@ -318,21 +292,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
                 Err(e) => return Ok(error_reply(&e, &request_id)),
             };
             if params.dry_run() {
-                let e = Ec2Error::new(
-                    412,
-                    "DryRunOperation",
-                    "Request would have succeeded, but DryRun flag is set.",
-                );
+                let e = Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
                 return Ok(error_reply(&e, &request_id));
             }
             let scenario = state.scenario(&region);
             let now = state.clock.now();
             let page = protocol::describe(&scenario, &req, now);
-            Ok(reply(
-                200,
-                "text/xml;charset=UTF-8",
-                protocol::describe_xml(&page, now, &request_id),
-            ))
+            Ok(reply(200, "text/xml;charset=UTF-8", protocol::describe_xml(&page, now, &request_id)))
         }
         Some("DescribeRegions") => {
             state.stats.describe_regions.fetch_add(1, Ordering::Relaxed);
@@ -340,19 +306,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             Ok(reply(200, "text/xml;charset=UTF-8", xml))
         }
         Some(other) => {
-            let e = Ec2Error::new(
-                400,
-                "InvalidAction",
-                format!("The action {other} is not valid for this web service."),
-            );
+            let e =
+                Ec2Error::new(400, "InvalidAction", format!("The action {other} is not valid for this web service."));
             Ok(error_reply(&e, &request_id))
         }
         None => {
-            let e = Ec2Error::new(
-                400,
-                "MissingAction",
-                "The request must contain the parameter Action",
-            );
+            let e = Ec2Error::new(400, "MissingAction", "The request must contain the parameter Action");
             Ok(error_reply(&e, &request_id))
         }
     }
@@ -370,9 +329,7 @@ fn credential_scope(auth: &str) -> Option<(String, String)> {
 }
 
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -382,10 +339,7 @@ mod tests {
     #[test]
     fn credential_scope_reads_sigv4() {
         let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=abc";
-        assert_eq!(
-            credential_scope(h),
-            Some(("AKIDEXAMPLE".into(), "eu-west-1".into()))
-        );
+        assert_eq!(credential_scope(h), Some(("AKIDEXAMPLE".into(), "eu-west-1".into())));
         assert_eq!(credential_scope(""), None);
     }
 }

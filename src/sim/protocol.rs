@@ -23,11 +23,7 @@ pub struct Ec2Error {
 
 impl Ec2Error {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
 
     pub fn to_xml(&self, request_id: &str) -> String {
@@ -55,9 +51,7 @@ impl Params {
 
     /// Values of a flattened list: `Prefix.1`, `Prefix.2`, ... in order.
     fn list(&self, prefix: &str) -> Vec<String> {
-        (1..)
-            .map_while(|i| self.0.get(&format!("{prefix}.{i}")).cloned())
-            .collect()
+        (1..).map_while(|i| self.0.get(&format!("{prefix}.{i}")).cloned()).collect()
     }
 
     pub fn action(&self) -> Option<&str> {
@@ -65,8 +59,7 @@ impl Params {
     }
 
     pub fn dry_run(&self) -> bool {
-        self.get("DryRun")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.get("DryRun").is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 }
 
@@ -87,18 +80,11 @@ impl DescribeRequest {
             return Err(Ec2Error::new(
                 400,
                 "InvalidParameterValue",
-                format!(
-                    "The maximum number of image IDs is {MAX_IMAGE_IDS}; {} were given.",
-                    image_ids.len()
-                ),
+                format!("The maximum number of image IDs is {MAX_IMAGE_IDS}; {} were given.", image_ids.len()),
             ));
         }
         if let Some(bad) = image_ids.iter().find(|id| !is_ami_id(id)) {
-            return Err(Ec2Error::new(
-                400,
-                "InvalidAMIID.Malformed",
-                format!("Invalid id: \"{bad}\""),
-            ));
+            return Err(Ec2Error::new(400, "InvalidAMIID.Malformed", format!("Invalid id: \"{bad}\"")));
         }
         let max_results = match p.get("MaxResults") {
             None => None,
@@ -122,11 +108,7 @@ impl DescribeRequest {
                 }
             },
         };
-        let mut req = Self {
-            image_ids,
-            max_results,
-            ..Self::default()
-        };
+        let mut req = Self { image_ids, max_results, ..Self::default() };
         for i in 1.. {
             let Some(name) = p.get(&format!("Filter.{i}.Name")) else {
                 break;
@@ -150,13 +132,10 @@ impl DescribeRequest {
             });
         }
         if let Some(t) = p.get("NextToken") {
-            req.next_token = Some(decode_token(t).ok_or_else(|| {
-                Ec2Error::new(
-                    400,
-                    "InvalidPaginationToken",
-                    format!("The token '{t}' is invalid."),
-                )
-            })?);
+            req.next_token =
+                Some(decode_token(t).ok_or_else(|| {
+                    Ec2Error::new(400, "InvalidPaginationToken", format!("The token '{t}' is invalid."))
+                })?);
         }
         Ok(req)
     }
@@ -180,10 +159,7 @@ pub fn describe<'a>(s: &'a Scenario, req: &DescribeRequest, now: DateTime<Utc>) 
             .filter(|(i, t)| !s.tasks[..*i].iter().any(|e| e.ami_id == t.ami_id))
             .map(|(_, t)| t)
             .collect();
-        return Page {
-            tasks,
-            next_token: None,
-        };
+        return Page { tasks, next_token: None };
     }
     let limit = req.max_results.unwrap_or(DEFAULT_PAGE);
     let from = req.next_token.unwrap_or(0);
@@ -191,10 +167,7 @@ pub fn describe<'a>(s: &'a Scenario, req: &DescribeRequest, now: DateTime<Utc>) 
     let mut next_token = None;
     for (i, t) in s.tasks.iter().enumerate().skip(from) {
         let keep = req.buckets.as_ref().is_none_or(|b| b.contains(&t.bucket))
-            && req
-                .states
-                .as_ref()
-                .is_none_or(|st| st.iter().any(|v| v == t.status_at(now).state));
+            && req.states.as_ref().is_none_or(|st| st.iter().any(|v| v == t.status_at(now).state));
         if !keep {
             continue;
         }
@@ -263,10 +236,7 @@ pub fn regions_xml(regions: &[String], endpoint: &str, request_id: &str) -> Stri
 /// `ami-` followed by 8 or 17 lowercase hex digits.
 pub fn is_ami_id(s: &str) -> bool {
     s.strip_prefix("ami-").is_some_and(|hex| {
-        matches!(hex.len(), 8 | 17)
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -283,10 +253,7 @@ fn decode_token(t: &str) -> Option<usize> {
 }
 
 fn check(index: usize) -> u64 {
-    (index as u64)
-        .wrapping_mul(0x2545_F491_4F6C_DD1D)
-        .rotate_left(17)
-        & 0xffff_ffff
+    (index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D).rotate_left(17) & 0xffff_ffff
 }
 
 /// XML text escaping; characters XML 1.0 cannot carry at all become numeric references
@@ -329,20 +296,16 @@ mod tests {
 
     #[test]
     fn rules_of_the_service_are_enforced() {
-        let ids: String = (1..=21)
-            .map(|i| format!("&ImageId.{i}=ami-{i:08x}"))
-            .collect();
+        let ids: String = (1..=21).map(|i| format!("&ImageId.{i}=ami-{i:08x}")).collect();
         let e = DescribeRequest::from_params(&params(&ids)).unwrap_err();
         assert_eq!(e.code, "InvalidParameterValue");
-        let e = DescribeRequest::from_params(&params("ImageId.1=ami-12345678&MaxResults=5"))
-            .unwrap_err();
+        let e = DescribeRequest::from_params(&params("ImageId.1=ami-12345678&MaxResults=5")).unwrap_err();
         assert_eq!(e.code, "InvalidParameterCombination");
         let e = DescribeRequest::from_params(&params("MaxResults=201")).unwrap_err();
         assert_eq!(e.code, "InvalidParameterValue");
         let e = DescribeRequest::from_params(&params("NextToken=zzz")).unwrap_err();
         assert_eq!(e.code, "InvalidPaginationToken");
-        let e = DescribeRequest::from_params(&params("Filter.1.Name=owner&Filter.1.Value.1=x"))
-            .unwrap_err();
+        let e = DescribeRequest::from_params(&params("Filter.1.Name=owner&Filter.1.Value.1=x")).unwrap_err();
         assert_eq!(e.code, "InvalidParameterValue");
         let r = DescribeRequest::from_params(&params(
             "Filter.1.Name=task-state&Filter.1.Value.1=Failed&Filter.1.Value.2=Completed&Filter.2.Name=bucket&Filter.2.Value.1=b",

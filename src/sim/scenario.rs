@@ -113,18 +113,9 @@ impl SimTask {
         let elapsed = (now - self.start).num_milliseconds() as f64 / 1000.0;
         let pct = (elapsed / self.duration_secs * 100.0).clamp(0.0, 100.0) as u8;
         match self.fail_at {
-            Some(f) if pct >= f => SimStatus {
-                progress: f,
-                state: "Failed",
-            },
-            _ if pct >= 100 => SimStatus {
-                progress: 100,
-                state: "Completed",
-            },
-            _ => SimStatus {
-                progress: pct,
-                state: "InProgress",
-            },
+            Some(f) if pct >= f => SimStatus { progress: f, state: "Failed" },
+            _ if pct >= 100 => SimStatus { progress: 100, state: "Completed" },
+            _ => SimStatus { progress: pct, state: "InProgress" },
         }
     }
 }
@@ -140,12 +131,7 @@ pub struct SimClock {
 
 impl SimClock {
     pub fn new(base: DateTime<Utc>, frozen: bool, speed: f64) -> Self {
-        Self {
-            base,
-            started: Instant::now(),
-            frozen,
-            speed,
-        }
+        Self { base, started: Instant::now(), frozen, speed }
     }
 
     pub fn base(&self) -> DateTime<Utc> {
@@ -175,10 +161,8 @@ impl Scenario {
         let total_weight: u32 = shape.buckets.iter().map(|b| b.weight).sum();
         let mix_total = shape.mix.in_progress + shape.mix.completed + shape.mix.failed;
         let history_secs = i64::from(shape.history_days) * 86_400;
-        let (min_d, max_d) = (
-            u64::from(shape.in_progress_minutes.min) * 60,
-            u64::from(shape.in_progress_minutes.max) * 60,
-        );
+        let (min_d, max_d) =
+            (u64::from(shape.in_progress_minutes.min) * 60, u64::from(shape.in_progress_minutes.max) * 60);
 
         while tasks.len() < count {
             let ami_id = format!("ami-{:x}{:016x}", rng.range(0, 15), rng.next_u64());
@@ -189,17 +173,8 @@ impl Scenario {
                 let duration = rng.range(min_d, max_d) as f64;
                 let done = rng.unit() * 0.95;
                 let start = now - secs(duration * done);
-                let fail_at = rng
-                    .chance(shape.will_fail_later)
-                    .then(|| rng.range((done * 100.0) as u64 + 1, 99) as u8);
-                tasks.push(SimTask {
-                    ami_id,
-                    bucket,
-                    start,
-                    duration_secs: duration,
-                    fail_at,
-                    failure_reason: reason,
-                });
+                let fail_at = rng.chance(shape.will_fail_later).then(|| rng.range((done * 100.0) as u64 + 1, 99) as u8);
+                tasks.push(SimTask { ami_id, bucket, start, duration_secs: duration, fail_at, failure_reason: reason });
             } else {
                 // Historic: a large AMI took between 10 minutes and 5 hours.
                 let duration = rng.range(600, 5 * 3600) as f64;
@@ -224,11 +199,8 @@ impl Scenario {
                         // The retry is either still running or done, at its own speed.
                         let left = (now - retry_start).num_seconds().max(1) as f64;
                         let recent = left < 10.0 * 3600.0;
-                        let duration = if recent && rng.chance(60) {
-                            left / (0.2 + rng.unit() * 0.7)
-                        } else {
-                            left * 0.8
-                        };
+                        let duration =
+                            if recent && rng.chance(60) { left / (0.2 + rng.unit() * 0.7) } else { left * 0.8 };
                         tasks.push(SimTask {
                             ami_id,
                             bucket,
@@ -276,9 +248,7 @@ mod tests {
     use super::*;
 
     fn at() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
-            .unwrap()
-            .to_utc()
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc()
     }
 
     #[test]
@@ -294,12 +264,7 @@ mod tests {
         let a = Scenario::generate(&shape, 500, 7, at());
         let b = Scenario::generate(&shape, 500, 7, at());
         assert_eq!(a.tasks.len(), 500);
-        let ids = |s: &Scenario| {
-            s.tasks
-                .iter()
-                .map(|t| (t.ami_id.clone(), t.start))
-                .collect::<Vec<_>>()
-        };
+        let ids = |s: &Scenario| s.tasks.iter().map(|t| (t.ami_id.clone(), t.start)).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b));
         assert_ne!(ids(&a), ids(&Scenario::generate(&shape, 500, 8, at())));
     }
@@ -316,19 +281,9 @@ mod tests {
         ids.sort();
         let before = ids.len();
         ids.dedup();
-        assert!(
-            ids.len() < before,
-            "some AMI should have been exported twice"
-        );
-        assert!(
-            s.tasks
-                .iter()
-                .all(|t| now - t.start <= ChronoDuration::days(31) && t.start <= now)
-        );
-        assert!(
-            s.tasks.windows(2).all(|w| w[0].start >= w[1].start),
-            "newest first"
-        );
+        assert!(ids.len() < before, "some AMI should have been exported twice");
+        assert!(s.tasks.iter().all(|t| now - t.start <= ChronoDuration::days(31) && t.start <= now));
+        assert!(s.tasks.windows(2).all(|w| w[0].start >= w[1].start), "newest first");
     }
 
     #[test]
@@ -336,16 +291,8 @@ mod tests {
         let now = at();
         let s = Scenario::generate(&ScenarioShape::builtin(), 200, 3, now);
         let later = now + ChronoDuration::hours(2);
-        let moving = s
-            .tasks
-            .iter()
-            .filter(|t| t.status_at(now).state == "InProgress")
-            .count();
-        let still = s
-            .tasks
-            .iter()
-            .filter(|t| t.status_at(later).state == "InProgress")
-            .count();
+        let moving = s.tasks.iter().filter(|t| t.status_at(now).state == "InProgress").count();
+        let still = s.tasks.iter().filter(|t| t.status_at(later).state == "InProgress").count();
         assert!(moving > 0 && still < moving);
         for t in &s.tasks {
             assert!(t.status_at(later).progress >= t.status_at(now).progress);

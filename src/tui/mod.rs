@@ -30,23 +30,16 @@ pub async fn run(cli: &Cli, ec2: Ec2, selection: Selection) -> anyhow::Result<Ex
     // --state and --bucket only set the starting filters.
     let source = Arc::new(Ec2Source {
         ec2: ec2.clone(),
-        selection: Selection {
-            image_ids: selection.image_ids.clone(),
-            ..Selection::default()
-        },
+        selection: Selection { image_ids: selection.image_ids.clone(), ..Selection::default() },
         page_size: cli.select.page_size,
     });
-    let schedule = Schedule {
-        interval: cli.interval,
-        idle_interval: cli.idle_interval,
-        ..Schedule::default()
-    };
+    let schedule = Schedule { interval: cli.interval, idle_interval: cli.idle_interval, ..Schedule::default() };
     let state = match selection.states.as_slice() {
         [one] => StateFilter::from_state(one),
         _ => StateFilter::All,
     };
-    let mut app = App::new(ec2.source.clone(), cli.interval, Utc::now())
-        .with_filters(state, selection.buckets.first().cloned());
+    let mut app =
+        App::new(ec2.source.clone(), cli.interval, Utc::now()).with_filters(state, selection.buckets.first().cloned());
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     app.local_offset = Local::now().offset().fix();
 
@@ -141,9 +134,7 @@ fn draw(terminal: &mut Term, app: &mut App) -> anyhow::Result<()> {
     let size = terminal.size().context("cannot read the terminal size")?;
     let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
     app.set_table_body(ui::layout(area, app).table_body());
-    terminal
-        .draw(|f| ui::render(app, f))
-        .context("cannot draw")?;
+    terminal.draw(|f| ui::render(app, f)).context("cannot draw")?;
     Ok(())
 }
 
