@@ -6,13 +6,7 @@ use std::process::{Command, Stdio};
 fn amiwatch() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_amiwatch"));
     // The user's AWS settings must not leak into the tests.
-    for k in [
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_EC2",
-    ] {
+    for k in ["AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"] {
         c.env_remove(k);
     }
     c.stdin(Stdio::null());
@@ -47,25 +41,13 @@ fn once_json_is_the_aws_cli_shape() {
 
 #[test]
 fn once_filters_and_max_items_print_a_resume_token() {
-    let (code, out, _) = run(&[
-        "--demo", "--frozen", "--once", "-o", "csv", "--state", "failed",
-    ]);
+    let (code, out, _) = run(&["--demo", "--frozen", "--once", "-o", "csv", "--state", "failed"]);
     assert_eq!(code, 0);
     let rows: Vec<&str> = out.lines().skip(1).collect();
     assert!(!rows.is_empty());
     assert!(rows.iter().all(|r| r.contains(",Failed,")), "{out}");
 
-    let (code, out, _) = run(&[
-        "--demo",
-        "--frozen",
-        "--once",
-        "-o",
-        "json",
-        "--max-items",
-        "7",
-        "--page-size",
-        "5",
-    ]);
+    let (code, out, _) = run(&["--demo", "--frozen", "--once", "-o", "json", "--max-items", "7", "--page-size", "5"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["StoreImageTaskResults"].as_array().unwrap().len(), 7);
@@ -84,39 +66,23 @@ fn table_is_aligned_and_has_every_task() {
     assert!(lines[0].starts_with("AMI ID"));
     assert_eq!(lines.len(), 41);
     let col = lines[0].find("STATE").unwrap();
-    assert!(
-        lines[1..]
-            .iter()
-            .all(|l| l[col..].starts_with(['I', 'C', 'F']))
-    );
+    assert!(lines[1..].iter().all(|l| l[col..].starts_with(['I', 'C', 'F'])));
 }
 
 #[test]
 fn bad_input_exits_2_with_one_clear_line_before_any_request() {
     let cases: &[(&[&str], &str)] = &[
         (&["--once", "--image-id", "ami-123"], "not an AMI ID"),
-        (
-            &["--once", "--image-id", "ami-12345678,i-12345678"],
-            "not an AMI ID",
-        ),
+        (&["--once", "--image-id", "ami-12345678,i-12345678"], "not an AMI ID"),
         (&["--once", "--page-size", "0"], "0"),
         (&["--once", "--page-size", "201"], "201"),
         (&["--interval", "500ms"], "at least 1s"),
         (&["--interval", "soon"], "not a duration"),
         (&["--once", "--state", "pending"], "not a task state"),
-        (
-            &["--once", "--bucket", "Bad_Bucket"],
-            "not a valid S3 bucket name",
-        ),
-        (
-            &["--once", "--endpoint-url", "ftp://example"],
-            "not an endpoint URL",
-        ),
+        (&["--once", "--bucket", "Bad_Bucket"], "not a valid S3 bucket name"),
+        (&["--once", "--endpoint-url", "ftp://example"], "not an endpoint URL"),
         (&["--once", "--max-items", "0"], "0"),
-        (
-            &["--once", "--image-id", "ami-12345678", "--max-items", "3"],
-            "cannot be used with",
-        ),
+        (&["--once", "--image-id", "ami-12345678", "--max-items", "3"], "cannot be used with"),
         (&["--no-such-flag"], "unexpected argument"),
     ];
     for (args, want) in cases {
@@ -152,18 +118,11 @@ fn output_into_a_closed_pipe_ends_quietly() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     // The reader is dropped here, as `head -1` would close the pipe.
     let status = child.wait().unwrap();
     let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(first.starts_with("AMI ID"));
     assert!(status.success(), "{err}");
     assert!(err.is_empty(), "{err}");
@@ -178,21 +137,11 @@ fn simulate_serves_any_client_through_the_standard_chain() {
         .spawn()
         .unwrap();
     let mut url = String::new();
-    BufReader::new(sim.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
+    BufReader::new(sim.stdout.take().unwrap()).read_line(&mut url).unwrap();
     let url = url.trim().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let out = amiwatch()
-        .args([
-            "--once",
-            "-o",
-            "json",
-            "--endpoint-url",
-            &url,
-            "--region",
-            "us-east-1",
-        ])
+        .args(["--once", "-o", "json", "--endpoint-url", &url, "--region", "us-east-1"])
         .env("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
         .env("AWS_SECRET_ACCESS_KEY", "secret")
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -200,11 +149,7 @@ fn simulate_serves_any_client_through_the_standard_chain() {
         .unwrap();
     sim.kill().unwrap();
     let _ = sim.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["StoreImageTaskResults"].as_array().unwrap().len(), 25);
 }

@@ -14,19 +14,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
-        .unwrap()
-        .to_utc()
+    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc()
 }
 
-fn task(
-    n: u32,
-    mins_ago: i64,
-    bucket: &str,
-    state: TaskState,
-    progress: u8,
-    reason: Option<&str>,
-) -> StoreTask {
+fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8, reason: Option<&str>) -> StoreTask {
     StoreTask {
         ami_id: Some(format!("ami-0{n:016x}")),
         start_time: Some(now() - ChronoDuration::minutes(mins_ago)),
@@ -52,27 +43,11 @@ fn tasks() -> Vec<StoreTask> {
             "golden-images-prod",
             Failed,
             41,
-            Some(
-                "Access Denied: the bucket policy does not allow the EC2 service principal to write objects.",
-            ),
+            Some("Access Denied: the bucket policy does not allow the EC2 service principal to write objects."),
         ),
         task(0xa6, 1500, "ci-build-artifacts", Completed, 100, None),
-        task(
-            0xa5,
-            4000,
-            "golden-images-prod",
-            Failed,
-            12,
-            Some("The specified bucket does not exist."),
-        ),
-        task(
-            0xa7,
-            9000,
-            "acme-dr-us-east-1",
-            Failed,
-            66,
-            Some("The S3 bucket is in a different Region than the AMI."),
-        ),
+        task(0xa5, 4000, "golden-images-prod", Failed, 12, Some("The specified bucket does not exist.")),
+        task(0xa7, 9000, "acme-dr-us-east-1", Failed, 66, Some("The S3 bucket is in a different Region than the AMI.")),
         task(0xa8, 20000, "acme-ami-archive", Completed, 100, None),
     ]
 }
@@ -90,11 +65,7 @@ fn snapshot_event(tasks: Vec<StoreTask>) -> PollEvent {
 }
 
 fn app() -> App {
-    let mut a = App::new(
-        "demo · us-east-1 · http://127.0.0.1:8080",
-        Duration::from_secs(5),
-        now(),
-    );
+    let mut a = App::new("demo · us-east-1 · http://127.0.0.1:8080", Duration::from_secs(5), now());
     a.color = false;
     a.apply(snapshot_event(tasks()));
     a
@@ -126,11 +97,7 @@ fn main_view_wide() {
 
 #[test]
 fn each_state_filter() {
-    for (n, f) in [
-        (2, StateFilter::InProgress),
-        (3, StateFilter::Completed),
-        (4, StateFilter::Failed),
-    ] {
+    for (n, f) in [(2, StateFilter::InProgress), (3, StateFilter::Completed), (4, StateFilter::Failed)] {
         let mut a = app();
         a.handle(Action::SetState(f));
         insta::assert_snapshot!(format!("state_filter_{n}"), screen(&mut a, 100, 16));
@@ -155,10 +122,7 @@ fn search_typing() {
 #[test]
 fn detail_of_a_retried_failure() {
     let mut a = app();
-    keys(
-        &mut a,
-        [Action::SetState(StateFilter::Failed), Action::Confirm],
-    );
+    keys(&mut a, [Action::SetState(StateFilter::Failed), Action::Confirm]);
     insta::assert_snapshot!(screen(&mut a, 110, 26));
 }
 
@@ -182,10 +146,7 @@ fn first_poll_failed() {
     let mut a = App::new("profile prod · eu-west-1", Duration::from_secs(5), now());
     a.color = false;
     a.apply(PollEvent::Failed {
-        error: FetchError::new(
-            ErrorKind::Unauthorized,
-            "UnauthorizedOperation: You are not authorized",
-        ),
+        error: FetchError::new(ErrorKind::Unauthorized, "UnauthorizedOperation: You are not authorized"),
         at: now() - ChronoDuration::seconds(2),
         retry_in: Duration::from_secs(10),
         consecutive: 1,
@@ -233,4 +194,30 @@ fn hostile_text_never_reaches_the_screen_raw() {
     let s = screen(&mut a, 140, 20);
     assert!(!s.contains('\u{1b}') && !s.contains('\u{202e}') && !s.contains('\u{7}'));
     assert!(s.contains("evil\\u{1b}"), "{s}");
+}
+
+#[test]
+fn detail_of_a_task_in_progress_shows_speed_time_left_and_history() {
+    let mut a = App::new("demo", Duration::from_secs(5), now());
+    a.color = false;
+    // Twelve polls a minute apart, the first task gaining 2% a minute.
+    for m in 0..12 {
+        let mut t = tasks();
+        t[0].progress = Some(7 + 2 * m as u8);
+        a.apply(PollEvent::Snapshot {
+            snapshot: Arc::new(Snapshot {
+                tasks: t,
+                fetched_at: now() + ChronoDuration::minutes(m),
+                took: Duration::from_millis(40),
+                requests: 1,
+            }),
+            next_in: Duration::from_secs(60),
+        });
+    }
+    a.now = now() + ChronoDuration::minutes(11);
+    a.handle(Action::Confirm);
+    let s = screen(&mut a, 120, 30);
+    assert!(s.contains("2.00%/min (observed while watching)"), "{s}");
+    assert!(s.contains("~35m left"), "71% to go at 2%/min: {s}");
+    insta::assert_snapshot!(s);
 }

@@ -1,8 +1,6 @@
 //! Keys become actions here; the app changes state only through actions.
 
-use crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use super::view::StateFilter;
 
@@ -121,16 +119,10 @@ pub fn for_mouse(m: MouseEvent) -> Option<Action> {
 
 /// The key help: every key, what it does. The help overlay and the README show this list.
 pub const KEY_HELP: &[(&str, &str)] = &[
-    (
-        "1 2 3 4",
-        "state filter: All / In progress / Completed / Failed",
-    ),
+    ("1 2 3 4", "state filter: All / In progress / Completed / Failed"),
     ("s  Tab", "cycle the state filter"),
     ("b", "bucket picker (Enter picks, Esc cancels)"),
-    (
-        "/",
-        "search AMI ID, bucket, key, reason (Enter keeps, Esc clears)",
-    ),
+    ("/", "search AMI ID, bucket, key, reason (Enter keeps, Esc clears)"),
     ("o  O", "cycle the sort column / reverse the order"),
     ("j k ↑ ↓", "move the selection"),
     ("PgUp PgDn g G", "page up / down, first / last"),
@@ -152,69 +144,27 @@ mod tests {
 
     #[test]
     fn normal_keys() {
-        assert_eq!(
-            for_key(Mode::Normal, key(KeyCode::Char('4'))),
-            Some(Action::SetState(StateFilter::Failed))
-        );
-        assert_eq!(
-            for_key(Mode::Normal, key(KeyCode::Tab)),
-            Some(Action::CycleState)
-        );
-        assert_eq!(
-            for_key(Mode::Normal, key(KeyCode::Char('q'))),
-            Some(Action::Quit)
-        );
-        assert_eq!(
-            for_key(
-                Mode::Normal,
-                KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)
-            ),
-            Some(Action::Quit)
-        );
-        assert_eq!(
-            for_key(Mode::Normal, key(KeyCode::Char('G'))),
-            Some(Action::Bottom)
-        );
+        assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('4'))), Some(Action::SetState(StateFilter::Failed)));
+        assert_eq!(for_key(Mode::Normal, key(KeyCode::Tab)), Some(Action::CycleState));
+        assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('q'))), Some(Action::Quit));
+        assert_eq!(for_key(Mode::Normal, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
+        assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('G'))), Some(Action::Bottom));
         assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('x'))), None);
     }
 
     #[test]
     fn search_mode_types_letters_that_are_keys_elsewhere() {
-        assert_eq!(
-            for_key(Mode::Search, key(KeyCode::Char('q'))),
-            Some(Action::SearchInput('q'))
-        );
-        assert_eq!(
-            for_key(Mode::Search, key(KeyCode::Char('4'))),
-            Some(Action::SearchInput('4'))
-        );
-        assert_eq!(
-            for_key(Mode::Search, key(KeyCode::Esc)),
-            Some(Action::SearchClear)
-        );
-        assert_eq!(
-            for_key(Mode::Search, key(KeyCode::Enter)),
-            Some(Action::SearchKeep)
-        );
-        assert_eq!(
-            for_key(
-                Mode::Search,
-                KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)
-            ),
-            Some(Action::Quit)
-        );
+        assert_eq!(for_key(Mode::Search, key(KeyCode::Char('q'))), Some(Action::SearchInput('q')));
+        assert_eq!(for_key(Mode::Search, key(KeyCode::Char('4'))), Some(Action::SearchInput('4')));
+        assert_eq!(for_key(Mode::Search, key(KeyCode::Esc)), Some(Action::SearchClear));
+        assert_eq!(for_key(Mode::Search, key(KeyCode::Enter)), Some(Action::SearchKeep));
+        assert_eq!(for_key(Mode::Search, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
     }
 
     #[test]
     fn picker_takes_only_movement_and_help_closes_on_any_key() {
         assert_eq!(for_key(Mode::BucketPicker, key(KeyCode::Char('4'))), None);
-        assert_eq!(
-            for_key(Mode::BucketPicker, key(KeyCode::Char('j'))),
-            Some(Action::Move(1))
-        );
-        assert_eq!(
-            for_key(Mode::Help, key(KeyCode::Char('x'))),
-            Some(Action::Back)
-        );
+        assert_eq!(for_key(Mode::BucketPicker, key(KeyCode::Char('j'))), Some(Action::Move(1)));
+        assert_eq!(for_key(Mode::Help, key(KeyCode::Char('x'))), Some(Action::Back));
     }
 }

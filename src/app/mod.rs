@@ -2,6 +2,7 @@
 //! [`App::apply`] for poller events. No terminal here, so all of it is unit-tested.
 
 pub mod action;
+pub mod eta;
 pub mod view;
 
 use std::sync::Arc;
@@ -60,6 +61,11 @@ pub struct App {
     /// The clock the relative times are shown against (updated by the tick).
     pub now: DateTime<Utc>,
     pub snapshot: Option<Arc<Snapshot>>,
+    /// Progress samples of tasks in progress, for speed and time left.
+    pub history: eta::History,
+    /// When every task in progress should be done, as of the last snapshot; `None` when any
+    /// of them has no estimate.
+    pub all_done_at: Option<DateTime<Utc>>,
     pub index: Index,
     sorted: Vec<usize>,
     pub view: View,
@@ -90,6 +96,8 @@ impl App {
             interval,
             now,
             snapshot: None,
+            history: eta::History::default(),
+            all_done_at: None,
             index: Index::default(),
             sorted: Vec::new(),
             view: View::default(),
@@ -120,19 +128,25 @@ impl App {
 
     /// The bucket picker's entries: `None` for "All buckets", then each bucket and its count.
     pub fn picker_entries(&self) -> Vec<(Option<&str>, usize)> {
-        let buckets = if self.filters.all_tasks {
-            &self.index.buckets_all
-        } else {
-            &self.index.buckets
-        };
-        let total = if self.filters.all_tasks {
-            self.tasks().len()
-        } else {
-            buckets.iter().map(|b| b.1).sum()
-        };
-        std::iter::once((None, total))
-            .chain(buckets.iter().map(|(b, n)| (Some(b.as_str()), *n)))
-            .collect()
+        let buckets = if self.filters.all_tasks { &self.index.buckets_all } else { &self.index.buckets };
+        let total = if self.filters.all_tasks { self.tasks().len() } else { buckets.iter().map(|b| b.1).sum() };
+        std::iter::once((None, total)).chain(buckets.iter().map(|(b, n)| (Some(b.as_str()), *n))).collect()
+    }
+
+    /// The estimate for task `i` of the snapshot.
+    ///
+    /// Estimates are made as of the snapshot, so the time left counts down between polls and
+    /// agrees with [`App::all_done_at`].
+    pub fn estimate(&self, i: usize) -> Option<eta::Estimate> {
+        let at = self.snapshot.as_ref()?.fetched_at;
+        self.history.estimate(&self.tasks()[i], at)
+    }
+
+    /// Time left for task `i` from now.
+    pub fn time_left(&self, i: usize) -> Option<chrono::Duration> {
+        let at = self.snapshot.as_ref()?.fetched_at;
+        let done = at + self.estimate(i)?.left;
+        Some((done - self.now).max(chrono::Duration::zero()))
     }
 
     /// Whether the data is older than it should be (a failed poll, or polls that stopped).
@@ -140,16 +154,9 @@ impl App {
         match &self.snapshot {
             None => false,
             Some(s) => {
-                let allowed = self
-                    .poll
-                    .next_in
-                    .unwrap_or(self.interval)
-                    .max(self.interval)
-                    * 3;
+                let allowed = self.poll.next_in.unwrap_or(self.interval).max(self.interval) * 3;
                 self.poll.failure.is_some()
-                    || (self.now - s.fetched_at)
-                        .to_std()
-                        .is_ok_and(|age| age > allowed + Duration::from_secs(5))
+                    || (self.now - s.fetched_at).to_std().is_ok_and(|age| age > allowed + Duration::from_secs(5))
             }
         }
     }
@@ -162,28 +169,18 @@ impl App {
                 self.poll.polling = false;
                 self.poll.failure = None;
                 self.poll.next_in = Some(next_in);
-                self.poll.next_at = chrono::Duration::from_std(next_in)
-                    .ok()
-                    .map(|d| snapshot.fetched_at + d);
+                self.poll.next_at = chrono::Duration::from_std(next_in).ok().map(|d| snapshot.fetched_at + d);
                 self.index = Index::build(&snapshot.tasks);
+                self.history.record(&snapshot.tasks, snapshot.fetched_at);
+                self.all_done_at = all_done_at(&self.history, &snapshot.tasks, snapshot.fetched_at);
                 self.snapshot = Some(snapshot);
                 self.resort();
             }
-            PollEvent::Failed {
-                error,
-                at,
-                retry_in,
-                consecutive,
-            } => {
+            PollEvent::Failed { error, at, retry_in, consecutive } => {
                 // The last good snapshot stays: a failed poll never wipes data.
                 self.poll.polling = false;
                 let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();
-                self.poll.failure = Some(PollFailure {
-                    summary: error.summary(),
-                    at,
-                    retry_at,
-                    consecutive,
-                });
+                self.poll.failure = Some(PollFailure { summary: error.summary(), at, retry_at, consecutive });
             }
         }
     }
@@ -226,13 +223,7 @@ impl App {
             Action::Bottom => self.move_by(i64::MAX / 2),
             Action::Confirm => self.confirm(),
             Action::Back => self.back(),
-            Action::ToggleHelp => {
-                self.mode = if self.mode == Mode::Help {
-                    Mode::Normal
-                } else {
-                    Mode::Help
-                }
-            }
+            Action::ToggleHelp => self.mode = if self.mode == Mode::Help { Mode::Normal } else { Mode::Help },
             Action::Click(y) => self.click(y),
         }
         None
@@ -255,20 +246,14 @@ impl App {
 
     fn open_picker(&mut self) {
         let entries = self.picker_entries();
-        self.picker = entries
-            .iter()
-            .position(|(b, _)| *b == self.filters.bucket.as_deref())
-            .unwrap_or(0);
+        self.picker = entries.iter().position(|(b, _)| *b == self.filters.bucket.as_deref()).unwrap_or(0);
         self.mode = Mode::BucketPicker;
     }
 
     fn confirm(&mut self) {
         match self.mode {
             Mode::BucketPicker => {
-                let pick = self
-                    .picker_entries()
-                    .get(self.picker)
-                    .and_then(|(b, _)| b.map(str::to_string));
+                let pick = self.picker_entries().get(self.picker).and_then(|(b, _)| b.map(str::to_string));
                 self.filters.bucket = pick;
                 self.mode = Mode::Normal;
                 self.refilter();
@@ -293,11 +278,7 @@ impl App {
             return;
         }
         let last = self.view.rows.len().saturating_sub(1) as i64;
-        self.select(
-            (self.selected as i64)
-                .saturating_add(n)
-                .clamp(0, last.max(0)) as usize,
-        );
+        self.select((self.selected as i64).saturating_add(n).clamp(0, last.max(0)) as usize);
     }
 
     fn click(&mut self, y: u16) {
@@ -346,10 +327,8 @@ impl App {
     fn refilter(&mut self) {
         self.view = view::filter(self.tasks(), &self.index, &self.sorted, &self.filters);
         let tasks = self.tasks();
-        let found = self
-            .selected_key
-            .as_ref()
-            .and_then(|k| self.view.rows.iter().position(|&i| key_of(&tasks[i]) == *k));
+        let found =
+            self.selected_key.as_ref().and_then(|k| self.view.rows.iter().position(|&i| key_of(&tasks[i]) == *k));
         let row = found.unwrap_or(self.selected.min(self.view.rows.len().saturating_sub(1)));
         if self.view.rows.is_empty() {
             self.detail_open = false;
@@ -380,6 +359,16 @@ impl App {
         };
         format!("{} ({dir})", self.filters.sort.label())
     }
+}
+
+/// The moment the slowest task in progress should be done.
+fn all_done_at(history: &eta::History, tasks: &[StoreTask], at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut longest = None;
+    for t in tasks.iter().filter(|t| t.is_in_progress()) {
+        let left = history.estimate(t, at)?.left;
+        longest = Some(longest.map_or(left, |l: chrono::Duration| l.max(left)));
+    }
+    longest.map(|l| at + l)
 }
 
 #[cfg(test)]

@@ -9,9 +9,7 @@ use crate::ec2::{ErrorKind, FetchError};
 use crate::task::TaskState;
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
-        .unwrap()
-        .to_utc()
+    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc()
 }
 
 fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8) -> StoreTask {
@@ -29,12 +27,7 @@ fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8) -> 
 
 fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
-        snapshot: Arc::new(Snapshot {
-            tasks,
-            fetched_at: now(),
-            took: Duration::from_millis(20),
-            requests: 1,
-        }),
+        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), took: Duration::from_millis(20), requests: 1 }),
         next_in: Duration::from_secs(5),
     }
 }
@@ -61,11 +54,7 @@ fn selected_ami(a: &App) -> Option<String> {
 }
 
 fn shown(a: &App) -> Vec<String> {
-    a.view
-        .rows
-        .iter()
-        .map(|&i| a.tasks()[i].ami_id.clone().unwrap())
-        .collect()
+    a.view.rows.iter().map(|&i| a.tasks()[i].ami_id.clone().unwrap()).collect()
 }
 
 #[test]
@@ -213,14 +202,7 @@ fn failed_poll_keeps_the_data_and_marks_it_stale() {
     });
     assert_eq!(a.view.rows.len(), 5);
     assert!(a.is_stale());
-    assert!(
-        a.poll
-            .failure
-            .as_ref()
-            .unwrap()
-            .summary
-            .contains("throttled")
-    );
+    assert!(a.poll.failure.as_ref().unwrap().summary.contains("throttled"));
     a.apply(snapshot(sample()));
     assert!(!a.is_stale());
 }

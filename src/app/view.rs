@@ -144,18 +144,12 @@ impl Index {
         let haystack = tasks
             .iter()
             .map(|t| {
-                [
-                    &t.ami_id,
-                    &t.bucket,
-                    &t.object_key,
-                    &t.failure_reason,
-                    &t.region,
-                ]
-                .iter()
-                .filter_map(|f| f.as_deref())
-                .collect::<Vec<_>>()
-                .join("\u{1f}")
-                .to_lowercase()
+                [&t.ami_id, &t.bucket, &t.object_key, &t.failure_reason, &t.region]
+                    .iter()
+                    .filter_map(|f| f.as_deref())
+                    .collect::<Vec<_>>()
+                    .join("\u{1f}")
+                    .to_lowercase()
             })
             .collect();
         let count_buckets = |idx: &mut dyn Iterator<Item = usize>| {
@@ -165,20 +159,13 @@ impl Index {
                     *m.entry(b.as_str()).or_default() += 1;
                 }
             }
-            let mut v: Vec<(String, usize)> =
-                m.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+            let mut v: Vec<(String, usize)> = m.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
             v.sort();
             v
         };
         let buckets = count_buckets(&mut latest.iter().copied());
         let buckets_all = count_buckets(&mut (0..tasks.len()));
-        Self {
-            haystack,
-            latest,
-            attempts,
-            buckets,
-            buckets_all,
-        }
+        Self { haystack, latest, attempts, buckets, buckets_all }
     }
 
     /// The other tasks of the same AMI, newest first.
@@ -193,11 +180,7 @@ impl Index {
 
     /// How many tasks the AMI of task `i` has.
     pub fn attempt_count(&self, tasks: &[StoreTask], i: usize) -> usize {
-        tasks[i]
-            .ami_id
-            .as_ref()
-            .and_then(|id| self.attempts.get(id))
-            .map_or(1, Vec::len)
+        tasks[i].ami_id.as_ref().and_then(|id| self.attempts.get(id)).map_or(1, Vec::len)
     }
 }
 
@@ -224,16 +207,9 @@ pub struct View {
 
 /// Sorts the grouping by the chosen column; ties keep newest first, then AMI ID.
 pub fn sorted(tasks: &[StoreTask], index: &Index, f: &Filters) -> Vec<usize> {
-    let mut rows: Vec<usize> = if f.all_tasks {
-        (0..tasks.len()).collect()
-    } else {
-        index.latest.clone()
-    };
-    let newest_first = |a: &StoreTask, b: &StoreTask| {
-        b.start_time
-            .cmp(&a.start_time)
-            .then_with(|| a.ami_id.cmp(&b.ami_id))
-    };
+    let mut rows: Vec<usize> = if f.all_tasks { (0..tasks.len()).collect() } else { index.latest.clone() };
+    let newest_first =
+        |a: &StoreTask, b: &StoreTask| b.start_time.cmp(&a.start_time).then_with(|| a.ami_id.cmp(&b.ami_id));
     rows.sort_by(|&a, &b| {
         let (x, y) = (&tasks[a], &tasks[b]);
         let primary = match f.sort {
@@ -251,17 +227,11 @@ pub fn sorted(tasks: &[StoreTask], index: &Index, f: &Filters) -> Vec<usize> {
 
 /// Applies bucket, search and state filters to sorted rows, counting per state on the way.
 pub fn filter(tasks: &[StoreTask], index: &Index, sorted: &[usize], f: &Filters) -> View {
-    let mut view = View {
-        rows: Vec::with_capacity(sorted.len()),
-        counts: Counts::default(),
-    };
+    let mut view = View { rows: Vec::with_capacity(sorted.len()), counts: Counts::default() };
     let mut progress_sum = 0u64;
     for &i in sorted {
         let t = &tasks[i];
-        if f.bucket
-            .as_ref()
-            .is_some_and(|b| t.bucket.as_ref() != Some(b))
-        {
+        if f.bucket.as_ref().is_some_and(|b| t.bucket.as_ref() != Some(b)) {
             continue;
         }
         if !f.search.is_empty() && !index.haystack[i].contains(&f.search) {
@@ -294,9 +264,7 @@ mod tests {
     use chrono::{DateTime, Duration};
 
     fn t(ami: &str, mins_ago: i64, bucket: &str, state: TaskState, progress: u8) -> StoreTask {
-        let base = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
-            .unwrap()
-            .to_utc();
+        let base = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc();
         StoreTask {
             ami_id: Some(ami.into()),
             start_time: Some(base - Duration::minutes(mins_ago)),
@@ -334,33 +302,14 @@ mod tests {
     #[test]
     fn latest_per_ami_newest_first_by_default() {
         let (rows, counts) = run(&Filters::default());
-        assert_eq!(
-            rows,
-            [
-                "ami-00000004",
-                "ami-00000001",
-                "ami-00000002",
-                "ami-00000003"
-            ]
-        );
-        assert_eq!(
-            (
-                counts.all,
-                counts.in_progress,
-                counts.completed,
-                counts.failed
-            ),
-            (4, 2, 1, 1)
-        );
+        assert_eq!(rows, ["ami-00000004", "ami-00000001", "ami-00000002", "ami-00000003"]);
+        assert_eq!((counts.all, counts.in_progress, counts.completed, counts.failed), (4, 2, 1, 1));
         assert_eq!(counts.overall_progress, Some(50));
     }
 
     #[test]
     fn all_tasks_shows_earlier_attempts() {
-        let (rows, _) = run(&Filters {
-            all_tasks: true,
-            ..Filters::default()
-        });
+        let (rows, _) = run(&Filters { all_tasks: true, ..Filters::default() });
         assert_eq!(rows.len(), 5);
         let ts = tasks();
         let idx = Index::build(&ts);
@@ -371,84 +320,28 @@ mod tests {
 
     #[test]
     fn state_bucket_and_search_filters_combine() {
-        let (rows, counts) = run(&Filters {
-            state: StateFilter::InProgress,
-            ..Filters::default()
-        });
+        let (rows, counts) = run(&Filters { state: StateFilter::InProgress, ..Filters::default() });
         assert_eq!(rows, ["ami-00000004", "ami-00000001"]);
-        assert_eq!(
-            counts.all, 4,
-            "counts ignore the state filter so the summary shows every tab"
-        );
-        let (rows, _) = run(&Filters {
-            bucket: Some("alpha".into()),
-            ..Filters::default()
-        });
+        assert_eq!(counts.all, 4, "counts ignore the state filter so the summary shows every tab");
+        let (rows, _) = run(&Filters { bucket: Some("alpha".into()), ..Filters::default() });
         assert_eq!(rows, ["ami-00000001", "ami-00000003"]);
-        let (rows, counts) = run(&Filters {
-            search: "access denied".into(),
-            ..Filters::default()
-        });
+        let (rows, counts) = run(&Filters { search: "access denied".into(), ..Filters::default() });
         assert_eq!(rows, ["ami-00000003"]);
         assert_eq!(counts.all, 1);
-        let (rows, _) = run(&Filters {
-            search: "beta".into(),
-            state: StateFilter::Completed,
-            ..Filters::default()
-        });
+        let (rows, _) = run(&Filters { search: "beta".into(), state: StateFilter::Completed, ..Filters::default() });
         assert_eq!(rows, ["ami-00000002"]);
     }
 
     #[test]
     fn sort_columns_and_reverse() {
-        let (rows, _) = run(&Filters {
-            sort: SortKey::Progress,
-            ..Filters::default()
-        });
-        assert_eq!(
-            rows,
-            [
-                "ami-00000003",
-                "ami-00000001",
-                "ami-00000004",
-                "ami-00000002"
-            ]
-        );
-        let (rows, _) = run(&Filters {
-            sort: SortKey::Progress,
-            reverse: true,
-            ..Filters::default()
-        });
-        assert_eq!(
-            rows,
-            [
-                "ami-00000002",
-                "ami-00000004",
-                "ami-00000001",
-                "ami-00000003"
-            ]
-        );
-        let (rows, _) = run(&Filters {
-            sort: SortKey::AmiId,
-            ..Filters::default()
-        });
-        assert_eq!(
-            rows,
-            [
-                "ami-00000001",
-                "ami-00000002",
-                "ami-00000003",
-                "ami-00000004"
-            ]
-        );
-        let (rows, _) = run(&Filters {
-            reverse: true,
-            ..Filters::default()
-        });
-        assert_eq!(
-            rows[0], "ami-00000003",
-            "reversed start order is oldest first"
-        );
+        let (rows, _) = run(&Filters { sort: SortKey::Progress, ..Filters::default() });
+        assert_eq!(rows, ["ami-00000003", "ami-00000001", "ami-00000004", "ami-00000002"]);
+        let (rows, _) = run(&Filters { sort: SortKey::Progress, reverse: true, ..Filters::default() });
+        assert_eq!(rows, ["ami-00000002", "ami-00000004", "ami-00000001", "ami-00000003"]);
+        let (rows, _) = run(&Filters { sort: SortKey::AmiId, ..Filters::default() });
+        assert_eq!(rows, ["ami-00000001", "ami-00000002", "ami-00000003", "ami-00000004"]);
+        let (rows, _) = run(&Filters { reverse: true, ..Filters::default() });
+        assert_eq!(rows[0], "ami-00000003", "reversed start order is oldest first");
     }
 
     #[test]
@@ -459,14 +352,6 @@ mod tests {
             f = f.next();
             seen.push(f);
         }
-        assert_eq!(
-            seen,
-            [
-                StateFilter::InProgress,
-                StateFilter::Completed,
-                StateFilter::Failed,
-                StateFilter::All
-            ]
-        );
+        assert_eq!(seen, [StateFilter::InProgress, StateFilter::Completed, StateFilter::Failed, StateFilter::All]);
     }
 }

@@ -24,10 +24,7 @@ pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         None => right.push(Span::styled("waiting for data", theme.dim())),
     }
     if let Some(n) = app.poll.next_in {
-        right.push(Span::styled(
-            format!(" · every {}", duration_short(n.as_secs() as i64)),
-            theme.dim(),
-        ));
+        right.push(Span::styled(format!(" · every {}", duration_short(n.as_secs() as i64)), theme.dim()));
     }
     right.push(Span::raw(" "));
     let right_w: usize = right.iter().map(|s| width(&s.content)).sum();
@@ -39,11 +36,8 @@ pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Some(rest) => (" amiwatch", rest),
         None => ("", source.as_str()),
     };
-    let mut spans = vec![
-        Span::styled(name.to_string(), theme.title()),
-        Span::raw(rest.to_string()),
-        Span::raw(" ".repeat(pad)),
-    ];
+    let mut spans =
+        vec![Span::styled(name.to_string(), theme.title()), Span::raw(rest.to_string()), Span::raw(" ".repeat(pad))];
     spans.extend(right);
     line(frame, area, Line::from(spans));
 }
@@ -70,6 +64,10 @@ pub fn summary(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     if let Some(p) = c.overall_progress {
         spans.push(Span::styled(format!("  overall {p}%"), theme.dim()));
+        if let Some(done) = app.all_done_at {
+            let left = (done - app.now).num_seconds().max(0);
+            spans.push(Span::styled(format!(" · all done ~{}", duration_short(left)), theme.dim()));
+        }
     }
     line(frame, area, Line::from(spans));
 }
@@ -78,36 +76,19 @@ pub fn summary(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 pub fn warning(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let text = match (&app.poll.failure, &app.snapshot) {
         (Some(f), snap) => {
-            let data = snap.as_ref().map_or(String::new(), |s| {
-                format!(" · showing data from {}", ago(app.now, s.fetched_at))
-            });
+            let data =
+                snap.as_ref().map_or(String::new(), |s| format!(" · showing data from {}", ago(app.now, s.fetched_at)));
             let retry = (f.retry_at - app.now).num_seconds();
-            let when = if retry > 0 {
-                format!("retry in {}", duration_short(retry))
-            } else {
-                "retrying".into()
-            };
-            let times = if f.consecutive > 1 {
-                format!(" ({} times)", f.consecutive)
-            } else {
-                String::new()
-            };
-            format!(
-                " ⚠ poll failed {}{times}: {}{data} · {when}",
-                ago(app.now, f.at),
-                safe(&f.summary)
-            )
+            let when = if retry > 0 { format!("retry in {}", duration_short(retry)) } else { "retrying".into() };
+            let times = if f.consecutive > 1 { format!(" ({} times)", f.consecutive) } else { String::new() };
+            format!(" ⚠ poll failed {}{times}: {}{data} · {when}", ago(app.now, f.at), safe(&f.summary))
         }
         (None, Some(s)) => format!(" ⚠ stale: no new data since {}", ago(app.now, s.fetched_at)),
         (None, None) => String::new(),
     };
     let text = truncate(&text, usize::from(area.width)).into_owned();
     let pad = usize::from(area.width).saturating_sub(width(&text));
-    line(
-        frame,
-        area,
-        Line::styled(format!("{text}{}", " ".repeat(pad)), theme.warning()),
-    );
+    line(frame, area, Line::styled(format!("{text}{}", " ".repeat(pad)), theme.warning()));
 }
 
 /// The keys that matter now, and the active filters.
@@ -116,13 +97,9 @@ pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Mode::Search => &[("Enter", "keep"), ("Esc", "clear"), ("↑↓", "move")],
         Mode::BucketPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
         Mode::Help => &[("any key", "close")],
-        Mode::Normal if app.detail_open => &[
-            ("Esc", "close"),
-            ("↑↓", "move"),
-            ("a", "all tasks"),
-            ("?", "help"),
-            ("q", "quit"),
-        ],
+        Mode::Normal if app.detail_open => {
+            &[("Esc", "close"), ("↑↓", "move"), ("a", "all tasks"), ("?", "help"), ("q", "quit")]
+        }
         Mode::Normal => &[
             ("1-4", "state"),
             ("b", "bucket"),
@@ -161,12 +138,7 @@ pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     // The filters matter more than a full key list: keys give way first, help and quit last.
     let total = usize::from(area.width);
-    let essential: usize = keys
-        .iter()
-        .rev()
-        .take(2)
-        .map(|(k, w)| width(k) + width(w) + 3)
-        .sum();
+    let essential: usize = keys.iter().rev().take(2).map(|(k, w)| width(k) + width(w) + 3).sum();
     let mut used: usize = spans.iter().map(|s| width(&s.content)).sum::<usize>() + essential;
     let budget = total.saturating_sub(width(&filters).min(total / 2) + 1);
     for (n, (k, what)) in keys.iter().enumerate() {

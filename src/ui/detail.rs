@@ -17,62 +17,59 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let tasks = app.tasks();
     let t = &tasks[i];
     let title = format!(" {} ", safe(t.ami_id.as_deref().unwrap_or("task")));
-    let block = Block::new()
-        .borders(Borders::TOP)
-        .border_style(theme.border())
-        .title(Span::styled(title, theme.bold()));
+    let block =
+        Block::new().borders(Borders::TOP).border_style(theme.border()).title(Span::styled(title, theme.bold()));
     let label = |s: &'static str| Span::styled(format!(" {s:<11}"), theme.dim());
     let value = |s: String| Span::raw(s);
 
     let mut lines = vec![];
-    let state = t
-        .state
-        .as_ref()
-        .map_or("unknown".into(), |s| safe(s.as_wire()).into_owned());
+    let state = t.state.as_ref().map_or("unknown".into(), |s| safe(s.as_wire()).into_owned());
     let progress = t.progress.map_or("?".into(), |p| format!("{p}%"));
     lines.push(Line::from(vec![
         label("State"),
         Span::styled(state, theme.state(t.state.as_ref())),
         Span::raw(format!(" at {progress}")),
-        Span::styled(
-            t.region
-                .as_deref()
-                .map_or(String::new(), |r| format!("   region {}", safe(r))),
-            theme.dim(),
-        ),
+        Span::styled(t.region.as_deref().map_or(String::new(), |r| format!("   region {}", safe(r))), theme.dim()),
     ]));
     lines.push(Line::from(vec![
         label("S3 object"),
-        value(
-            t.s3_uri()
-                .map_or_else(|| "unknown".into(), |u| safe(&u).into_owned()),
-        ),
+        value(t.s3_uri().map_or_else(|| "unknown".into(), |u| safe(&u).into_owned())),
     ]));
     match t.start_time {
         Some(start) => {
-            lines.push(Line::from(vec![
-                label("Started"),
-                value(times(start, app.local_offset)),
-            ]));
+            lines.push(Line::from(vec![label("Started"), value(times(start, app.local_offset))]));
             let since = duration_short((app.now - start).num_seconds());
             lines.push(if t.state.as_ref().is_some_and(|s| s.is_final()) {
-                Line::from(vec![
-                    label("Age"),
-                    value(format!(
-                        "{since} since it started (EC2 reports no end time)"
-                    )),
-                ])
+                Line::from(vec![label("Age"), value(format!("{since} since it started (EC2 reports no end time)"))])
             } else {
                 Line::from(vec![label("Elapsed"), value(since)])
             });
         }
         None => lines.push(Line::from(vec![label("Started"), value("unknown".into())])),
     }
+    if t.is_in_progress() {
+        lines.push(speed_line(app, i, label("Speed")));
+        let samples = app.history.samples(t);
+        if samples.len() >= 2 {
+            let (first, last) = (samples[0], samples[samples.len() - 1]);
+            let spark = sparkline(&samples.iter().map(|s| s.progress).collect::<Vec<_>>(), 40);
+            lines.push(Line::from(vec![
+                label("History"),
+                Span::styled(spark, theme.state(t.state.as_ref())),
+                Span::styled(
+                    format!(
+                        "  {}% → {}% over {}",
+                        first.progress,
+                        last.progress,
+                        duration_short((last.at - first.at).num_seconds())
+                    ),
+                    theme.dim(),
+                ),
+            ]));
+        }
+    }
     if let Some(r) = &t.failure_reason {
-        lines.push(Line::from(vec![
-            label("Reason"),
-            Span::styled(safe(r).into_owned(), theme.error()),
-        ]));
+        lines.push(Line::from(vec![label("Reason"), Span::styled(safe(r).into_owned(), theme.error())]));
     }
     let earlier = app.index.earlier_attempts(tasks, i);
     if earlier.is_empty() {
@@ -83,29 +80,47 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     } else {
         lines.push(Line::from(vec![
             label("Attempts"),
-            value(format!(
-                "{} tasks of this AMI (a shows them all):",
-                earlier.len() + 1
-            )),
+            value(format!("{} tasks of this AMI (a shows them all):", earlier.len() + 1)),
         ]));
         for &j in earlier.iter().take(4) {
             lines.push(attempt_line(app, &tasks[j], theme));
         }
     }
-    let p = Paragraph::new(lines)
-        .block(block)
-        .wrap(Wrap { trim: false });
+    let p = Paragraph::new(lines).block(block).wrap(Wrap { trim: false });
     frame.render_widget(p, area);
 }
 
+fn speed_line(app: &App, i: usize, label: Span<'static>) -> Line<'static> {
+    let text = match app.estimate(i) {
+        Some(e) => {
+            let how = if e.observed { "observed while watching" } else { "average since it started" };
+            let done = (app.now + e.left).with_timezone(&app.local_offset).format("%H:%M");
+            format!(
+                "{:.2}%/min ({how}) · ~{} left, done about {done} local",
+                e.rate_per_min,
+                duration_short(e.left.num_seconds())
+            )
+        }
+        None => "not enough progress yet to estimate the time left".into(),
+    };
+    Line::from(vec![label, Span::raw(text)])
+}
+
+/// Progress over time as block characters, the newest on the right, at most `width` cells.
+fn sparkline(values: &[u8], width: usize) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let step = values.len().div_ceil(width.max(1)).max(1);
+    let picked: Vec<u8> = values.iter().rev().step_by(step).rev().copied().collect();
+    let (lo, hi) = (picked.iter().min().copied().unwrap_or(0), picked.iter().max().copied().unwrap_or(0));
+    let span = f64::from(hi.saturating_sub(lo)).max(1.0);
+    picked.iter().map(|v| BLOCKS[((f64::from(v - lo) / span) * 7.0).round() as usize]).collect()
+}
+
 fn attempt_line(app: &App, t: &StoreTask, theme: &Theme) -> Line<'static> {
-    let when = t.start_time.map_or("unknown start".into(), |s| {
-        format!("{} UTC ({})", s.format("%Y-%m-%d %H:%M"), ago(app.now, s))
-    });
-    let state = t
-        .state
-        .as_ref()
-        .map_or("unknown".into(), |s| safe(s.as_wire()).into_owned());
+    let when = t
+        .start_time
+        .map_or("unknown start".into(), |s| format!("{} UTC ({})", s.format("%Y-%m-%d %H:%M"), ago(app.now, s)));
+    let state = t.state.as_ref().map_or("unknown".into(), |s| safe(s.as_wire()).into_owned());
     let mut spans = vec![
         Span::raw(format!("{:13}• {when}  ", "")),
         Span::styled(state, theme.state(t.state.as_ref())),
@@ -126,4 +141,16 @@ fn times(start: DateTime<Utc>, local: FixedOffset) -> String {
         l.format("%:z"),
         start.format("%Y-%m-%d %H:%M:%S")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sparkline_rises_with_progress_and_fits() {
+        let s = super::sparkline(&[10, 10, 20, 30, 40], 40);
+        assert_eq!(s, "▁▁▃▆█");
+        let long: Vec<u8> = (0..100).collect();
+        assert!(super::sparkline(&long, 40).chars().count() <= 40);
+        assert_eq!(super::sparkline(&[5, 5], 10), "▁▁");
+    }
 }

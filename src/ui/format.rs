@@ -16,11 +16,7 @@ pub fn duration_short(secs: i64) -> String {
 /// `2h 14m ago`; `just now` for the future (clock skew) and the last few seconds.
 pub fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds();
-    if secs < 2 {
-        "just now".into()
-    } else {
-        format!("{} ago", duration_short(secs))
-    }
+    if secs < 2 { "just now".into() } else { format!("{} ago", duration_short(secs)) }
 }
 
 const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];

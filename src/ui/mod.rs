@@ -15,10 +15,10 @@ use crate::app::{App, Mode};
 use theme::Theme;
 
 /// Below this the screen says so instead of drawing a broken dashboard.
-pub const MIN_WIDTH: u16 = 60;
+pub const MIN_WIDTH: u16 = 70;
 pub const MIN_HEIGHT: u16 = 12;
 /// Height of the detail pane, border included.
-const DETAIL_HEIGHT: u16 = 11;
+const DETAIL_HEIGHT: u16 = 12;
 
 /// Where each part of the screen goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,11 +36,7 @@ impl Areas {
     /// The rows of the table below its header row: what a click or a page maps onto.
     pub fn table_body(&self) -> Rect {
         let t = self.table;
-        Rect {
-            y: t.y.saturating_add(1),
-            height: t.height.saturating_sub(1),
-            ..t
-        }
+        Rect { y: t.y.saturating_add(1), height: t.height.saturating_sub(1), ..t }
     }
 }
 
@@ -57,14 +53,7 @@ pub fn layout(area: Rect, app: &App) -> Areas {
         Constraint::Length(1),
     ])
     .areas(area);
-    Areas {
-        header,
-        summary,
-        warning: warning.then_some(warn),
-        table,
-        detail: detail.then_some(det),
-        footer,
-    }
+    Areas { header, summary, warning: warning.then_some(warn), table, detail: detail.then_some(det), footer }
 }
 
 /// Draws the whole screen.

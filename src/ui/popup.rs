@@ -12,24 +12,16 @@ use crate::text::{safe, truncate};
 
 /// A box of at most `w`x`h`, centred and clamped to the screen.
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    area.centered(
-        Constraint::Length(w.min(area.width)),
-        Constraint::Length(h.min(area.height)),
-    )
+    area.centered(Constraint::Length(w.min(area.width)), Constraint::Length(h.min(area.height)))
 }
 
 fn boxed<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
-    Block::new()
-        .borders(Borders::ALL)
-        .border_style(theme.border())
-        .title(Span::styled(title, theme.bold()))
+    Block::new().borders(Borders::ALL).border_style(theme.border()).title(Span::styled(title, theme.bold()))
 }
 
 pub fn bucket_picker(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let entries = app.picker_entries();
-    let h = (entries.len() as u16 + 2)
-        .min(area.height.saturating_sub(2))
-        .max(3);
+    let h = (entries.len() as u16 + 2).min(area.height.saturating_sub(2)).max(3);
     let popup = centered(area, 56, h);
     let inner_h = usize::from(h.saturating_sub(2)).max(1);
     let first = app.picker.saturating_sub(inner_h - 1);
@@ -40,33 +32,19 @@ pub fn bucket_picker(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .skip(first)
         .take(inner_h)
         .map(|(n, (bucket, count))| {
-            let name = bucket.map_or("All buckets".to_string(), |b| {
-                truncate(&safe(b), text_w).into_owned()
-            });
+            let name = bucket.map_or("All buckets".to_string(), |b| truncate(&safe(b), text_w).into_owned());
             let text = format!(" {name:<text_w$} {count:>6} ");
-            if n == app.picker {
-                Line::styled(text, theme.selected_row())
-            } else {
-                Line::raw(text)
-            }
+            if n == app.picker { Line::styled(text, theme.selected_row()) } else { Line::raw(text) }
         })
         .collect();
     frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).block(boxed(" Bucket (Enter picks, Esc cancels) ", theme)),
-        popup,
-    );
+    frame.render_widget(Paragraph::new(lines).block(boxed(" Bucket (Enter picks, Esc cancels) ", theme)), popup);
 }
 
 pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut lines: Vec<Line> = KEY_HELP
         .iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:>14}  "), theme.key()),
-                Span::raw(*what),
-            ])
-        })
+        .map(|(k, what)| Line::from(vec![Span::styled(format!(" {k:>14}  "), theme.key()), Span::raw(*what)]))
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::styled(" Any key closes this help.", theme.dim()));
@@ -83,8 +61,6 @@ pub fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
         super::MIN_WIDTH,
         super::MIN_HEIGHT
     );
-    let p = Paragraph::new(msg)
-        .style(theme.warning())
-        .wrap(Wrap { trim: true });
+    let p = Paragraph::new(msg).style(theme.warning()).wrap(Wrap { trim: true });
     frame.render_widget(p, area);
 }

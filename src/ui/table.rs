@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use super::format::{ago, bar};
+use super::format::{ago, bar, duration_short};
 use super::theme::Theme;
 use crate::app::App;
 use crate::app::view::StateFilter;
@@ -18,27 +18,43 @@ const AMI_W: u16 = 21;
 const STATE_W: u16 = 13;
 const STARTED_W: u16 = 11;
 const PCT_W: usize = 5;
+const LEFT_W: u16 = 8;
+/// Ten cells of bar and the percentage.
+const MIN_BAR: u16 = 10 + PCT_W as u16;
 
-/// Column widths for a table `total` cells wide: (bucket, bar, detail). The detail column
-/// (object key or failure reason) is left out when it would be too narrow to read.
-fn columns(total: u16, longest_bucket: u16) -> (u16, u16, Option<u16>) {
-    let fixed = 2 + AMI_W + STATE_W + STARTED_W + 5; // marker, fixed columns, spacing
+/// Widths of the flexible columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cols {
+    bucket: u16,
+    bar: u16,
+    /// Time left, when a readable bar still fits beside it.
+    left: Option<u16>,
+    /// Object key or failure reason, when it would be wide enough to read.
+    detail: Option<u16>,
+    /// The start column, left out on the narrowest screens.
+    started: bool,
+}
+
+fn columns(total: u16, longest_bucket: u16) -> Cols {
+    let started = total >= 2 + AMI_W + STATE_W + STARTED_W + 5 + 8 + MIN_BAR;
+    // marker, fixed columns, spacing
+    let fixed = 2 + AMI_W + STATE_W + 4 + if started { STARTED_W + 1 } else { 0 };
     let rest = total.saturating_sub(fixed);
-    let bucket = longest_bucket.min(rest / 3).clamp(12, 30);
-    let bar = (rest / 4).clamp(10 + PCT_W as u16, 36);
-    let left = rest.saturating_sub(bucket + bar + 1);
-    if left >= 16 {
-        (bucket, bar, Some(left))
+    let left = (rest > 12 + MIN_BAR + LEFT_W).then_some(LEFT_W);
+    let rest = rest - left.map_or(0, |w| w + 1);
+    let bucket = longest_bucket.clamp(12, 30).min(rest.saturating_sub(MIN_BAR)).max(8);
+    let bar = (rest.saturating_sub(bucket) / 2).clamp(MIN_BAR, 30);
+    let detail = rest.saturating_sub(bucket + bar + 1);
+    if detail >= 16 {
+        Cols { bucket, bar, left, detail: Some(detail), started }
     } else {
-        (bucket, rest.saturating_sub(bucket).max(15), None)
+        Cols { bucket, bar: rest.saturating_sub(bucket).clamp(MIN_BAR, 40), left, detail: None, started }
     }
 }
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if let Some(msg) = empty_message(app) {
-        let p = Paragraph::new(msg)
-            .wrap(Wrap { trim: true })
-            .style(theme.dim());
+        let p = Paragraph::new(msg).wrap(Wrap { trim: true }).style(theme.dim());
         let inner = Rect {
             x: area.x + 2,
             y: area.y + 1,
@@ -48,87 +64,66 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         frame.render_widget(p, inner);
         return;
     }
-    let longest = app
-        .index
-        .buckets
-        .iter()
-        .map(|(b, _)| crate::text::width(b))
-        .max()
-        .unwrap_or(0);
-    let (bucket_w, bar_w, detail_w) =
-        columns(area.width, longest.min(usize::from(u16::MAX)) as u16);
-    let mut header = vec!["", "AMI ID", "BUCKET", "PROGRESS", "STATE", "STARTED"];
-    let mut widths = vec![
-        Constraint::Length(1),
-        Constraint::Length(AMI_W),
-        Constraint::Length(bucket_w),
-        Constraint::Length(bar_w),
-        Constraint::Length(STATE_W),
-        Constraint::Length(STARTED_W),
-    ];
+    let longest = app.index.buckets.iter().map(|(b, _)| crate::text::width(b)).max().unwrap_or(0);
+    let cols = columns(area.width, longest.min(usize::from(u16::MAX)) as u16);
+    let (bucket_w, bar_w, detail_w) = (cols.bucket, cols.bar, cols.detail);
+    let mut header = vec!["", "AMI ID", "BUCKET", "PROGRESS"];
+    let mut widths =
+        vec![Constraint::Length(1), Constraint::Length(AMI_W), Constraint::Length(bucket_w), Constraint::Length(bar_w)];
+    if let Some(w) = cols.left {
+        header.push("LEFT");
+        widths.push(Constraint::Length(w));
+    }
+    header.push("STATE");
+    widths.push(Constraint::Length(STATE_W));
+    if cols.started {
+        header.push("STARTED");
+        widths.push(Constraint::Length(STARTED_W));
+    }
     if let Some(w) = detail_w {
         header.push("S3 KEY / FAILURE REASON");
         widths.push(Constraint::Length(w));
     }
     let body_h = usize::from(area.height.saturating_sub(1));
     let tasks = app.tasks();
-    let rows = app
-        .view
-        .rows
-        .iter()
-        .enumerate()
-        .skip(app.offset)
-        .take(body_h)
-        .map(|(n, &i)| {
-            let t = &tasks[i];
-            let mut cells = vec![
-                Cell::from(if n == app.selected { "▶" } else { " " }),
-                Cell::from(safe(t.ami_id.as_deref().unwrap_or("(no AMI ID)")).into_owned()),
-                Cell::from(
-                    truncate(
-                        &safe(t.bucket.as_deref().unwrap_or("-")),
-                        usize::from(bucket_w),
-                    )
-                    .into_owned(),
-                ),
-                Cell::from(progress_line(t, usize::from(bar_w), theme)),
-                Cell::from(state_label(app, t, i, theme)),
-                Cell::from(t.start_time.map_or("-".into(), |s| ago(app.now, s))),
-            ];
-            if let Some(w) = detail_w {
-                let text = t
-                    .failure_reason
-                    .as_deref()
-                    .or(t.object_key.as_deref())
-                    .unwrap_or("-");
-                let style = if t.failure_reason.is_some() {
-                    theme.state(t.state.as_ref())
-                } else {
-                    theme.dim()
-                };
-                cells.push(Cell::from(Span::styled(
-                    truncate(&safe(text), usize::from(w)).into_owned(),
-                    style,
-                )));
-            }
-            let row = Row::new(cells);
-            if n == app.selected {
-                row.style(theme.selected_row())
-            } else {
-                row
-            }
-        });
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(theme.header_row()))
-        .column_spacing(1);
+    let rows = app.view.rows.iter().enumerate().skip(app.offset).take(body_h).map(|(n, &i)| {
+        let t = &tasks[i];
+        let mut cells = vec![
+            Cell::from(if n == app.selected { "▶" } else { " " }),
+            Cell::from(safe(t.ami_id.as_deref().unwrap_or("(no AMI ID)")).into_owned()),
+            Cell::from(truncate(&safe(t.bucket.as_deref().unwrap_or("-")), usize::from(bucket_w)).into_owned()),
+            Cell::from(progress_line(t, usize::from(bar_w), theme)),
+        ];
+        if cols.left.is_some() {
+            cells.push(Cell::from(time_left(app, t, i)));
+        }
+        cells.push(Cell::from(state_label(app, t, i, theme)));
+        if cols.started {
+            cells.push(Cell::from(t.start_time.map_or("-".into(), |s| ago(app.now, s))));
+        }
+        if let Some(w) = detail_w {
+            let text = t.failure_reason.as_deref().or(t.object_key.as_deref()).unwrap_or("-");
+            let style = if t.failure_reason.is_some() { theme.state(t.state.as_ref()) } else { theme.dim() };
+            cells.push(Cell::from(Span::styled(truncate(&safe(text), usize::from(w)).into_owned(), style)));
+        }
+        let row = Row::new(cells);
+        if n == app.selected { row.style(theme.selected_row()) } else { row }
+    });
+    let table = Table::new(rows, widths).header(Row::new(header).style(theme.header_row())).column_spacing(1);
     frame.render_widget(table, area);
+}
+
+/// `~14m` for a task in progress with an estimate, `?` without one, blank otherwise.
+fn time_left(app: &App, t: &StoreTask, i: usize) -> String {
+    if !t.is_in_progress() {
+        return String::new();
+    }
+    app.time_left(i).map_or("?".into(), |left| format!("~{}", duration_short(left.num_seconds())))
 }
 
 /// The state, marked `↻N` when the AMI has N tasks (key `a` shows them all).
 fn state_label(app: &App, t: &StoreTask, i: usize, theme: &Theme) -> Line<'static> {
-    let state = t.state.as_ref().map_or("-".into(), |s| {
-        truncate(&safe(s.as_wire()), 10).into_owned()
-    });
+    let state = t.state.as_ref().map_or("-".into(), |s| truncate(&safe(s.as_wire()), 10).into_owned());
     let mut spans = vec![Span::styled(state, theme.state(t.state.as_ref()))];
     let n = app.index.attempt_count(app.tasks(), i);
     if !app.filters.all_tasks && n > 1 {
@@ -149,10 +144,7 @@ fn progress_line(t: &StoreTask, width: usize, theme: &Theme) -> Line<'static> {
                 Span::raw(format!("{p:>4}%")),
             ])
         }
-        None => Line::from(vec![
-            Span::styled("?".repeat(bar_w.min(1)), theme.dim()),
-            Span::raw("    ?"),
-        ]),
+        None => Line::from(vec![Span::styled("?".repeat(bar_w.min(1)), theme.dim()), Span::raw("    ?")]),
     }
 }
 
@@ -192,12 +184,27 @@ mod tests {
 
     #[test]
     fn columns_fit_80_and_grow_on_wide_screens() {
-        let fixed = 2 + AMI_W + STATE_W + STARTED_W + 5;
-        let (b, bar, d) = columns(80, 20);
-        assert!(bar >= 15, "bar at least 10 cells plus the percentage");
-        assert!(fixed + b + bar + d.map_or(0, |d| d + 1) <= 80);
-        let (b, _, d) = columns(200, 20);
-        assert_eq!(b, 20, "a bucket column as wide as the longest name");
-        assert!(d.is_some_and(|d| d > 40));
+        let width = |c: Cols| {
+            2 + AMI_W
+                + STATE_W
+                + 4
+                + if c.started { STARTED_W + 1 } else { 0 }
+                + c.bucket
+                + c.bar
+                + c.left.map_or(0, |w| w + 1)
+                + c.detail.map_or(0, |d| d + 1)
+        };
+        for total in [super::super::MIN_WIDTH, 75, 80, 90, 100, 120, 160, 200] {
+            let c = columns(total, 20);
+            assert!(c.bar >= MIN_BAR, "bar at least 10 cells plus the percentage at {total}");
+            assert!(width(c) <= total, "{c:?} fits {total}");
+        }
+        assert_eq!(columns(80, 20).left, None, "80 columns keep the bar readable");
+        assert!(columns(80, 20).started);
+        assert!(!columns(70, 20).started, "the narrowest screens drop the start column");
+        assert!(columns(100, 20).left.is_some());
+        let c = columns(200, 20);
+        assert_eq!(c.bucket, 20, "a bucket column as wide as the longest name");
+        assert!(c.detail.is_some_and(|d| d > 40));
     }
 }

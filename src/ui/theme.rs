@@ -16,11 +16,7 @@ impl Theme {
     }
 
     fn fg(&self, c: Color) -> Style {
-        if self.color {
-            Style::new().fg(c)
-        } else {
-            Style::new()
-        }
+        if self.color { Style::new().fg(c) } else { Style::new() }
     }
 
     pub fn title(&self) -> Style {
@@ -45,17 +41,14 @@ impl Theme {
 
     pub fn selected_row(&self) -> Style {
         if self.color {
-            Style::new()
-                .bg(Color::DarkGray)
-                .add_modifier(Modifier::BOLD)
+            Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD)
         } else {
             Style::new().add_modifier(Modifier::REVERSED)
         }
     }
 
     pub fn header_row(&self) -> Style {
-        self.fg(Color::Gray)
-            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+        self.fg(Color::Gray).add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
     }
 
     pub fn warning(&self) -> Style {

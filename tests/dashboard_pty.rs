@@ -1,0 +1,179 @@
+//! The real binary in a pseudo-terminal, used as a person would: keys in, screen read back
+//! through a terminal emulator (vt100), exit code and terminal modes checked at the end.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Dashboard {
+    screen: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    master: Box<dyn MasterPty + Send>,
+}
+
+impl Dashboard {
+    fn start(args: &[&str], cols: u16, rows: u16) -> Self {
+        let pty = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_amiwatch"));
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        let child = pty.slave.spawn_command(cmd).unwrap();
+        drop(pty.slave);
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let sink = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        let writer = pty.master.take_writer().unwrap();
+        Self { screen, writer, child, master: pty.master }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Polls the screen until `pred` holds; panics with the screen after the timeout.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.contents();
+            if pred(&s) {
+                return s;
+            }
+            assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn press(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn wait_exit(&mut self) -> u32 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.exit_code();
+            }
+            assert!(start.elapsed() < TIMEOUT, "the dashboard did not exit; screen:\n{}", self.contents());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the terminal is back in its normal mode: echo on, canonical input, main screen.
+    fn assert_restored(&self) {
+        // Let the reader thread take in the last bytes.
+        std::thread::sleep(Duration::from_millis(200));
+        let fd = self.master.as_raw_fd().unwrap();
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0);
+        assert!(t.c_lflag & libc::ECHO != 0, "echo is off: the terminal was left raw");
+        assert!(t.c_lflag & libc::ICANON != 0, "canonical mode is off: the terminal was left raw");
+        let p = self.screen.lock().unwrap();
+        assert!(!p.screen().alternate_screen(), "still on the alternate screen");
+        assert!(!p.screen().hide_cursor(), "the cursor is still hidden");
+        assert_eq!(p.screen().mouse_protocol_mode(), vt100::MouseProtocolMode::None, "mouse capture left on");
+    }
+}
+
+/// The table's rows: lines that start with the selection marker or a blank and an AMI ID.
+fn rows(screen: &str) -> Vec<&str> {
+    screen.lines().filter(|l| l.trim_start_matches(['▶', ' ']).starts_with("ami-")).collect()
+}
+
+#[test]
+fn a_person_filters_picks_a_bucket_searches_reads_a_reason_and_quits() {
+    let mut d = Dashboard::start(&["--demo", "--frozen"], 120, 36);
+    d.wait_for("the first data", |s| s.contains("updated") && rows(s).len() > 10);
+
+    d.press("4");
+    let s = d.wait_for("only failed tasks", |s| {
+        let r = rows(s);
+        !r.is_empty() && r.iter().all(|l| l.contains("Failed"))
+    });
+    assert!(rows(&s).len() < 10);
+
+    d.press("1b");
+    d.wait_for("the bucket picker", |s| s.contains("Bucket (Enter picks") && s.contains("All buckets"));
+    d.press("j\r");
+    let s = d.wait_for("a bucket filter", |s| s.contains("bucket: ") && !s.contains("Bucket (Enter picks"));
+    let picked =
+        s.lines().last().unwrap().split("bucket: ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    assert!(rows(&s).iter().all(|l| l.contains(picked.trim_end_matches('…'))), "{s}");
+
+    // Back to every bucket, then search for a failure reason.
+    d.press("b");
+    d.wait_for("the bucket picker", |s| s.contains("All buckets"));
+    d.press("g\r");
+    d.wait_for("no bucket filter", |s| !s.contains("bucket: ") && !s.contains("Bucket (Enter"));
+    d.press("/denied");
+    let s = d.wait_for("search results", |s| {
+        let r = rows(s);
+        !r.is_empty() && r.iter().all(|l| l.contains("Access Denied"))
+    });
+    assert!(s.contains("/denied"));
+    d.press("\r\r");
+    let s = d.wait_for("the detail pane", |s| s.contains("Reason") && s.contains("S3 object"));
+    assert!(s.contains("s3://"));
+    assert!(s.contains("bucket policy"), "the reason in full: {s}");
+
+    d.press("?");
+    d.wait_for("the help", |s| s.contains("Any key closes this help"));
+    d.press("x");
+    d.wait_for("the help to close", |s| !s.contains("Any key closes this help"));
+
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+    d.assert_restored();
+}
+
+#[test]
+fn bars_move_while_tasks_progress() {
+    // 120x speed: a minute of progress every half second.
+    let mut d = Dashboard::start(&["--demo", "--speed", "120", "--interval", "1s"], 120, 30);
+    d.press("2");
+    let first = d.wait_for("tasks in progress", |s| s.contains("updated") && rows(s).len() > 3);
+    let percents = |s: &str| rows(s).iter().map(|l| l.split('%').next().unwrap_or("").to_string()).collect::<Vec<_>>();
+    let before = percents(&first);
+    d.wait_for("progress to change", |s| percents(s) != before);
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+}
+
+#[test]
+fn sigterm_ends_cleanly_and_gives_the_terminal_back() {
+    let mut d = Dashboard::start(&["--demo"], 100, 30);
+    d.wait_for("the first data", |s| s.contains("updated"));
+    let pid = d.child.process_id().unwrap() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(d.wait_exit(), 0, "SIGTERM is the normal quit path");
+    d.assert_restored();
+}
+
+#[test]
+fn tiny_terminal_says_so_and_resizes_back() {
+    let mut d = Dashboard::start(&["--demo", "--frozen"], 40, 10);
+    d.wait_for("the too-small notice", |s| s.contains("terminal too small"));
+    d.master.resize(PtySize { rows: 30, cols: 100, pixel_width: 0, pixel_height: 0 }).unwrap();
+    d.screen.lock().unwrap().screen_mut().set_size(30, 100);
+    d.wait_for("the dashboard after a resize", |s| rows(s).len() > 5);
+    for (c, r) in [(1, 1), (5, 3), (200, 60), (61, 12), (100, 30)] {
+        d.master.resize(PtySize { rows: r, cols: c, pixel_width: 0, pixel_height: 0 }).unwrap();
+    }
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0, "a storm of resizes, down to 1x1, without a panic");
+}

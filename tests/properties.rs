@@ -1,0 +1,177 @@
+//! Property tests: arbitrary task sets, field values, key sequences and screen sizes never
+//! make filtering, sorting, grouping or drawing panic, and the view keeps its invariants.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amiwatch::app::view::{SortKey, StateFilter};
+use amiwatch::app::{Action, App, Mode};
+use amiwatch::ec2::{PollEvent, Snapshot};
+use amiwatch::output::{self, Format};
+use amiwatch::task::{StoreTask, TaskState};
+use amiwatch::ui;
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc()
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z0-9.-]{0,20}",
+        "\\PC{0,30}",
+        Just("evil\u{1b}[2J\u{202e}\u{7}\r\n".to_string()),
+        Just("日本語のバケット名".to_string()),
+    ]
+}
+
+fn state() -> impl Strategy<Value = Option<TaskState>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(TaskState::InProgress)),
+        Just(Some(TaskState::Completed)),
+        Just(Some(TaskState::Failed)),
+        "[A-Za-z]{1,12}".prop_map(|s| Some(TaskState::from_wire(&s))),
+    ]
+}
+
+fn task() -> impl Strategy<Value = StoreTask> {
+    (
+        proptest::option::of(0u8..12),
+        proptest::option::of(-40_000_000i64..100_000),
+        proptest::option::of(prop_oneof![Just("alpha".to_string()), Just("beta".to_string()), text()]),
+        proptest::option::of(text()),
+        proptest::option::of(0u8..=100),
+        state(),
+        proptest::option::of(text()),
+    )
+        .prop_map(|(ami, secs, bucket, key, progress, state, reason)| StoreTask {
+            ami_id: ami.map(|n| format!("ami-{n:08x}")),
+            start_time: secs.map(|s| now() - chrono::Duration::seconds(s)),
+            bucket,
+            object_key: key,
+            progress,
+            state,
+            failure_reason: reason,
+            region: Some("us-east-1".into()),
+        })
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        (0usize..4).prop_map(|i| Action::SetState(StateFilter::ALL[i])),
+        Just(Action::CycleState),
+        Just(Action::OpenBucketPicker),
+        Just(Action::StartSearch),
+        proptest::char::any().prop_map(Action::SearchInput),
+        Just(Action::SearchBackspace),
+        Just(Action::SearchKeep),
+        Just(Action::SearchClear),
+        Just(Action::CycleSort),
+        Just(Action::ReverseSort),
+        (-50i64..50).prop_map(Action::Move),
+        Just(Action::PageUp),
+        Just(Action::PageDown),
+        Just(Action::Top),
+        Just(Action::Bottom),
+        Just(Action::Confirm),
+        Just(Action::Back),
+        Just(Action::ToggleAllTasks),
+        Just(Action::ToggleHelp),
+        (0u16..80).prop_map(Action::Click),
+    ]
+}
+
+fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
+    PollEvent::Snapshot {
+        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), took: Duration::ZERO, requests: 1 }),
+        next_in: Duration::from_secs(5),
+    }
+}
+
+fn draw(app: &mut App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    app.set_table_body(ui::layout(Rect::new(0, 0, w, h), app).table_body());
+    term.draw(|f| ui::render(app, f)).unwrap();
+    term.backend().to_string()
+}
+
+fn check_invariants(app: &App) {
+    let tasks = app.tasks();
+    if app.view.rows.is_empty() {
+        assert_eq!(app.selected, 0);
+    } else {
+        assert!(app.selected < app.view.rows.len());
+        assert!(app.offset <= app.selected);
+    }
+    for &i in &app.view.rows {
+        let t = &tasks[i];
+        assert!(app.filters.state.matches(t));
+        if let Some(b) = &app.filters.bucket {
+            assert_eq!(t.bucket.as_ref(), Some(b));
+        }
+    }
+    let c = app.view.counts;
+    assert_eq!(c.of(app.filters.state), app.view.rows.len(), "the active tab counts what is shown");
+    assert!(c.in_progress + c.completed + c.failed <= c.all);
+    if app.filters.sort == SortKey::Started && !app.filters.reverse {
+        let starts: Vec<_> = app.view.rows.iter().map(|&i| tasks[i].start_time).collect();
+        assert!(starts.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_tasks_any_keys_any_size_never_panic(
+        tasks in proptest::collection::vec(task(), 0..60),
+        later in proptest::collection::vec(task(), 0..30),
+        actions in proptest::collection::vec(action(), 0..40),
+        sizes in proptest::collection::vec((1u16..220, 1u16..70), 1..4),
+    ) {
+        let mut app = App::new("prop", Duration::from_secs(5), now());
+        app.color = false;
+        app.apply(snapshot(tasks));
+        for (n, a) in actions.into_iter().enumerate() {
+            app.handle(a);
+            check_invariants(&app);
+            if n == 10 {
+                app.apply(snapshot(later.clone()));
+                check_invariants(&app);
+            }
+        }
+        for (w, h) in sizes {
+            let screen = draw(&mut app, w, h);
+            prop_assert!(!screen.contains('\u{1b}'), "{}", "no raw escape reaches the screen");
+            check_invariants(&app);
+        }
+        if app.mode == Mode::Search {
+            app.handle(Action::SearchClear);
+        }
+        check_invariants(&app);
+    }
+
+    #[test]
+    fn one_shot_output_never_panics_and_json_round_trips(tasks in proptest::collection::vec(task(), 0..40), width in proptest::option::of(1usize..200)) {
+        for format in [Format::Table, Format::Csv, Format::Json] {
+            let mut buf = Vec::new();
+            output::write(&mut buf, format, &tasks, Some("tok"), width, true).unwrap();
+            let s = String::from_utf8(buf).unwrap();
+            if format != Format::Json {
+                prop_assert!(!s.contains('\u{1b}'), "an escape in {:?} output", format);
+            } else {
+                let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+                prop_assert_eq!(v["StoreImageTaskResults"].as_array().unwrap().len(), tasks.len());
+                for (t, j) in tasks.iter().zip(v["StoreImageTaskResults"].as_array().unwrap()) {
+                    prop_assert_eq!(j.get("Bucket").and_then(|b| b.as_str()), t.bucket.as_deref());
+                    prop_assert_eq!(j.get("StoreTaskFailureReason").and_then(|b| b.as_str()), t.failure_reason.as_deref());
+                }
+            }
+        }
+    }
+}
