@@ -17,6 +17,7 @@ Examples:
   amiwatch --once --output json            one fetch, AWS CLI-shaped JSON
   amiwatch --once --state failed --bucket my-archive
   amiwatch --dry-run                       may I call ec2:DescribeStoreImageTasks?
+  amiwatch --wait --image-id ami-0123456789abcdef0 --timeout 6h
   amiwatch simulate --tasks 10000          a local endpoint for any EC2 client
 
 Reading tasks needs one IAM permission: ec2:DescribeStoreImageTasks.
@@ -41,7 +42,15 @@ pub struct Cli {
     #[arg(long, help_heading = "Mode")]
     pub dry_run: bool,
 
-    /// Output format of --once.
+    /// Poll until every selected task has ended: exit 0 all completed, 1 any failed, 3 none matched, 124 timed out.
+    #[arg(long, help_heading = "Mode", conflicts_with_all = ["once", "dry_run"])]
+    pub wait: bool,
+
+    /// With --wait: give up after this long (e.g. 2h), exit 124.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait", help_heading = "Mode")]
+    pub timeout: Option<Duration>,
+
+    /// Output format of --once and --wait.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table, help_heading = "Mode")]
     pub output: Format,
 

@@ -14,3 +14,4 @@ pub mod task;
 pub mod text;
 pub mod tui;
 pub mod ui;
+pub mod wait;

@@ -33,7 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Simulate { addr, regions, sim }) = &cli.command {
         return simulate(*addr, regions, sim).await;
     }
-    let interactive = !cli.once && !cli.dry_run;
+    let interactive = !cli.once && !cli.dry_run && !cli.wait;
     if interactive && !io::stdout().is_terminal() {
         eprintln!(
             "amiwatch: standard output is not a terminal, so the dashboard cannot start.\n\
@@ -64,6 +64,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     if cli.dry_run {
         return dry_run(&ec2).await;
+    }
+    if cli.wait {
+        let opts = crate::wait::WaitOptions {
+            interval: cli.interval,
+            timeout: cli.timeout,
+            output: cli.output,
+            page_size: cli.select.page_size,
+        };
+        return crate::wait::wait(&ec2, &selection, &opts).await;
     }
     if cli.once {
         let paging = Paging {
