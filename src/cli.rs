@@ -68,6 +68,10 @@ pub struct Cli {
     #[arg(long, default_value = "30s", value_parser = parse_interval, help_heading = "Polling")]
     pub idle_interval: Duration,
 
+    /// Which task endings ring the bell and raise a desktop notification (key n cycles).
+    #[arg(long, value_enum, default_value_t = crate::app::NotifyMode::Failures, help_heading = "Polling")]
+    pub notify: crate::app::NotifyMode,
+
     /// Write a debug log to this file (the screen never gets log lines).
     #[arg(long, value_name = "PATH", env = "AMIWATCH_LOG")]
     pub log_file: Option<PathBuf>,
@@ -171,6 +175,11 @@ pub struct SimArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print shell completions: amiwatch completions bash > /etc/bash_completion.d/amiwatch
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Run the embedded EC2 endpoint alone and print its URL, for any EC2 client (the AWS CLI too).
     Simulate {
         /// Loopback address to listen on (port 0: any free port).

@@ -30,8 +30,16 @@ pub fn init_logging(path: Option<&Path>) -> io::Result<()> {
 
 /// Runs the mode the flags ask for.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Some(Command::Simulate { addr, regions, sim }) = &cli.command {
-        return simulate(*addr, regions, sim).await;
+    match &cli.command {
+        Some(Command::Simulate { addr, regions, sim }) => return simulate(*addr, regions, sim).await,
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "amiwatch", &mut out);
+            quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
     }
     let interactive = !cli.once && !cli.dry_run && !cli.wait;
     if interactive && !io::stdout().is_terminal() {

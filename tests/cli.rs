@@ -179,3 +179,14 @@ fn help_explains_every_flag() {
         assert!(out.contains(flag), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains("image-id") && out.contains("amiwatch"), "{shell}");
+    }
+    let (code, _, _) = run(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+}

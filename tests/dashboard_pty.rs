@@ -11,6 +11,8 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Dashboard {
     screen: Arc<Mutex<vt100::Parser>>,
+    /// Every byte the program wrote, for escape sequences the screen does not keep.
+    raw: Arc<Mutex<Vec<u8>>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
     master: Box<dyn MasterPty + Send>,
@@ -18,16 +20,22 @@ struct Dashboard {
 
 impl Dashboard {
     fn start(args: &[&str], cols: u16, rows: u16) -> Self {
+        Self::start_in(args, cols, rows, &std::env::temp_dir())
+    }
+
+    fn start_in(args: &[&str], cols: u16, rows: u16, cwd: &std::path::Path) -> Self {
         let pty = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_amiwatch"));
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
+        cmd.cwd(cwd);
         let child = pty.slave.spawn_command(cmd).unwrap();
         drop(pty.slave);
         let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
         let mut reader = pty.master.try_clone_reader().unwrap();
-        let sink = screen.clone();
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (sink, raw_sink) = (screen.clone(), raw.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
@@ -35,10 +43,11 @@ impl Dashboard {
                     break;
                 }
                 sink.lock().unwrap().process(&buf[..n]);
+                raw_sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
         let writer = pty.master.take_writer().unwrap();
-        Self { screen, writer, child, master: pty.master }
+        Self { screen, raw, writer, child, master: pty.master }
     }
 
     fn contents(&self) -> String {
@@ -176,4 +185,45 @@ fn tiny_terminal_says_so_and_resizes_back() {
     }
     d.press("q");
     assert_eq!(d.wait_exit(), 0, "a storm of resizes, down to 1x1, without a panic");
+}
+
+fn raw_contains(d: &Dashboard, needle: &[u8]) -> bool {
+    d.raw.lock().unwrap().windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn endings_notify_copy_goes_to_the_clipboard_and_export_writes_a_file() {
+    let dir = std::env::temp_dir().join(format!("amiwatch-pty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 600x speed: tasks end within seconds; every ending notifies.
+    let mut d =
+        Dashboard::start_in(&["--demo", "--speed", "600", "--interval", "1s", "--notify", "all"], 120, 30, &dir);
+    d.wait_for("the first data", |s| s.contains("updated") && rows(s).len() > 5);
+    let start = Instant::now();
+    while !raw_contains(&d, b"\x1b]9;amiwatch: ami-") {
+        assert!(start.elapsed() < TIMEOUT, "no desktop notification; screen:\n{}", d.contents());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(raw_contains(&d, b"\x07\x1b]9;amiwatch: "), "the bell rings with it");
+    assert!(raw_contains(&d, b"\x1b]777;notify;amiwatch;"));
+
+    d.press("y");
+    let s = d.wait_for("the copy toast", |s| s.contains("copied s3://"));
+    assert!(s.contains("copied s3://"));
+    let start = Instant::now();
+    while !raw_contains(&d, b"\x1b]52;c;") {
+        assert!(start.elapsed() < TIMEOUT, "no OSC 52");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    d.press("e");
+    let s = d.wait_for("the export toast", |s| s.contains("exported "));
+    let line = s.lines().find(|l| l.contains("exported ")).unwrap().trim().to_string();
+    let path = line.split(" to ").nth(1).unwrap().trim();
+    let csv = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(csv.starts_with("ami_id,task_start_time,bucket,"), "{csv}");
+    assert!(csv.lines().count() > 5);
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -35,6 +35,12 @@ pub enum Action {
     ToggleHelp,
     /// A click on the screen row `y`.
     Click(u16),
+    /// Copy the selected task's S3 URI to the clipboard.
+    CopyUri,
+    /// Write the current view to a file.
+    Export(crate::output::Format),
+    /// Cycle notifications: failures only, every end, off.
+    CycleNotify,
 }
 
 /// What has keyboard focus: it decides what a key means.
@@ -103,6 +109,10 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('a') => Some(Action::ToggleAllTasks),
         KeyCode::Char('r') | KeyCode::F(5) => Some(Action::Refresh),
         KeyCode::Char('?') | KeyCode::F(1) => Some(Action::ToggleHelp),
+        KeyCode::Char('y') => Some(Action::CopyUri),
+        KeyCode::Char('e') => Some(Action::Export(crate::output::Format::Csv)),
+        KeyCode::Char('E') => Some(Action::Export(crate::output::Format::Json)),
+        KeyCode::Char('n') => Some(Action::CycleNotify),
         _ => None,
     }
 }
@@ -129,6 +139,9 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("Enter  Esc", "open / close the detail pane"),
     ("a", "every task instead of the latest per AMI"),
     ("r", "refresh now"),
+    ("y", "copy the S3 URI to the clipboard (OSC 52)"),
+    ("e  E", "export the view to a CSV / JSON file"),
+    ("n", "notifications: failures / every end / off"),
     ("?", "this help"),
     ("q  Ctrl-C", "quit"),
     ("mouse", "wheel scrolls, click selects"),

@@ -17,12 +17,63 @@ use view::{Filters, Index, SortKey, StateFilter, View};
 use crate::ec2::{PollEvent, Snapshot};
 use crate::task::StoreTask;
 
-/// What the event loop must do after an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the event loop must do after an action: the side effects the app does not own.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Quit,
     Refresh,
+    /// Put this text on the clipboard.
+    Copy(String),
+    /// Write these tasks (the current view) to a file.
+    Export(crate::output::Format, Vec<StoreTask>),
 }
+
+/// Which task endings ring the bell and raise a desktop notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum NotifyMode {
+    /// Only failures.
+    #[default]
+    Failures,
+    /// Every task that completes or fails.
+    All,
+    /// Never.
+    Off,
+}
+
+impl NotifyMode {
+    pub fn next(self) -> Self {
+        match self {
+            Self::Failures => Self::All,
+            Self::All => Self::Off,
+            Self::Off => Self::Failures,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Failures => "failures",
+            Self::All => "every end",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// A task that ended while watched: the event loop rings and notifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub text: String,
+    pub failed: bool,
+}
+
+/// A one-line message at the bottom of the screen, for a few seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toast {
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How long a toast stays.
+pub const TOAST_SECS: i64 = 8;
 
 /// A failed poll, as the header shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +138,10 @@ pub struct App {
     pub color: bool,
     /// The user's UTC offset, for local times in the detail pane.
     pub local_offset: FixedOffset,
+    pub notify: NotifyMode,
+    /// Endings not yet announced by the event loop.
+    pub alerts: Vec<Alert>,
+    pub toast: Option<Toast>,
 }
 
 impl App {
@@ -113,6 +168,9 @@ impl App {
             table_body: Rect::default(),
             color: true,
             local_offset: chrono::Offset::fix(&Utc),
+            notify: NotifyMode::default(),
+            alerts: Vec::new(),
+            toast: None,
         }
     }
 
@@ -170,6 +228,9 @@ impl App {
                 self.poll.failure = None;
                 self.poll.next_in = Some(next_in);
                 self.poll.next_at = chrono::Duration::from_std(next_in).ok().map(|d| snapshot.fetched_at + d);
+                if let Some(prev) = self.snapshot.clone() {
+                    self.announce_endings(&prev.tasks, &snapshot.tasks);
+                }
                 self.index = Index::build(&snapshot.tasks);
                 self.history.record(&snapshot.tasks, snapshot.fetched_at);
                 self.all_done_at = all_done_at(&self.history, &snapshot.tasks, snapshot.fetched_at);
@@ -185,11 +246,72 @@ impl App {
         }
     }
 
+    /// Queues an alert and a toast for every task that was in progress and has now ended.
+    fn announce_endings(&mut self, before: &[StoreTask], after: &[StoreTask]) {
+        let running: std::collections::HashSet<TaskKey> =
+            before.iter().filter(|t| t.is_in_progress()).map(key_of).collect();
+        if running.is_empty() {
+            return;
+        }
+        for t in after.iter().filter(|t| t.state.as_ref().is_some_and(|s| s.is_final())) {
+            if !running.contains(&key_of(t)) {
+                continue;
+            }
+            let failed = t.state == Some(crate::task::TaskState::Failed);
+            let ami = crate::text::safe(t.ami_id.as_deref().unwrap_or("a task")).into_owned();
+            let text = match (&t.failure_reason, failed) {
+                (Some(r), true) => format!("{ami} failed: {}", crate::text::safe(r)),
+                (None, true) => format!("{ami} failed"),
+                _ => format!(
+                    "{ami} completed ({})",
+                    t.s3_uri().map(|u| crate::text::safe(&u).into_owned()).unwrap_or_default()
+                ),
+            };
+            self.toast = Some(Toast { text: text.clone(), at: self.now });
+            let wanted = match self.notify {
+                NotifyMode::Off => false,
+                NotifyMode::Failures => failed,
+                NotifyMode::All => true,
+            };
+            if wanted {
+                self.alerts.push(Alert { text, failed });
+            }
+        }
+    }
+
+    /// Shows a one-line message for a few seconds.
+    pub fn show_toast(&mut self, text: impl Into<String>) {
+        self.toast = Some(Toast { text: text.into(), at: self.now });
+    }
+
+    /// The toast to show now, if one is fresh.
+    pub fn current_toast(&self) -> Option<&str> {
+        self.toast.as_ref().filter(|t| (self.now - t.at).num_seconds() < TOAST_SECS).map(|t| t.text.as_str())
+    }
+
     /// Applies one action; returns what the event loop must do, if anything.
     pub fn handle(&mut self, action: Action) -> Option<Effect> {
         match action {
             Action::Quit => return Some(Effect::Quit),
             Action::Refresh => return Some(Effect::Refresh),
+            Action::CopyUri => {
+                let uri = self.selected_task().and_then(|i| self.tasks()[i].s3_uri());
+                match uri {
+                    Some(u) => {
+                        self.show_toast(format!("copied {}", crate::text::safe(&u)));
+                        return Some(Effect::Copy(u));
+                    }
+                    None => self.show_toast("nothing to copy: no task selected, or its bucket or key is unknown"),
+                }
+            }
+            Action::Export(format) => {
+                let tasks: Vec<StoreTask> = self.view.rows.iter().map(|&i| self.tasks()[i].clone()).collect();
+                return Some(Effect::Export(format, tasks));
+            }
+            Action::CycleNotify => {
+                self.notify = self.notify.next();
+                self.show_toast(format!("notifications: {}", self.notify.label()));
+            }
             Action::SetState(s) => self.set_state(s),
             Action::CycleState => self.set_state(self.filters.state.next()),
             Action::OpenBucketPicker => self.open_picker(),

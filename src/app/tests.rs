@@ -217,3 +217,56 @@ fn refresh_and_quit_are_effects() {
     a.handle(Action::Back);
     assert_eq!(a.mode, Mode::Normal);
 }
+
+#[test]
+fn endings_raise_alerts_by_the_notify_mode_and_a_toast() {
+    let mut a = app();
+    let mut later = sample();
+    later[0].state = Some(TaskState::Failed); // ami 1 was in progress
+    later[0].failure_reason = Some("Access Denied".into());
+    later[3].state = Some(TaskState::Completed); // ami 4 was in progress
+    later[3].progress = Some(100);
+    a.apply(snapshot(later.clone()));
+    assert_eq!(a.alerts.len(), 1, "failures only by default: {:?}", a.alerts);
+    assert!(a.alerts[0].failed && a.alerts[0].text.contains("ami-00000001 failed: Access Denied"));
+    assert!(a.current_toast().is_some());
+    // Already ended: no second alert.
+    a.alerts.clear();
+    a.apply(snapshot(later));
+    assert!(a.alerts.is_empty());
+
+    let mut b = app();
+    b.handle(Action::CycleNotify);
+    assert_eq!(b.notify, NotifyMode::All);
+    let mut later = sample();
+    later[3].state = Some(TaskState::Completed);
+    b.apply(snapshot(later));
+    assert_eq!(b.alerts.len(), 1);
+    assert!(b.alerts[0].text.contains("completed (s3://gamma/ami-00000004.bin)"));
+
+    let mut c = app();
+    c.handle(Action::CycleNotify);
+    c.handle(Action::CycleNotify);
+    assert_eq!(c.notify, NotifyMode::Off);
+    let mut later = sample();
+    later[0].state = Some(TaskState::Failed);
+    c.apply(snapshot(later));
+    assert!(c.alerts.is_empty());
+    assert!(c.current_toast().is_some(), "the toast still says what happened");
+}
+
+#[test]
+fn copy_and_export_are_effects_with_the_data() {
+    let mut a = app();
+    assert_eq!(a.handle(Action::CopyUri), Some(Effect::Copy("s3://alpha/ami-00000001.bin".into())));
+    assert!(a.current_toast().unwrap().contains("copied"));
+    a.handle(Action::SetState(StateFilter::Failed));
+    match a.handle(Action::Export(crate::output::Format::Csv)) {
+        Some(Effect::Export(_, tasks)) => assert_eq!(tasks.len(), 2, "the current view, not every task"),
+        other => panic!("{other:?}"),
+    }
+    let mut t = a.current_toast().map(str::to_string);
+    a.now += ChronoDuration::seconds(TOAST_SECS + 1);
+    t = t.and(a.current_toast().map(str::to_string));
+    assert_eq!(t, None, "toasts fade");
+}

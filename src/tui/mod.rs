@@ -1,6 +1,7 @@
 //! The live dashboard's event loop: terminal events, poller events, a slow tick and signals,
 //! merged into one stream; keys become actions; the screen is drawn only when something changed.
 
+mod osc;
 mod terminal;
 
 use std::process::ExitCode;
@@ -107,6 +108,10 @@ async fn event_loop(
                         match app.handle(a) {
                             Some(Effect::Quit) => return Ok(()),
                             Some(Effect::Refresh) => poller.refresh(),
+                            Some(Effect::Copy(text)) => {
+                                let _ = osc::copy(&mut std::io::stdout(), &text);
+                            }
+                            Some(Effect::Export(format, tasks)) => export(app, format, &tasks),
                             None => {}
                         }
                     }
@@ -115,6 +120,9 @@ async fn event_loop(
                 Msg::Poll(p) => {
                     app.now = Utc::now();
                     app.apply(p);
+                    for alert in std::mem::take(&mut app.alerts) {
+                        let _ = osc::notify(&mut std::io::stdout(), &alert.text);
+                    }
                     dirty = true;
                 }
                 Msg::Tick => {
@@ -127,6 +135,24 @@ async fn event_loop(
                 }
             }
         }
+    }
+}
+
+/// Writes the current view to a timestamped file in the working folder and says where.
+fn export(app: &mut App, format: crate::output::Format, tasks: &[crate::task::StoreTask]) {
+    let ext = if format == crate::output::Format::Json { "json" } else { "csv" };
+    let path = format!("amiwatch-{}.{ext}", Local::now().format("%Y%m%d-%H%M%S"));
+    let res = std::fs::File::create(&path).and_then(|f| {
+        let mut w = std::io::BufWriter::new(f);
+        crate::output::write(&mut w, format, tasks, None, None, true)?;
+        std::io::Write::flush(&mut w)
+    });
+    match res {
+        Ok(()) => {
+            let full = std::fs::canonicalize(&path).map_or(path, |p| p.display().to_string());
+            app.show_toast(format!("exported {} tasks to {full}", tasks.len()));
+        }
+        Err(e) => app.show_toast(format!("export failed: {path}: {e}")),
     }
 }
 

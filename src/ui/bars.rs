@@ -130,6 +130,11 @@ pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let filters = active.join(" · ");
 
     let mut spans = vec![Span::raw(" ")];
+    if let Some(toast) = app.current_toast().filter(|_| app.mode == Mode::Normal) {
+        let text = truncate(toast, usize::from(area.width).saturating_sub(2)).into_owned();
+        line(frame, area, Line::from(vec![Span::raw(" "), Span::styled(text, theme.key())]));
+        return;
+    }
     if app.mode == Mode::Search {
         spans.push(Span::styled("/", theme.key()));
         spans.push(Span::raw(safe(&app.search_input).into_owned()));
