@@ -14,6 +14,7 @@ const AFTER_HELP: &str = "\
 Examples:
   amiwatch --demo                          the dashboard on the built-in EC2 endpoint
   amiwatch --profile prod --region eu-west-1
+  amiwatch --all-regions                   every enabled region, side by side
   amiwatch --once --output json            one fetch, AWS CLI-shaped JSON
   amiwatch --once --state failed --bucket my-archive
   amiwatch --dry-run                       may I call ec2:DescribeStoreImageTasks?
@@ -116,9 +117,14 @@ pub struct AwsArgs {
     #[arg(long, value_name = "NAME", help_heading = "AWS")]
     pub profile: Option<String>,
 
-    /// AWS region (otherwise AWS_REGION or the profile's region).
-    #[arg(long, value_name = "REGION", value_parser = parse_region, help_heading = "AWS")]
-    pub region: Option<String>,
+    /// AWS region (otherwise AWS_REGION or the profile's region); several (repeatable or
+    /// comma-separated) are watched side by side.
+    #[arg(long = "region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
+    pub regions: Vec<String>,
+
+    /// Watch every region the account has enabled (asks EC2 DescribeRegions).
+    #[arg(long, help_heading = "AWS", conflicts_with = "regions")]
+    pub all_regions: bool,
 
     /// A custom EC2 endpoint (http or https), such as `amiwatch simulate`'s.
     #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "AWS")]

@@ -51,20 +51,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let opts = ClientOptions {
         profile: cli.aws.profile.clone(),
-        region: cli.aws.region.clone(),
+        region: cli.aws.regions.first().cloned(),
         endpoint_url: cli.aws.endpoint_url.clone(),
         attempt_timeout: Some(cli.aws.request_timeout),
         max_attempts: None,
     };
     // The demo's endpoint lives as long as this function: keep the handle.
-    let (ec2, _sim) = if cli.demo {
-        let handle = sim::start(([127, 0, 0, 1], 0).into(), cli.sim.to_config())
-            .await
-            .context("cannot start the embedded EC2 endpoint")?;
-        (ec2::connect_embedded(handle.url(), &opts), Some(handle))
-    } else {
-        (ec2::connect(&opts).await, None)
+    let sim = match cli.demo {
+        true => Some(
+            sim::start(([127, 0, 0, 1], 0).into(), cli.sim.to_config())
+                .await
+                .context("cannot start the embedded EC2 endpoint")?,
+        ),
+        false => None,
     };
+    let connect = |region: Option<String>| {
+        let opts = ClientOptions { region, ..opts.clone() };
+        let sim_url = sim.as_ref().map(|s| s.url().to_string());
+        async move {
+            match (sim_url, &opts.region) {
+                (Some(url), Some(r)) => ec2::client::connect_embedded_as(&url, &opts, "AKIDAMIWATCHDEMO", r),
+                (Some(url), None) => ec2::connect_embedded(&url, &opts),
+                (None, _) => ec2::connect(&opts).await,
+            }
+        }
+    };
+    let first = connect(opts.region.clone()).await;
+    let regions = if cli.aws.all_regions {
+        ec2::enabled_regions(&first)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot list the enabled regions: {}", e.summary()))?
+    } else {
+        cli.aws.regions.clone()
+    };
+    let mut clients = Vec::new();
+    if regions.len() > 1 {
+        for r in &regions {
+            clients.push(connect(Some(r.clone())).await);
+        }
+    } else {
+        clients.push(first);
+    }
+    let ec2 = clients[0].clone();
     let selection = Selection {
         image_ids: cli.select.image_ids.clone(),
         states: cli.select.states.clone(),
@@ -80,7 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output: cli.output,
             page_size: cli.select.page_size,
         };
-        return crate::wait::wait(&ec2, &selection, &opts).await;
+        return crate::wait::wait(&clients, &selection, &opts).await;
     }
     if cli.once {
         let paging = Paging {
@@ -88,9 +116,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_items: cli.select.max_items.map(|n| n as usize),
             starting_token: cli.select.starting_token.clone(),
         };
-        return once(&ec2, &selection, &paging, cli.output).await;
+        return once(&clients, &selection, &paging, cli.output).await;
     }
-    crate::tui::run(&cli, ec2, selection).await
+    crate::tui::run(&cli, clients, selection).await
 }
 
 async fn dry_run(ec2: &Ec2) -> anyhow::Result<ExitCode> {
@@ -110,20 +138,47 @@ async fn dry_run(ec2: &Ec2) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn once(ec2: &Ec2, sel: &Selection, paging: &Paging, format: output::Format) -> anyhow::Result<ExitCode> {
-    let fetched = ec2::fetch_all_retrying(ec2, sel, paging, ONCE_RETRIES, |e, wait| {
-        eprintln!("amiwatch: {}; retrying in {}s", e.summary(), wait.as_secs());
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!(e.summary()))?;
-    tracing::info!(tasks = fetched.tasks.len(), requests = fetched.requests, took = ?fetched.took, "fetched");
+/// One fetch per region, side by side; a failing region is reported and the others printed.
+async fn once(clients: &[Ec2], sel: &Selection, paging: &Paging, format: output::Format) -> anyhow::Result<ExitCode> {
+    let mut set = tokio::task::JoinSet::new();
+    for (idx, ec2) in clients.iter().cloned().enumerate() {
+        let (sel, paging) = (sel.clone(), paging.clone());
+        set.spawn(async move {
+            let region = ec2.region.clone().unwrap_or_default();
+            let res = ec2::fetch_all_retrying(&ec2, &sel, &paging, ONCE_RETRIES, |e, wait| {
+                eprintln!("amiwatch: {region}: {}; retrying in {}s", e.summary(), wait.as_secs());
+            })
+            .await;
+            (idx, region, res)
+        });
+    }
+    // In the order the regions were given, whatever order they finish in.
+    let mut results: Vec<_> = set.join_all().await;
+    results.sort_by_key(|(idx, _, _)| *idx);
+    let mut fetched = ec2::Fetched::default();
+    let mut failed = false;
+    for (_, region, res) in results {
+        match res {
+            Ok(f) => {
+                tracing::info!(region, tasks = f.tasks.len(), requests = f.requests, took = ?f.took, "fetched");
+                fetched.tasks.extend(f.tasks);
+                fetched.next_token = fetched.next_token.or(f.next_token);
+            }
+            Err(e) if clients.len() > 1 => {
+                eprintln!("amiwatch: {region}: {}", e.summary());
+                failed = true;
+            }
+            Err(e) => anyhow::bail!(e.summary()),
+        }
+    }
+    let with_region = clients.len() > 1;
     let stdout = io::stdout();
     let width = stdout.is_terminal().then(|| crossterm::terminal::size().ok()).flatten().map(|(w, _)| usize::from(w));
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let res = output::write(&mut out, format, &fetched.tasks, fetched.next_token.as_deref(), width, false)
+    let res = output::write(&mut out, format, &fetched.tasks, fetched.next_token.as_deref(), width, with_region)
         .and_then(|()| out.flush());
     quiet_on_broken_pipe(res)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// Output piped into `head` ends quietly: a closed pipe is not an error worth a word.

@@ -66,7 +66,7 @@ fn describe(t: &StoreTask) -> String {
 }
 
 /// Waits for the selected tasks; returns the exit code.
-pub async fn wait(ec2: &Ec2, sel: &Selection, opts: &WaitOptions) -> anyhow::Result<ExitCode> {
+pub async fn wait(clients: &[Ec2], sel: &Selection, opts: &WaitOptions) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let by_ami = !sel.image_ids.is_empty();
     // States only choose the tasks at the start: a task that completes must stay tracked.
@@ -79,12 +79,9 @@ pub async fn wait(ec2: &Ec2, sel: &Selection, opts: &WaitOptions) -> anyhow::Res
     let mut first = true;
 
     loop {
-        let fetched = ec2::fetch_all_retrying(ec2, &fetch_sel, &paging, 3, |e, wait| {
-            eprintln!("amiwatch: {}; retrying in {}s", e.summary(), wait.as_secs());
-        })
-        .await;
+        let fetched = fetch_regions(clients, &fetch_sel, &paging).await;
         let tasks = match fetched {
-            Ok(f) => f.tasks,
+            Ok(t) => t,
             Err(e) if e.is_transient() && tracked.is_some() => {
                 eprintln!("amiwatch: {} (still waiting)", e.summary());
                 Vec::new()
@@ -153,6 +150,20 @@ pub async fn wait(ec2: &Ec2, sel: &Selection, opts: &WaitOptions) -> anyhow::Res
         }
         tokio::time::sleep(opts.interval).await;
     }
+}
+
+/// Every region's tasks, one after the other; any region's failure fails the poll.
+async fn fetch_regions(clients: &[Ec2], sel: &Selection, paging: &Paging) -> Result<Vec<StoreTask>, ec2::FetchError> {
+    let mut tasks = Vec::new();
+    for ec2 in clients {
+        let region = ec2.region.clone().unwrap_or_default();
+        let f = ec2::fetch_all_retrying(ec2, sel, paging, 3, |e, wait| {
+            eprintln!("amiwatch: {region}: {}; retrying in {}s", e.summary(), wait.as_secs());
+        })
+        .await?;
+        tasks.extend(f.tasks);
+    }
+    Ok(tasks)
 }
 
 fn print_set(tasks: &[StoreTask], format: Format) -> anyhow::Result<()> {

@@ -190,3 +190,28 @@ fn completions_for_each_shell() {
     let (code, _, _) = run(&["completions", "tcsh"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn several_regions_side_by_side_carry_the_region() {
+    let (code, out, err) = run(&["--demo", "--frozen", "--once", "-o", "json", "--region", "us-east-1,eu-west-1"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let tasks = v["StoreImageTaskResults"].as_array().unwrap();
+    assert_eq!(tasks.len(), 80);
+    let east = tasks.iter().filter(|t| t["Region"] == "us-east-1").count();
+    let west = tasks.iter().filter(|t| t["Region"] == "eu-west-1").count();
+    assert_eq!((east, west), (40, 40));
+
+    // --all-regions asks DescribeRegions: the demo account has three.
+    let (code, out, _) = run(&["--demo", "--frozen", "--once", "-o", "csv", "--all-regions"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().next().unwrap().ends_with(",region"));
+    let mut regions: Vec<&str> = out.lines().skip(1).map(|l| l.rsplit(',').next().unwrap()).collect();
+    regions.sort();
+    regions.dedup();
+    assert_eq!(regions, ["ap-southeast-2", "eu-west-1", "us-east-1"]);
+
+    // One region alone: the CLI's exact shape, no Region key.
+    let (_, out, _) = run(&["--demo", "--frozen", "--once", "-o", "json"]);
+    assert!(!out.contains("\"Region\""));
+}

@@ -227,3 +227,19 @@ fn endings_notify_copy_goes_to_the_clipboard_and_export_writes_a_file() {
     assert_eq!(d.wait_exit(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn all_regions_show_a_region_column_and_picker() {
+    let mut d = Dashboard::start(&["--demo", "--frozen", "--all-regions"], 130, 36);
+    let s = d.wait_for("data from three regions", |s| {
+        s.contains("REGION") && s.contains("ap-southeast-2") && s.contains("eu-west-1") && s.contains("us-east-1")
+    });
+    assert!(s.contains("3 regions"), "{s}");
+    d.press("R");
+    d.wait_for("the region picker", |s| s.contains("All regions"));
+    d.press("j\r");
+    let s = d.wait_for("a region filter", |s| s.contains("region: ap-southeast-2"));
+    assert!(rows(&s).iter().all(|l| l.contains("ap-southeast-2")), "{s}");
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+}

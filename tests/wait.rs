@@ -65,3 +65,13 @@ fn timeout_exits_124() {
     assert_eq!(code, 124, "{err}");
     assert!(err.contains("timed out after 2s"), "{err}");
 }
+
+#[test]
+fn waits_across_regions() {
+    let (_, out, _) = amiwatch(&["--demo", "--frozen", "--once", "-o", "csv", "--all-regions", "--state", "completed"]);
+    let completed = out.lines().count() - 1;
+    let (code, _, err) =
+        amiwatch(&["--demo", "--frozen", "--wait", "--all-regions", "--state", "completed", "-o", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("all {completed} tasks completed")), "{err}");
+}

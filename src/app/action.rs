@@ -11,6 +11,8 @@ pub enum Action {
     SetState(StateFilter),
     CycleState,
     OpenBucketPicker,
+    /// The region picker (when more than one region is watched).
+    OpenRegionPicker,
     StartSearch,
     SearchInput(char),
     SearchBackspace,
@@ -50,7 +52,14 @@ pub enum Mode {
     Normal,
     Search,
     BucketPicker,
+    RegionPicker,
     Help,
+}
+
+impl Mode {
+    pub fn is_picker(self) -> bool {
+        matches!(self, Self::BucketPicker | Self::RegionPicker)
+    }
 }
 
 /// The action a key means in `mode`, if any.
@@ -93,7 +102,7 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('q') => Some(Action::Quit),
         _ => None,
     };
-    if movement.is_some() || mode == Mode::BucketPicker {
+    if movement.is_some() || mode.is_picker() {
         return movement;
     }
     match key.code {
@@ -103,6 +112,7 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('4') => Some(Action::SetState(StateFilter::Failed)),
         KeyCode::Char('s') | KeyCode::Tab => Some(Action::CycleState),
         KeyCode::Char('b') => Some(Action::OpenBucketPicker),
+        KeyCode::Char('R') => Some(Action::OpenRegionPicker),
         KeyCode::Char('/') => Some(Action::StartSearch),
         KeyCode::Char('o') => Some(Action::CycleSort),
         KeyCode::Char('O') => Some(Action::ReverseSort),
@@ -132,6 +142,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("1 2 3 4", "state filter: All / In progress / Completed / Failed"),
     ("s  Tab", "cycle the state filter"),
     ("b", "bucket picker (Enter picks, Esc cancels)"),
+    ("R", "region picker, when several regions are watched"),
     ("/", "search AMI ID, bucket, key, reason (Enter keeps, Esc clears)"),
     ("o  O", "cycle the sort column / reverse the order"),
     ("j k ↑ ↓", "move the selection"),

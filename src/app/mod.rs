@@ -95,6 +95,15 @@ pub struct PollStatus {
     pub next_in: Option<Duration>,
 }
 
+/// One region's own poller state, when several regions are watched.
+#[derive(Debug, Clone, Default)]
+pub struct Feed {
+    pub region: String,
+    pub snapshot: Option<Arc<Snapshot>>,
+    pub failure: Option<PollFailure>,
+    pub polling: bool,
+}
+
 /// A task's identity across snapshots: its AMI and start time.
 type TaskKey = (Option<String>, Option<DateTime<Utc>>);
 
@@ -139,6 +148,8 @@ pub struct App {
     /// The user's UTC offset, for local times in the detail pane.
     pub local_offset: FixedOffset,
     pub notify: NotifyMode,
+    /// Per region, when more than one is watched (empty for one region).
+    pub feeds: Vec<Feed>,
     /// Endings not yet announced by the event loop.
     pub alerts: Vec<Alert>,
     pub toast: Option<Toast>,
@@ -169,6 +180,7 @@ impl App {
             color: true,
             local_offset: chrono::Offset::fix(&Utc),
             notify: NotifyMode::default(),
+            feeds: Vec::new(),
             alerts: Vec::new(),
             toast: None,
         }
@@ -185,10 +197,67 @@ impl App {
     }
 
     /// The bucket picker's entries: `None` for "All buckets", then each bucket and its count.
+    /// In the region picker, `None` for "All regions", then each region.
     pub fn picker_entries(&self) -> Vec<(Option<&str>, usize)> {
-        let buckets = if self.filters.all_tasks { &self.index.buckets_all } else { &self.index.buckets };
-        let total = if self.filters.all_tasks { self.tasks().len() } else { buckets.iter().map(|b| b.1).sum() };
-        std::iter::once((None, total)).chain(buckets.iter().map(|(b, n)| (Some(b.as_str()), *n))).collect()
+        let all = self.filters.all_tasks;
+        let items = match (self.mode == Mode::RegionPicker, all) {
+            (true, true) => &self.index.regions_all,
+            (true, false) => &self.index.regions,
+            (false, true) => &self.index.buckets_all,
+            (false, false) => &self.index.buckets,
+        };
+        let total = if all { self.tasks().len() } else { items.iter().map(|b| b.1).sum() };
+        std::iter::once((None, total)).chain(items.iter().map(|(b, n)| (Some(b.as_str()), *n))).collect()
+    }
+
+    /// Whether several regions are watched (a region column and picker appear).
+    pub fn multi_region(&self) -> bool {
+        self.feeds.len() > 1
+    }
+
+    /// Watches these regions, each with its own poller.
+    pub fn with_regions(mut self, regions: &[String]) -> Self {
+        self.feeds = regions.iter().map(|r| Feed { region: r.clone(), ..Feed::default() }).collect();
+        self
+    }
+
+    /// Applies an event of region `idx`'s poller: the tasks of all regions are merged, and a
+    /// failing region keeps its last data and shows its own error, never hiding the others.
+    pub fn apply_from(&mut self, idx: usize, event: PollEvent) {
+        let Some(feed) = self.feeds.get_mut(idx) else { return self.apply(event) };
+        match event {
+            PollEvent::Polling => {
+                feed.polling = true;
+                self.poll.polling = true;
+            }
+            PollEvent::Snapshot { snapshot, next_in } => {
+                feed.snapshot = Some(snapshot);
+                feed.failure = None;
+                feed.polling = false;
+                let parts: Vec<&Arc<Snapshot>> = self.feeds.iter().filter_map(|f| f.snapshot.as_ref()).collect();
+                let merged = Snapshot {
+                    tasks: parts.iter().flat_map(|s| s.tasks.iter().cloned()).collect(),
+                    fetched_at: parts.iter().map(|s| s.fetched_at).min().unwrap_or(self.now),
+                    took: parts.iter().map(|s| s.took).max().unwrap_or_default(),
+                    requests: parts.iter().map(|s| s.requests).sum(),
+                };
+                self.apply(PollEvent::Snapshot { snapshot: Arc::new(merged), next_in });
+            }
+            PollEvent::Failed { error, at, retry_in, consecutive } => {
+                let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();
+                feed.failure = Some(PollFailure { summary: error.summary(), at, retry_at, consecutive });
+                feed.polling = false;
+            }
+        }
+        self.poll.polling = self.feeds.iter().any(|f| f.polling);
+        let failing: Vec<(&str, &PollFailure)> =
+            self.feeds.iter().filter_map(|f| f.failure.as_ref().map(|p| (f.region.as_str(), p))).collect();
+        self.poll.failure = (!failing.is_empty()).then(|| PollFailure {
+            summary: failing.iter().map(|(r, p)| format!("{r}: {}", p.summary)).collect::<Vec<_>>().join("; "),
+            at: failing.iter().map(|(_, p)| p.at).max().unwrap_or(self.now),
+            retry_at: failing.iter().map(|(_, p)| p.retry_at).min().unwrap_or(self.now),
+            consecutive: failing.iter().map(|(_, p)| p.consecutive).max().unwrap_or(1),
+        });
     }
 
     /// The estimate for task `i` of the snapshot.
@@ -314,7 +383,9 @@ impl App {
             }
             Action::SetState(s) => self.set_state(s),
             Action::CycleState => self.set_state(self.filters.state.next()),
-            Action::OpenBucketPicker => self.open_picker(),
+            Action::OpenBucketPicker => self.open_picker(Mode::BucketPicker),
+            Action::OpenRegionPicker if self.multi_region() => self.open_picker(Mode::RegionPicker),
+            Action::OpenRegionPicker => self.show_toast("one region is watched: pass --region a,b or --all-regions"),
             Action::StartSearch => self.mode = Mode::Search,
             Action::SearchInput(c) => self.edit_search(|s| s.push(c)),
             Action::SearchBackspace => self.edit_search(|s| {
@@ -366,17 +437,22 @@ impl App {
         self.refilter();
     }
 
-    fn open_picker(&mut self) {
+    fn open_picker(&mut self, mode: Mode) {
+        self.mode = mode;
+        let active = if mode == Mode::RegionPicker { &self.filters.region } else { &self.filters.bucket };
         let entries = self.picker_entries();
-        self.picker = entries.iter().position(|(b, _)| *b == self.filters.bucket.as_deref()).unwrap_or(0);
-        self.mode = Mode::BucketPicker;
+        self.picker = entries.iter().position(|(b, _)| *b == active.as_deref()).unwrap_or(0);
     }
 
     fn confirm(&mut self) {
         match self.mode {
-            Mode::BucketPicker => {
+            Mode::BucketPicker | Mode::RegionPicker => {
                 let pick = self.picker_entries().get(self.picker).and_then(|(b, _)| b.map(str::to_string));
-                self.filters.bucket = pick;
+                if self.mode == Mode::RegionPicker {
+                    self.filters.region = pick;
+                } else {
+                    self.filters.bucket = pick;
+                }
                 self.mode = Mode::Normal;
                 self.refilter();
             }
@@ -387,14 +463,14 @@ impl App {
 
     fn back(&mut self) {
         match self.mode {
-            Mode::BucketPicker | Mode::Help => self.mode = Mode::Normal,
+            Mode::BucketPicker | Mode::RegionPicker | Mode::Help => self.mode = Mode::Normal,
             Mode::Search => self.mode = Mode::Normal,
             Mode::Normal => self.detail_open = false,
         }
     }
 
     fn move_by(&mut self, n: i64) {
-        if self.mode == Mode::BucketPicker {
+        if self.mode.is_picker() {
             let last = self.picker_entries().len().saturating_sub(1) as i64;
             self.picker = (self.picker as i64).saturating_add(n).clamp(0, last) as usize;
             return;

@@ -270,3 +270,53 @@ fn copy_and_export_are_effects_with_the_data() {
     t = t.and(a.current_toast().map(str::to_string));
     assert_eq!(t, None, "toasts fade");
 }
+
+#[test]
+fn several_regions_merge_and_a_failing_region_hides_nothing() {
+    let regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
+    let mut a = App::new("test", Duration::from_secs(5), now()).with_regions(&regions);
+    a.set_table_body(Rect::new(0, 5, 80, 10));
+    let mut west = sample();
+    for t in &mut west {
+        t.region = Some("eu-west-1".into());
+        t.ami_id = t.ami_id.as_ref().map(|id| id.replace("ami-0", "ami-9"));
+    }
+    a.apply_from(0, snapshot(sample()));
+    a.apply_from(1, snapshot(west));
+    assert!(a.multi_region());
+    assert_eq!(a.view.rows.len(), 10);
+    a.apply_from(
+        1,
+        PollEvent::Failed {
+            error: FetchError::new(ErrorKind::ExpiredCredentials, "ExpiredToken"),
+            at: now(),
+            retry_in: Duration::from_secs(5),
+            consecutive: 1,
+        },
+    );
+    assert_eq!(a.view.rows.len(), 10, "eu-west-1 keeps its last data, us-east-1 all of its own");
+    let f = a.poll.failure.clone().unwrap();
+    assert!(f.summary.starts_with("eu-west-1: AWS credentials have expired"), "{}", f.summary);
+    // us-east-1 updates while eu-west-1 fails: both still shown, the failure still told.
+    a.apply_from(0, snapshot(sample()));
+    assert_eq!(a.view.rows.len(), 10);
+    assert!(a.poll.failure.is_some());
+
+    a.handle(Action::OpenRegionPicker);
+    assert_eq!(a.mode, Mode::RegionPicker);
+    assert_eq!(a.picker_entries(), vec![(None, 10), (Some("eu-west-1"), 5), (Some("us-east-1"), 5)]);
+    a.handle(Action::Move(1));
+    a.handle(Action::Confirm);
+    assert_eq!(a.filters.region.as_deref(), Some("eu-west-1"));
+    assert!(a.view.rows.iter().all(|&i| a.tasks()[i].region.as_deref() == Some("eu-west-1")));
+    a.apply_from(1, snapshot(sample()));
+    assert!(a.poll.failure.is_none(), "recovered");
+}
+
+#[test]
+fn one_region_has_no_region_picker() {
+    let mut a = app();
+    a.handle(Action::OpenRegionPicker);
+    assert_eq!(a.mode, Mode::Normal);
+    assert!(a.current_toast().unwrap().contains("--all-regions"));
+}

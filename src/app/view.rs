@@ -120,6 +120,9 @@ pub struct Index {
     /// Every bucket with its number of tasks (latest per AMI), sorted by name.
     pub buckets: Vec<(String, usize)>,
     pub buckets_all: Vec<(String, usize)>,
+    /// Every region with its number of tasks (latest per AMI), sorted by name.
+    pub regions: Vec<(String, usize)>,
+    pub regions_all: Vec<(String, usize)>,
 }
 
 impl Index {
@@ -152,20 +155,28 @@ impl Index {
                     .to_lowercase()
             })
             .collect();
-        let count_buckets = |idx: &mut dyn Iterator<Item = usize>| {
+        let count = |idx: &mut dyn Iterator<Item = usize>, field: fn(&StoreTask) -> Option<&str>| {
             let mut m: HashMap<&str, usize> = HashMap::new();
             for i in idx {
-                if let Some(b) = &tasks[i].bucket {
-                    *m.entry(b.as_str()).or_default() += 1;
+                if let Some(b) = field(&tasks[i]) {
+                    *m.entry(b).or_default() += 1;
                 }
             }
             let mut v: Vec<(String, usize)> = m.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
             v.sort();
             v
         };
-        let buckets = count_buckets(&mut latest.iter().copied());
-        let buckets_all = count_buckets(&mut (0..tasks.len()));
-        Self { haystack, latest, attempts, buckets, buckets_all }
+        let bucket: fn(&StoreTask) -> Option<&str> = |t| t.bucket.as_deref();
+        let region: fn(&StoreTask) -> Option<&str> = |t| t.region.as_deref();
+        Self {
+            buckets: count(&mut latest.iter().copied(), bucket),
+            buckets_all: count(&mut (0..tasks.len()), bucket),
+            regions: count(&mut latest.iter().copied(), region),
+            regions_all: count(&mut (0..tasks.len()), region),
+            haystack,
+            latest,
+            attempts,
+        }
     }
 
     /// The other tasks of the same AMI, newest first.
@@ -189,6 +200,7 @@ impl Index {
 pub struct Filters {
     pub state: StateFilter,
     pub bucket: Option<String>,
+    pub region: Option<String>,
     /// Lowercased search text.
     pub search: String,
     pub sort: SortKey,
@@ -232,6 +244,9 @@ pub fn filter(tasks: &[StoreTask], index: &Index, sorted: &[usize], f: &Filters)
     for &i in sorted {
         let t = &tasks[i];
         if f.bucket.as_ref().is_some_and(|b| t.bucket.as_ref() != Some(b)) {
+            continue;
+        }
+        if f.region.as_ref().is_some_and(|r| t.region.as_ref() != Some(r)) {
             continue;
         }
         if !f.search.is_empty() && !index.haystack[i].contains(&f.search) {

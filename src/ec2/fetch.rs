@@ -179,6 +179,15 @@ pub async fn fetch_all_retrying(
     }
 }
 
+/// The regions the account has enabled (`DescribeRegions`), sorted.
+pub async fn enabled_regions(ec2: &Ec2) -> Result<Vec<String>, FetchError> {
+    let resp = ec2.client.describe_regions().send().await.map_err(|e| FetchError::from_sdk(&e))?;
+    let mut names: Vec<String> = resp.regions().iter().filter_map(|r| r.region_name().map(str::to_string)).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
 /// The outcome of a `DryRun` permission check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Permission {

@@ -8,5 +8,7 @@ pub mod poller;
 
 pub use client::{ClientOptions, Ec2, connect, connect_embedded};
 pub use error::{ErrorKind, FetchError};
-pub use fetch::{Fetched, Paging, Permission, Selection, check_permission, fetch_all, fetch_all_retrying};
+pub use fetch::{
+    Fetched, Paging, Permission, Selection, check_permission, enabled_regions, fetch_all, fetch_all_retrying,
+};
 pub use poller::{PollEvent, Poller, Schedule, Snapshot};

@@ -34,7 +34,8 @@ pub struct SimConfig {
     pub frozen: bool,
     /// How much faster than real time tasks progress.
     pub speed: f64,
-    /// The regions `DescribeRegions` lists. Any region signed for gets its own tasks.
+    /// The regions `DescribeRegions` lists, the first one first. Any region signed for gets
+    /// its own tasks.
     pub regions: Vec<String>,
     pub faults: FaultConfig,
 }
@@ -47,7 +48,7 @@ impl Default for SimConfig {
             seed: 42,
             frozen: false,
             speed: 1.0,
-            regions: vec![shape.region],
+            regions: shape.enabled_regions,
             faults: FaultConfig::default(),
         }
     }

@@ -12,6 +12,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 pub struct ScenarioShape {
     pub region: String,
+    /// What `DescribeRegions` lists (any region signed for gets tasks of its own).
+    pub enabled_regions: Vec<String>,
     pub default_tasks: usize,
     pub buckets: Vec<WeightedBucket>,
     pub mix: Mix,

@@ -26,28 +26,54 @@ use terminal::{Term, TerminalGuard};
 const TICK: Duration = Duration::from_secs(1);
 
 /// Runs the dashboard until the user quits.
-pub async fn run(cli: &Cli, ec2: Ec2, selection: Selection) -> anyhow::Result<ExitCode> {
-    // The dashboard fetches every task (of the chosen AMIs) so that filters switch at once;
-    // --state and --bucket only set the starting filters.
-    let source = Arc::new(Ec2Source {
-        ec2: ec2.clone(),
-        selection: Selection { image_ids: selection.image_ids.clone(), ..Selection::default() },
-        page_size: cli.select.page_size,
-    });
+pub async fn run(cli: &Cli, clients: Vec<Ec2>, selection: Selection) -> anyhow::Result<ExitCode> {
     let schedule = Schedule { interval: cli.interval, idle_interval: cli.idle_interval, ..Schedule::default() };
     let state = match selection.states.as_slice() {
         [one] => StateFilter::from_state(one),
         _ => StateFilter::All,
     };
-    let mut app =
-        App::new(ec2.source.clone(), cli.interval, Utc::now()).with_filters(state, selection.buckets.first().cloned());
+    let source = match clients.as_slice() {
+        [one] => one.source.clone(),
+        many => format!(
+            "{} regions: {}",
+            many.len(),
+            many.iter().filter_map(|c| c.region.as_deref()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let mut app = App::new(source, cli.interval, Utc::now()).with_filters(state, selection.buckets.first().cloned());
+    if clients.len() > 1 {
+        app = app.with_regions(&clients.iter().map(|c| c.region.clone().unwrap_or_default()).collect::<Vec<_>>());
+    }
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     app.local_offset = Local::now().offset().fix();
 
     let mut guard = TerminalGuard::new().context("cannot set up the terminal")?;
-    let (mut poller, mut events) = Poller::spawn(source, schedule);
-    let result = event_loop(&mut guard.terminal, &mut app, &mut poller, &mut events).await;
-    drop(poller);
+    // One poller per region; their events meet in one channel, tagged with the region.
+    // The dashboard fetches every task (of the chosen AMIs) so that filters switch at once;
+    // --state and --bucket only set the starting filters.
+    let (tx, mut events) = mpsc::channel(64);
+    let mut pollers = Vec::new();
+    for (idx, ec2) in clients.into_iter().enumerate() {
+        let source = Arc::new(Ec2Source {
+            ec2,
+            selection: Selection { image_ids: selection.image_ids.clone(), ..Selection::default() },
+            page_size: cli.select.page_size,
+        });
+        let (poller, mut rx) = Poller::spawn(source, schedule);
+        pollers.push(poller);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if tx.send((idx, Some(e))).await.is_err() {
+                    return;
+                }
+            }
+            // The poller's channel closed: it ended, which it only does by panicking.
+            let _ = tx.send((idx, None)).await;
+        });
+    }
+    let result = event_loop(&mut guard.terminal, &mut app, &mut pollers, &mut events).await;
+    drop(pollers);
     drop(guard);
     result.map(|()| ExitCode::SUCCESS)
 }
@@ -55,7 +81,7 @@ pub async fn run(cli: &Cli, ec2: Ec2, selection: Selection) -> anyhow::Result<Ex
 /// One input to the loop.
 enum Msg {
     Terminal(Event),
-    Poll(PollEvent),
+    Poll(usize, PollEvent),
     Tick,
     Quit,
     PollerDied(String),
@@ -64,8 +90,8 @@ enum Msg {
 async fn event_loop(
     terminal: &mut Term,
     app: &mut App,
-    poller: &mut Poller,
-    poll_rx: &mut mpsc::Receiver<PollEvent>,
+    pollers: &mut [Poller],
+    poll_rx: &mut mpsc::Receiver<(usize, Option<PollEvent>)>,
 ) -> anyhow::Result<()> {
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -83,18 +109,23 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
                 None => Msg::Quit,
             },
-            Some(p) = poll_rx.recv() => Msg::Poll(p),
+            Some((idx, p)) = poll_rx.recv() => match p {
+                Some(p) => Msg::Poll(idx, p),
+                None => Msg::PollerDied(panic_message(pollers[idx].join_handle().await)),
+            },
             _ = tick.tick() => Msg::Tick,
             _ = signals.recv() => Msg::Quit,
-            res = poller.join_handle() => Msg::PollerDied(panic_message(res)),
         };
         let mut pending = vec![msg];
         // Batch what is already waiting, so a burst of keys or events costs one frame.
         while let Some(Some(Ok(e))) = input.next().now_or_never() {
             pending.push(Msg::Terminal(e));
         }
-        while let Ok(p) = poll_rx.try_recv() {
-            pending.push(Msg::Poll(p));
+        while let Ok((idx, p)) = poll_rx.try_recv() {
+            pending.push(match p {
+                Some(p) => Msg::Poll(idx, p),
+                None => Msg::PollerDied(panic_message(pollers[idx].join_handle().await)),
+            });
         }
         for msg in pending {
             match msg {
@@ -107,7 +138,7 @@ async fn event_loop(
                     if let Some(a) = act {
                         match app.handle(a) {
                             Some(Effect::Quit) => return Ok(()),
-                            Some(Effect::Refresh) => poller.refresh(),
+                            Some(Effect::Refresh) => pollers.iter().for_each(Poller::refresh),
                             Some(Effect::Copy(text)) => {
                                 let _ = osc::copy(&mut std::io::stdout(), &text);
                             }
@@ -117,9 +148,9 @@ async fn event_loop(
                     }
                     dirty = true;
                 }
-                Msg::Poll(p) => {
+                Msg::Poll(idx, p) => {
                     app.now = Utc::now();
-                    app.apply(p);
+                    app.apply_from(idx, p);
                     for alert in std::mem::take(&mut app.alerts) {
                         let _ = osc::notify(&mut std::io::stdout(), &alert.text);
                     }

@@ -95,7 +95,7 @@ pub fn warning(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let keys: &[(&str, &str)] = match app.mode {
         Mode::Search => &[("Enter", "keep"), ("Esc", "clear"), ("↑↓", "move")],
-        Mode::BucketPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
+        Mode::BucketPicker | Mode::RegionPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
         Mode::Help => &[("any key", "close")],
         Mode::Normal if app.detail_open => {
             &[("Esc", "close"), ("↑↓", "move"), ("a", "all tasks"), ("?", "help"), ("q", "quit")]
@@ -117,6 +117,9 @@ pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     if let Some(b) = &app.filters.bucket {
         active.push(format!("bucket: {}", safe(b)));
+    }
+    if let Some(r) = &app.filters.region {
+        active.push(format!("region: {}", safe(r)));
     }
     if !app.search_input.is_empty() && app.mode != Mode::Search {
         active.push(format!("search: \"{}\"", safe(&app.search_input)));

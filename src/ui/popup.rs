@@ -19,7 +19,8 @@ fn boxed<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
     Block::new().borders(Borders::ALL).border_style(theme.border()).title(Span::styled(title, theme.bold()))
 }
 
-pub fn bucket_picker(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+pub fn picker(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let region = app.mode == crate::app::Mode::RegionPicker;
     let entries = app.picker_entries();
     let h = (entries.len() as u16 + 2).min(area.height.saturating_sub(2)).max(3);
     let popup = centered(area, 56, h);
@@ -32,13 +33,15 @@ pub fn bucket_picker(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .skip(first)
         .take(inner_h)
         .map(|(n, (bucket, count))| {
-            let name = bucket.map_or("All buckets".to_string(), |b| truncate(&safe(b), text_w).into_owned());
+            let all = if region { "All regions" } else { "All buckets" };
+            let name = bucket.map_or(all.to_string(), |b| truncate(&safe(b), text_w).into_owned());
             let text = format!(" {name:<text_w$} {count:>6} ");
             if n == app.picker { Line::styled(text, theme.selected_row()) } else { Line::raw(text) }
         })
         .collect();
     frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(boxed(" Bucket (Enter picks, Esc cancels) ", theme)), popup);
+    let title = if region { " Region (Enter picks, Esc cancels) " } else { " Bucket (Enter picks, Esc cancels) " };
+    frame.render_widget(Paragraph::new(lines).block(boxed(title, theme)), popup);
 }
 
 pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {

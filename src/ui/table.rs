@@ -65,11 +65,25 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         return;
     }
     let longest = app.index.buckets.iter().map(|(b, _)| crate::text::width(b)).max().unwrap_or(0);
-    let cols = columns(area.width, longest.min(usize::from(u16::MAX)) as u16);
+    // With several regions, a region column after the AMI ID.
+    let region_w = if app.multi_region() {
+        app.feeds.iter().map(|f| crate::text::width(&f.region)).max().unwrap_or(0).clamp(6, 16) as u16
+    } else {
+        0
+    };
+    let cols = columns(
+        area.width.saturating_sub(region_w + u16::from(region_w > 0)),
+        longest.min(usize::from(u16::MAX)) as u16,
+    );
     let (bucket_w, bar_w, detail_w) = (cols.bucket, cols.bar, cols.detail);
-    let mut header = vec!["", "AMI ID", "BUCKET", "PROGRESS"];
-    let mut widths =
-        vec![Constraint::Length(1), Constraint::Length(AMI_W), Constraint::Length(bucket_w), Constraint::Length(bar_w)];
+    let mut header = vec!["", "AMI ID"];
+    let mut widths = vec![Constraint::Length(1), Constraint::Length(AMI_W)];
+    if region_w > 0 {
+        header.push("REGION");
+        widths.push(Constraint::Length(region_w));
+    }
+    header.extend(["BUCKET", "PROGRESS"]);
+    widths.extend([Constraint::Length(bucket_w), Constraint::Length(bar_w)]);
     if let Some(w) = cols.left {
         header.push("LEFT");
         widths.push(Constraint::Length(w));
@@ -91,9 +105,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         let mut cells = vec![
             Cell::from(if n == app.selected { "▶" } else { " " }),
             Cell::from(safe(t.ami_id.as_deref().unwrap_or("(no AMI ID)")).into_owned()),
-            Cell::from(truncate(&safe(t.bucket.as_deref().unwrap_or("-")), usize::from(bucket_w)).into_owned()),
-            Cell::from(progress_line(t, usize::from(bar_w), theme)),
         ];
+        if region_w > 0 {
+            cells.push(Cell::from(
+                truncate(&safe(t.region.as_deref().unwrap_or("-")), usize::from(region_w)).into_owned(),
+            ));
+        }
+        cells.push(Cell::from(truncate(&safe(t.bucket.as_deref().unwrap_or("-")), usize::from(bucket_w)).into_owned()));
+        cells.push(Cell::from(progress_line(t, usize::from(bar_w), theme)));
         if cols.left.is_some() {
             cells.push(Cell::from(time_left(app, t, i)));
         }
