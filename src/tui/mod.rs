@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{Local, Offset, Utc};
 use crossterm::event::{Event, EventStream};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::app::view::StateFilter;
@@ -117,10 +117,9 @@ async fn event_loop(
             _ = signals.recv() => Msg::Quit,
         };
         let mut pending = vec![msg];
-        // Batch what is already waiting, so a burst of keys or events costs one frame.
-        while let Some(Some(Ok(e))) = input.next().now_or_never() {
-            pending.push(Msg::Terminal(e));
-        }
+        // Batch poller events already waiting, so a burst costs one frame. (Not terminal
+        // events: polling crossterm's EventStream outside the select registers a waker that
+        // nobody listens to, and keys would then wait for the next tick.)
         while let Ok((idx, p)) = poll_rx.try_recv() {
             pending.push(match p {
                 Some(p) => Msg::Poll(idx, p),
