@@ -16,7 +16,7 @@ struct Dashboard {
     /// never waits on a test scanning it, and the program never blocks on a full pty.
     osc: Arc<Mutex<(Vec<u8>, usize)>>,
     writer: Box<dyn Write + Send>,
-    child: Box<dyn Child + Send + Sync>,
+    child: KillOnDrop,
     master: Box<dyn MasterPty + Send>,
 }
 
@@ -62,7 +62,7 @@ impl Dashboard {
             }
         });
         let writer = pty.master.take_writer().unwrap();
-        Self { screen, osc, writer, child, master: pty.master }
+        Self { screen, osc, writer, child: KillOnDrop(child), master: pty.master }
     }
 
     fn contents(&self) -> String {
@@ -110,7 +110,12 @@ impl Dashboard {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.exit_code();
             }
-            assert!(start.elapsed() < TIMEOUT, "the dashboard did not exit; screen:\n{}", self.contents());
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "the dashboard did not exit; {}; screen:\n{}",
+                self.diagnose(),
+                self.contents()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -128,6 +133,31 @@ impl Dashboard {
         assert!(!p.screen().alternate_screen(), "still on the alternate screen");
         assert!(!p.screen().hide_cursor(), "the cursor is still hidden");
         assert_eq!(p.screen().mouse_protocol_mode(), vt100::MouseProtocolMode::None, "mouse capture left on");
+    }
+}
+
+/// The program, killed when dropped: a failed test must not leave its dashboard running.
+struct KillOnDrop(Box<dyn Child + Send + Sync>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Box<dyn Child + Send + Sync>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
@@ -215,6 +245,10 @@ fn tiny_terminal_says_so_and_resizes_back() {
     for (c, r) in [(1, 1), (5, 3), (200, 60), (61, 12), (100, 30)] {
         d.master.resize(PtySize { rows: r, cols: c, pixel_width: 0, pixel_height: 0 }).unwrap();
     }
+    // The storm is over when the too-small notice of the last small size is gone again.
+    d.wait_for("the dashboard after the storm", |s| !s.contains("too small") && rows(s).len() > 5);
+    d.press("?");
+    d.wait_for("keys to work after the storm", |s| s.contains("Any key closes this help"));
     d.press("q");
     assert_eq!(d.wait_exit(), 0, "a storm of resizes, down to 1x1, without a panic");
 }
@@ -274,4 +308,14 @@ fn all_regions_show_a_region_column_and_picker() {
     assert!(rows(&s).iter().all(|l| l.contains("ap-southeast-2")), "{s}");
     d.press("q");
     assert_eq!(d.wait_exit(), 0);
+}
+
+#[test]
+fn sighup_ends_cleanly_like_a_closed_terminal() {
+    let mut d = Dashboard::start(&["--demo", "--frozen"], 100, 30);
+    d.wait_for("the first data", |s| s.contains("updated"));
+    let pid = d.child.process_id().unwrap() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    assert_eq!(d.wait_exit(), 0, "SIGHUP is the normal quit path");
+    d.assert_restored();
 }
