@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-7}
 VENV=${VENV:-.bench-venv}
 cargo build --release --quiet
+# GNU time measures each run's CPU and peak memory.
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 if [ ! -x "$VENV/bin/aws" ]; then
   echo "installing the AWS CLI from PyPI into $VENV ..." >&2
   python3 -m venv "$VENV"
