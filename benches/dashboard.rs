@@ -108,9 +108,16 @@ fn benches(c: &mut Criterion) {
             app.handle(Action::SetState(f));
         }
         let mut term = Terminal::new(TestBackend::new(200, 50)).unwrap();
+        // What the app pays for a frame: the whole screen rendered and diffed against the last
+        // one. It never clears, so unchanged cells are not written again.
         c.bench_function(name, |b| {
             b.iter(|| {
-                // A fresh frame each time: reset the back buffer so ratatui cannot skip work.
+                term.draw(|f| ui::render(&app, f)).unwrap();
+            })
+        });
+        // The worst case: a cleared screen, every cell written to the backend.
+        c.bench_function(&format!("{name}, full redraw"), |b| {
+            b.iter(|| {
                 term.clear().unwrap();
                 term.draw(|f| ui::render(&app, f)).unwrap();
             })

@@ -40,11 +40,15 @@ pub struct Estimate {
 /// Progress samples per task, keyed by AMI ID and start time.
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    samples: HashMap<(String, i64), Vec<Sample>>,
+    samples: HashMap<(u64, i64), Vec<Sample>>,
 }
 
-fn key(t: &StoreTask) -> Option<(String, i64)> {
-    Some((t.ami_id.clone()?, t.start_time?.timestamp()))
+/// A task's key without allocating (it is looked up for every visible row of every frame):
+/// a 64-bit hash of the AMI ID, and the start time.
+fn key(t: &StoreTask) -> Option<(u64, i64)> {
+    let id = t.ami_id.as_deref()?;
+    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    Some((h, t.start_time?.timestamp()))
 }
 
 impl History {
