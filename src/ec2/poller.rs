@@ -111,11 +111,6 @@ impl Poller {
         self.refresh.notify_one();
     }
 
-    /// Whether the task ended (it only ends on its own by panicking).
-    pub fn is_finished(&self) -> bool {
-        self.join.is_finished()
-    }
-
     /// The poller's task, to notice a panic in it.
     pub fn join_handle(&mut self) -> &mut JoinHandle<()> {
         &mut self.join
