@@ -202,6 +202,28 @@ pub enum Command {
 }
 
 impl SimArgs {
+    /// The first simulation flag that was set, for refusing it without `--demo`.
+    pub fn first_set(&self) -> Option<&'static str> {
+        let faults = [
+            (self.fault_throttle, "--fault-throttle"),
+            (self.fault_internal, "--fault-internal"),
+            (self.fault_slow, "--fault-slow"),
+            (self.fault_drop, "--fault-drop"),
+            (self.fault_malformed, "--fault-malformed"),
+        ];
+        if self.tasks.is_some() {
+            Some("--tasks")
+        } else if self.seed != 42 {
+            Some("--seed")
+        } else if self.frozen {
+            Some("--frozen")
+        } else if self.speed != 1.0 {
+            Some("--speed")
+        } else {
+            faults.iter().find(|(v, _)| *v > 0.0).map(|(_, name)| *name)
+        }
+    }
+
     pub fn to_config(&self) -> crate::sim::SimConfig {
         let mut c = crate::sim::SimConfig::default();
         if let Some(n) = self.tasks {

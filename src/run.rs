@@ -41,6 +41,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {}
     }
+    if let Some(flag) = cli.sim.first_set().filter(|_| !cli.demo) {
+        eprintln!("amiwatch: {flag} shapes the simulated account: use it with --demo or `amiwatch simulate`");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
     let interactive = !cli.once && !cli.dry_run && !cli.wait;
     if interactive && !io::stdout().is_terminal() {
         eprintln!(

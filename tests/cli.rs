@@ -84,6 +84,8 @@ fn bad_input_exits_2_with_one_clear_line_before_any_request() {
         (&["--once", "--max-items", "0"], "0"),
         (&["--once", "--image-id", "ami-12345678", "--max-items", "3"], "cannot be used with"),
         (&["--no-such-flag"], "unexpected argument"),
+        (&["--once", "--frozen"], "use it with --demo"),
+        (&["--once", "--fault-throttle", "30"], "use it with --demo"),
     ];
     for (args, want) in cases {
         let (code, out, err) = run(args);
