@@ -286,7 +286,7 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 
 fn parse_ami_id(s: &str) -> Result<String, String> {
     let s = s.trim();
-    if crate::sim::protocol::is_ami_id(s) {
+    if crate::task::is_ami_id(s) {
         Ok(s.to_string())
     } else {
         Err(format!(

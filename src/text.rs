@@ -1,5 +1,6 @@
-//! Showing text that came from the API safely: control characters, terminal escape
-//! sequences and bidirectional overrides never reach a terminal as such.
+//! Small text helpers shared by the screen, the one-shot outputs and `--wait`: showing text
+//! from the API safely (control characters, terminal escape sequences and bidirectional
+//! overrides never reach a terminal as such), widths, short durations, a stable hash.
 
 use std::borrow::Cow;
 
@@ -60,6 +61,22 @@ pub fn truncate(s: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `45s`, `12m`, `2h 14m`, `3d 4h`.
+pub fn duration_short(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// FNV-1a: a stable, allocation-free 64-bit hash of a string (seeds, lookup keys).
+pub fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +97,14 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("日本語です", 5), "日本…");
         assert_eq!(truncate("abc", 0), "");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_short(42), "42s");
+        assert_eq!(duration_short(125), "2m");
+        assert_eq!(duration_short(2 * 3600 + 14 * 60 + 5), "2h 14m");
+        assert_eq!(duration_short(3 * 86_400 + 4 * 3600), "3d 4h");
+        assert_eq!(duration_short(-5), "0s");
     }
 }

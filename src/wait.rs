@@ -14,8 +14,8 @@ use crate::app::eta::History;
 use crate::ec2::{self, Ec2, Paging, Selection};
 use crate::output::{self, Format};
 use crate::task::{StoreTask, TaskState};
+use crate::text::duration_short;
 use crate::text::safe;
-use crate::ui::format::duration_short;
 
 pub const EXIT_NOTHING_MATCHED: u8 = 3;
 pub const EXIT_TIMEOUT: u8 = 124;

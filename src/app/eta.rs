@@ -47,8 +47,7 @@ pub struct History {
 /// a 64-bit hash of the AMI ID, and the start time.
 fn key(t: &StoreTask) -> Option<(u64, i64)> {
     let id = t.ami_id.as_deref()?;
-    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    Some((h, t.start_time?.timestamp()))
+    Some((crate::text::stable_hash(id), t.start_time?.timestamp()))
 }
 
 impl History {

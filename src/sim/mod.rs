@@ -88,7 +88,7 @@ impl State {
         let mut map = self.scenarios.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(region.to_string())
             .or_insert_with(|| {
-                let seed = self.config.seed ^ fnv(region);
+                let seed = self.config.seed ^ crate::text::stable_hash(region);
                 Arc::new(Scenario::generate(&self.shape, self.config.tasks, seed, self.clock.base()))
             })
             .clone()
@@ -327,10 +327,6 @@ fn credential_scope(auth: &str) -> Option<(String, String)> {
     let _date = parts.next()?;
     let region = parts.next()?.to_string();
     (!key.is_empty() && !region.is_empty()).then_some((key, region))
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::scenario::{Scenario, SimTask};
+use crate::task::is_ami_id;
 
 pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 /// The page size the endpoint uses when a request sends no `MaxResults`.
@@ -231,13 +232,6 @@ pub fn regions_xml(regions: &[String], endpoint: &str, request_id: &str) -> Stri
     }
     out.push_str("    </regionInfo>\n</DescribeRegionsResponse>");
     out
-}
-
-/// `ami-` followed by 8 or 17 lowercase hex digits.
-pub fn is_ami_id(s: &str) -> bool {
-    s.strip_prefix("ami-").is_some_and(|hex| {
-        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
 }
 
 /// Tokens are opaque to clients; inside, the index of the first task of the next page and a

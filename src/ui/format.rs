@@ -2,16 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-/// `45s`, `12m`, `2h 14m`, `3d 4h`.
-pub fn duration_short(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
+pub use crate::text::duration_short;
 
 /// `2h 14m ago`; `just now` for the future (clock skew) and the last few seconds.
 pub fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
@@ -38,15 +29,6 @@ pub fn bar(pct: u8, width: usize) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(duration_short(42), "42s");
-        assert_eq!(duration_short(125), "2m");
-        assert_eq!(duration_short(2 * 3600 + 14 * 60 + 5), "2h 14m");
-        assert_eq!(duration_short(3 * 86_400 + 4 * 3600), "3d 4h");
-        assert_eq!(duration_short(-5), "0s");
-    }
 
     #[test]
     fn bars_have_the_exact_width_and_grow_with_progress() {
