@@ -48,33 +48,33 @@ fn sdk_results() -> Vec<StoreImageTaskResult> {
 }
 
 fn tasks() -> Vec<StoreTask> {
-    sdk_results().iter().map(|r| StoreTask::from_sdk(r, Some("us-east-1"))).collect()
+    sdk_results().iter().map(StoreTask::from_sdk).collect()
 }
 
 fn event(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
-        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), took: Duration::ZERO, requests: 50 }),
+        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
     }
 }
 
 fn app_with(tasks: Vec<StoreTask>) -> App {
-    let mut app = App::new("bench", Duration::from_secs(5), now());
+    let mut app = App::new(Vec::new(), Duration::from_secs(5), now());
     app.set_table_body(Rect::new(0, 4, 200, 44));
-    app.apply(event(tasks));
+    app.apply(0, event(tasks));
     app
 }
 
 fn benches(c: &mut Criterion) {
     let results = sdk_results();
     c.bench_function("convert 10k SDK results", |b| {
-        b.iter(|| black_box(&results).iter().map(|r| StoreTask::from_sdk(r, Some("us-east-1"))).collect::<Vec<_>>())
+        b.iter(|| black_box(&results).iter().map(StoreTask::from_sdk).collect::<Vec<_>>())
     });
 
     let tasks = tasks();
     c.bench_function("merge a 10k snapshot into the app", |b| {
         let mut app = app_with(tasks.clone());
-        b.iter_batched(|| event(tasks.clone()), |e| app.apply(e), BatchSize::LargeInput)
+        b.iter_batched(|| event(tasks.clone()), |e| app.apply(0, e), BatchSize::LargeInput)
     });
 
     let mut app = app_with(tasks.clone());

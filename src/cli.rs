@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeSet;
+
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::output::Format;
 use crate::task::TaskState;
@@ -14,6 +17,8 @@ const AFTER_HELP: &str = "\
 Examples:
   amiwatch --demo                          the dashboard on the built-in EC2 endpoint
   amiwatch --profile prod --region eu-west-1
+  amiwatch --profile prod,dev --region us-east-1,eu-west-1
+                                           4 feeds: every profile in every region
   amiwatch --all-regions                   every enabled region, side by side
   amiwatch --once --output json            one fetch, AWS CLI-shaped JSON
   amiwatch --once --state failed --bucket my-archive
@@ -35,9 +40,15 @@ pub struct Cli {
     #[arg(long, help_heading = "Mode")]
     pub demo: bool,
 
-    /// Fetch once, print, and exit (for scripts).
+    /// Fetch once, print, and exit (for scripts). If any feed fails, nothing is printed and
+    /// the exit code is 1, unless --partial.
     #[arg(long, help_heading = "Mode", conflicts_with = "dry_run")]
     pub once: bool,
+
+    /// With --once and several feeds: print the feeds that answered even when others failed
+    /// (the failed ones are named on stderr, and the exit code is still 1).
+    #[arg(long, help_heading = "Mode")]
+    pub partial: bool,
 
     /// Check whether the caller may call DescribeStoreImageTasks (DryRun), then exit 0 or 1.
     #[arg(long, help_heading = "Mode")]
@@ -47,8 +58,9 @@ pub struct Cli {
     #[arg(long, help_heading = "Mode", conflicts_with_all = ["once", "dry_run"])]
     pub wait: bool,
 
-    /// With --wait: give up after this long (e.g. 2h), exit 124.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "wait", help_heading = "Mode")]
+    /// With --wait: give up after this long (e.g. 2h), exit 124. One last poll is made at the
+    /// deadline, so a task that ended in the last interval counts as ended.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Mode")]
     pub timeout: Option<Duration>,
 
     /// Output format of --once and --wait.
@@ -113,12 +125,13 @@ pub struct SelectArgs {
 /// Where to read from.
 #[derive(Debug, Clone, Args)]
 pub struct AwsArgs {
-    /// Named profile from ~/.aws/config (otherwise AWS_PROFILE or the default chain).
-    #[arg(long, value_name = "NAME", help_heading = "AWS")]
-    pub profile: Option<String>,
+    /// Named profile from ~/.aws/config (otherwise AWS_PROFILE or the default chain); several
+    /// (repeatable or comma-separated) are watched side by side, each in its own account.
+    #[arg(long = "profile", value_name = "NAME", value_delimiter = ',', value_parser = parse_profile, help_heading = "AWS")]
+    pub profiles: Vec<String>,
 
-    /// AWS region (otherwise AWS_REGION or the profile's region); several (repeatable or
-    /// comma-separated) are watched side by side.
+    /// AWS region (otherwise AWS_REGION or each profile's own region); several (repeatable or
+    /// comma-separated) are watched side by side. Each profile x region pair is one feed.
     #[arg(long = "region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
     pub regions: Vec<String>,
 
@@ -196,9 +209,54 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', value_parser = parse_region)]
         regions: Vec<String>,
 
+        /// Each access key is an account of its own, with its own tasks (to try several profiles).
+        #[arg(long)]
+        accounts_by_key: bool,
+
         #[command(flatten)]
         sim: SimArgs,
     },
+}
+
+/// The flags given on the command line (or in the environment), by their clap id: what
+/// the mode check refuses when a flag does not apply to the chosen mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Given(BTreeSet<String>);
+
+impl Given {
+    pub fn has(&self, id: &str) -> bool {
+        self.0.contains(id)
+    }
+}
+
+impl Cli {
+    /// Parses the process's arguments; exits with clap's message and code 2 on bad input.
+    pub fn parse_with_given() -> (Self, Given) {
+        let matches = Self::command().get_matches();
+        match Self::from_arg_matches(&matches) {
+            Ok(cli) => (cli, given(&matches)),
+            Err(e) => e.exit(),
+        }
+    }
+
+    /// Parses `args` as [`Cli::parse_with_given`] does, for tests.
+    pub fn try_parse_with_given<I, T>(args: I) -> Result<(Self, Given), clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Self::command().try_get_matches_from(args)?;
+        Ok((Self::from_arg_matches(&matches)?, given(&matches)))
+    }
+}
+
+fn given(m: &clap::ArgMatches) -> Given {
+    let set = m
+        .ids()
+        .filter(|id| matches!(m.value_source(id.as_str()), Some(ValueSource::CommandLine | ValueSource::EnvVariable)))
+        .map(|id| id.as_str().to_string())
+        .collect();
+    Given(set)
 }
 
 impl SimArgs {
@@ -314,6 +372,12 @@ fn parse_bucket(s: &str) -> Result<String, String> {
             "'{s}' is not a valid S3 bucket name: 3-63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit"
         ))
     }
+}
+
+fn parse_profile(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let ok = !s.is_empty() && s.len() <= 128 && !s.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok { Ok(s.to_string()) } else { Err(format!("'{}' is not a profile name", crate::text::safe(s))) }
 }
 
 fn parse_region(s: &str) -> Result<String, String> {

@@ -1,12 +1,14 @@
 //! amiwatch: a live terminal dashboard for Amazon EC2 AMI-to-S3 store-image tasks.
 //!
 //! Data flows one way: EC2 endpoint -> SDK -> [`task`] -> [`ec2::poller`] snapshot ->
-//! [`app`] state -> [`ui`] drawing. The one-shot outputs live in [`output`], the embedded
-//! EC2 endpoint in [`sim`].
+//! [`app`] state -> [`ui`] drawing, for each feed (a profile x region pair, [`ec2::feed`]).
+//! [`run`] picks the mode; [`once`] and [`wait`] serve scripts on the same pollers, with
+//! [`output`] for their formats; the embedded EC2 endpoint is [`sim`].
 
 pub mod app;
 pub mod cli;
 pub mod ec2;
+pub mod once;
 pub mod output;
 pub mod run;
 pub mod sim;

@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = amiwatch::cli::Cli::parse();
+    let (cli, given) = amiwatch::cli::Cli::parse_with_given();
     if let Err(e) = amiwatch::run::init_logging(cli.log_file.as_deref()) {
         eprintln!("amiwatch: cannot open the log file: {e}");
         return ExitCode::from(2);
@@ -17,7 +15,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(amiwatch::run::run(cli)) {
+    match runtime.block_on(amiwatch::run::run(cli, given)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("amiwatch: {e:#}");

@@ -5,8 +5,12 @@ use std::io::{self, Write};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::ec2::FeedInfo;
 use crate::task::StoreTask;
 use crate::text::{safe, truncate, width};
+
+/// One task to print and the feed it came from.
+pub type Row<'a> = (&'a FeedInfo, &'a StoreTask);
 
 /// The output formats of `--once` and `--wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -20,19 +24,21 @@ pub enum Format {
     Csv,
 }
 
-/// Writes `tasks` in `format`. `max_width` (a terminal's width) trims the table's last column.
+/// Writes `rows` in `format`. `max_width` (a terminal's width) trims the table's last column.
+/// `with_feed` adds who each task belongs to (profile, region, account): with one feed the
+/// JSON is exactly the AWS CLI's.
 pub fn write(
     out: &mut impl Write,
     format: Format,
-    tasks: &[StoreTask],
+    rows: &[Row<'_>],
     next_token: Option<&str>,
     max_width: Option<usize>,
-    with_region: bool,
+    with_feed: bool,
 ) -> io::Result<()> {
     match format {
-        Format::Table => write_table(out, tasks, next_token, max_width, with_region),
-        Format::Json => write_json(out, tasks, next_token, with_region),
-        Format::Csv => write_csv(out, tasks, with_region),
+        Format::Table => write_table(out, rows, next_token, max_width, with_feed),
+        Format::Json => write_json(out, rows, next_token, with_feed),
+        Format::Csv => write_csv(out, rows, with_feed),
     }
 }
 
@@ -67,11 +73,16 @@ struct JsonTask<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     store_task_failure_reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     region: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
 }
 
 impl<'a> JsonTask<'a> {
-    fn new(t: &'a StoreTask, with_region: bool) -> Self {
+    fn new((feed, t): Row<'a>, with_feed: bool) -> Self {
+        let feed = with_feed.then_some(feed);
         Self {
             ami_id: t.ami_id.as_deref(),
             task_start_time: t.start_time.as_ref().map(cli_time),
@@ -80,19 +91,16 @@ impl<'a> JsonTask<'a> {
             progress_percentage: t.progress,
             store_task_state: t.state.as_ref().map(|s| s.as_wire()),
             store_task_failure_reason: t.failure_reason.as_deref(),
-            region: if with_region { t.region.as_deref() } else { None },
+            profile: feed.and_then(|f| f.profile.as_deref()),
+            region: feed.and_then(|f| f.region.as_deref()),
+            account_id: feed.and_then(|f| f.account.as_deref()),
         }
     }
 }
 
-fn write_json(
-    out: &mut impl Write,
-    tasks: &[StoreTask],
-    next_token: Option<&str>,
-    with_region: bool,
-) -> io::Result<()> {
+fn write_json(out: &mut impl Write, rows: &[Row<'_>], next_token: Option<&str>, with_feed: bool) -> io::Result<()> {
     let doc =
-        JsonOut { store_image_task_results: tasks.iter().map(|t| JsonTask::new(t, with_region)).collect(), next_token };
+        JsonOut { store_image_task_results: rows.iter().map(|&r| JsonTask::new(r, with_feed)).collect(), next_token };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     out.write_all(b"\n")
 }
@@ -105,13 +113,13 @@ fn csv_field(out: &mut impl Write, s: &str) -> io::Result<()> {
     }
 }
 
-fn write_csv(out: &mut impl Write, tasks: &[StoreTask], with_region: bool) -> io::Result<()> {
+fn write_csv(out: &mut impl Write, rows: &[Row<'_>], with_feed: bool) -> io::Result<()> {
     let mut header = "ami_id,task_start_time,bucket,s3_object_key,progress_percentage,state,failure_reason".to_string();
-    if with_region {
-        header.push_str(",region");
+    if with_feed {
+        header.push_str(",profile,region,account_id");
     }
     writeln!(out, "{header}")?;
-    for t in tasks {
+    for &(feed, t) in rows {
         let mut fields = vec![
             t.ami_id.clone().unwrap_or_default(),
             t.start_time.as_ref().map(cli_time).unwrap_or_default(),
@@ -121,8 +129,10 @@ fn write_csv(out: &mut impl Write, tasks: &[StoreTask], with_region: bool) -> io
             t.state.as_ref().map(|s| s.as_wire().to_string()).unwrap_or_default(),
             t.failure_reason.clone().unwrap_or_default(),
         ];
-        if with_region {
-            fields.push(t.region.clone().unwrap_or_default());
+        if with_feed {
+            for f in [&feed.profile, &feed.region, &feed.account] {
+                fields.push(f.clone().unwrap_or_default());
+            }
         }
         for (i, f) in fields.iter().enumerate() {
             if i > 0 {
@@ -140,19 +150,19 @@ const UNKNOWN: &str = "-";
 
 fn write_table(
     out: &mut impl Write,
-    tasks: &[StoreTask],
+    tasks: &[Row<'_>],
     next_token: Option<&str>,
     max_width: Option<usize>,
-    with_region: bool,
+    with_feed: bool,
 ) -> io::Result<()> {
     let mut headers = vec!["AMI ID", "STATE", "PROG", "STARTED UTC", "BUCKET"];
-    if with_region {
-        headers.push("REGION");
+    if with_feed {
+        headers.push("FEED");
     }
     headers.push("S3 KEY / FAILURE REASON");
     let rows: Vec<Vec<String>> = tasks
         .iter()
-        .map(|t| {
+        .map(|&(feed, t)| {
             let mut r = vec![
                 t.ami_id.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
                 t.state.as_ref().map_or(UNKNOWN.into(), |s| safe(s.as_wire()).into_owned()),
@@ -160,8 +170,8 @@ fn write_table(
                 t.start_time.map_or(UNKNOWN.into(), |s| s.format("%m-%d %H:%M").to_string()),
                 t.bucket.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
             ];
-            if with_region {
-                r.push(t.region.clone().unwrap_or_else(|| UNKNOWN.into()));
+            if with_feed {
+                r.push(safe(&feed.label()).into_owned());
             }
             let last = match (&t.failure_reason, &t.object_key) {
                 (Some(reason), _) => reason,
@@ -229,7 +239,6 @@ mod tests {
                 progress: Some(17),
                 state: Some(TaskState::InProgress),
                 failure_reason: None,
-                region: Some("us-east-1".into()),
             },
             StoreTask {
                 ami_id: Some("ami-12345678".into()),
@@ -240,8 +249,10 @@ mod tests {
     }
 
     fn render(format: Format, tasks: &[StoreTask], token: Option<&str>, width: Option<usize>) -> String {
+        let feed = FeedInfo::default();
+        let rows: Vec<Row<'_>> = tasks.iter().map(|t| (&feed, t)).collect();
         let mut buf = Vec::new();
-        write(&mut buf, format, tasks, token, width, false).unwrap();
+        write(&mut buf, format, &rows, token, width, false).unwrap();
         String::from_utf8(buf).unwrap()
     }
 

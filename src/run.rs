@@ -1,4 +1,5 @@
-//! Picks the mode the flags ask for and runs it: simulate, dry-run, one-shot, or the dashboard.
+//! Turns the flags into one [`Mode`] and runs it on the feeds: the dashboard, one fetch, a
+//! wait, a permission check; and the subcommands (simulate, completions, man page).
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -6,16 +7,97 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, SimArgs};
-use crate::ec2::{self, ClientOptions, Ec2, Paging, Permission, Selection};
-use crate::output;
+use crate::cli::{Cli, Command, Given, SimArgs};
+use crate::ec2::{self, Feed, FeedPlan, Paging, Permission, Selection};
 use crate::sim::{self, SimHandle};
-
-/// Whole-fetch retries of `--once` after a transient failure, on top of the SDK's own retries.
-const ONCE_RETRIES: u32 = 3;
 
 /// Exit code for bad usage, as clap uses.
 pub const EXIT_USAGE: u8 = 2;
+
+/// What the flags ask for. Each has its own function below.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// The live dashboard (the default).
+    Dashboard,
+    /// `--once`: fetch every feed once, print, exit.
+    Once { paging: Paging, partial: bool },
+    /// `--wait`: poll until the selected tasks end.
+    Wait,
+    /// `--dry-run`: may the caller read the tasks?
+    DryRun,
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Dashboard => "the dashboard",
+            Self::Once { .. } => "--once",
+            Self::Wait => "--wait",
+            Self::DryRun => "--dry-run",
+        }
+    }
+
+    /// The mode the flags ask for, or the one line that says why they do not fit together.
+    pub fn from_cli(cli: &Cli, given: &Given) -> Result<Self, String> {
+        let mode = if cli.once {
+            let paging = Paging {
+                page_size: cli.select.page_size,
+                max_items: cli.select.max_items.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                starting_token: cli.select.starting_token.clone(),
+            };
+            Self::Once { paging, partial: cli.partial }
+        } else if cli.wait {
+            Self::Wait
+        } else if cli.dry_run {
+            Self::DryRun
+        } else {
+            Self::Dashboard
+        };
+        // Every flag that applies to some modes only, and the modes it applies to.
+        const DASH: &str = "the dashboard";
+        let rules: &[(&str, &str, &[&str])] = &[
+            ("max_items", "--max-items", &["--once"]),
+            ("starting_token", "--starting-token", &["--once"]),
+            ("partial", "--partial", &["--once"]),
+            ("timeout", "--timeout", &["--wait"]),
+            ("output", "--output", &["--once", "--wait"]),
+            ("interval", "--interval", &[DASH, "--wait"]),
+            ("idle_interval", "--idle-interval", &[DASH]),
+            ("notify", "--notify", &[DASH]),
+            ("image_ids", "--image-id", &[DASH, "--once", "--wait"]),
+            ("states", "--state", &[DASH, "--once", "--wait"]),
+            ("buckets", "--bucket", &[DASH, "--once", "--wait"]),
+            ("page_size", "--page-size", &[DASH, "--once", "--wait"]),
+        ];
+        for (id, flag, modes) in rules {
+            if given.has(id) && !modes.contains(&mode.name()) {
+                return Err(format!("{flag} does not apply to {}: leave it out", mode.name()));
+            }
+        }
+        if cli.demo {
+            for (id, flag) in [("endpoint_url", "--endpoint-url"), ("profiles", "--profile")] {
+                if given.has(id) {
+                    return Err(format!("{flag} does not apply to --demo, which runs on its own built-in endpoint"));
+                }
+            }
+        }
+        let many_feeds = cli.aws.all_regions || cli.aws.profiles.len().max(1) * cli.aws.regions.len().max(1) > 1;
+        if many_feeds && (given.has("max_items") || given.has("starting_token")) {
+            return Err(
+                "--max-items and --starting-token page one feed's listing: name one profile and one region".into()
+            );
+        }
+        if mode == Mode::Dashboard {
+            if cli.select.states.len() > 1 {
+                return Err("the dashboard shows one state at a time: pass one --state (keys 1-4 switch it)".into());
+            }
+            if cli.select.buckets.len() > 1 {
+                return Err("the dashboard shows one bucket at a time: pass one --bucket (key b picks another)".into());
+            }
+        }
+        Ok(mode)
+    }
+}
 
 /// Logs go to a file when one is named, and nowhere otherwise: never to the screen.
 pub fn init_logging(path: Option<&Path>) -> io::Result<()> {
@@ -28,10 +110,12 @@ pub fn init_logging(path: Option<&Path>) -> io::Result<()> {
     Ok(())
 }
 
-/// Runs the mode the flags ask for.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs what the flags ask for.
+pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Some(Command::Simulate { addr, regions, sim }) => return simulate(*addr, regions, sim).await,
+        Some(Command::Simulate { addr, regions, accounts_by_key, sim }) => {
+            return simulate(*addr, regions, *accounts_by_key, sim).await;
+        }
         Some(Command::Completions { shell }) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
@@ -42,24 +126,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => {}
     }
     if let Some(flag) = cli.sim.first_set().filter(|_| !cli.demo) {
-        eprintln!("amiwatch: {flag} shapes the simulated account: use it with --demo or `amiwatch simulate`");
-        return Ok(ExitCode::from(EXIT_USAGE));
+        return usage(&format!("{flag} shapes the simulated account: use it with --demo or `amiwatch simulate`"));
     }
-    let interactive = !cli.once && !cli.dry_run && !cli.wait;
-    if interactive && !io::stdout().is_terminal() {
+    let mode = match Mode::from_cli(&cli, &given) {
+        Ok(m) => m,
+        Err(why) => return usage(&why),
+    };
+    if mode == Mode::Dashboard && !io::stdout().is_terminal() {
         eprintln!(
             "amiwatch: standard output is not a terminal, so the dashboard cannot start.\n\
              For scripts use --once (with --output table|json|csv), or --dry-run."
         );
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    let opts = ClientOptions {
-        profile: cli.aws.profile.clone(),
-        region: cli.aws.regions.first().cloned(),
-        endpoint_url: cli.aws.endpoint_url.clone(),
-        attempt_timeout: Some(cli.aws.request_timeout),
-        max_attempts: None,
-    };
     // The demo's endpoint lives as long as this function: keep the handle.
     let sim = match cli.demo {
         true => Some(
@@ -69,132 +148,98 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         false => None,
     };
-    let connect = |region: Option<String>| {
-        let opts = ClientOptions { region, ..opts.clone() };
-        let sim_url = sim.as_ref().map(|s| s.url().to_string());
-        async move {
-            match (sim_url, &opts.region) {
-                (Some(url), Some(r)) => ec2::client::connect_embedded_as(&url, &opts, "AKIDAMIWATCHDEMO", r),
-                (Some(url), None) => ec2::connect_embedded(&url, &opts),
-                (None, _) => ec2::connect(&opts).await,
-            }
-        }
+    let plan = FeedPlan {
+        profiles: dedup(&cli.aws.profiles),
+        regions: dedup(&cli.aws.regions),
+        all_regions: cli.aws.all_regions,
+        options: ec2::ClientOptions {
+            endpoint_url: cli.aws.endpoint_url.clone(),
+            attempt_timeout: Some(cli.aws.request_timeout),
+            ..ec2::ClientOptions::default()
+        },
+        embedded: sim.as_ref().map(|s| s.url().to_string()),
     };
-    let first = connect(opts.region.clone()).await;
-    let regions = if cli.aws.all_regions {
-        ec2::enabled_regions(&first)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot list the enabled regions: {}", e.summary()))?
-    } else {
-        cli.aws.regions.clone()
-    };
-    let mut clients = Vec::new();
-    if regions.len() > 1 {
-        for r in &regions {
-            clients.push(connect(Some(r.clone())).await);
-        }
-    } else {
-        clients.push(first);
-    }
-    let ec2 = clients[0].clone();
+    let feeds = ec2::feed::connect(&plan).await;
     let selection = Selection {
         image_ids: cli.select.image_ids.clone(),
         states: cli.select.states.clone(),
         buckets: cli.select.buckets.clone(),
     };
-    if cli.dry_run {
-        return dry_run(&ec2).await;
-    }
-    if cli.wait {
-        let opts = crate::wait::WaitOptions {
-            interval: cli.interval,
-            timeout: cli.timeout,
-            output: cli.output,
-            page_size: cli.select.page_size,
-        };
-        return crate::wait::wait(&clients, &selection, &opts).await;
-    }
-    if cli.once {
-        let paging = Paging {
-            page_size: cli.select.page_size,
-            max_items: cli.select.max_items.map(|n| n as usize),
-            starting_token: cli.select.starting_token.clone(),
-        };
-        return once(&clients, &selection, &paging, cli.output).await;
-    }
-    crate::tui::run(&cli, clients, selection).await
-}
-
-async fn dry_run(ec2: &Ec2) -> anyhow::Result<ExitCode> {
-    match ec2::check_permission(ec2).await {
-        Ok(Permission::Allowed) => {
-            println!("allowed: the caller may call ec2:DescribeStoreImageTasks ({})", ec2.source);
-            Ok(ExitCode::SUCCESS)
+    match mode {
+        Mode::Dashboard => crate::tui::run(&cli, feeds, selection).await,
+        Mode::Once { paging, partial } => crate::once::run(&feeds, &selection, &paging, cli.output, partial).await,
+        Mode::Wait => {
+            let opts = crate::wait::WaitOptions {
+                interval: cli.interval,
+                timeout: cli.timeout,
+                output: cli.output,
+                page_size: cli.select.page_size,
+            };
+            crate::wait::wait(&feeds, &selection, &opts).await
         }
-        Ok(Permission::Denied(why)) => {
-            println!("denied: the caller may not call ec2:DescribeStoreImageTasks ({})", ec2.source);
-            if !why.is_empty() {
-                println!("  {}", crate::text::safe(&why));
-            }
-            Ok(ExitCode::FAILURE)
-        }
-        Err(e) => Err(anyhow::anyhow!(e.summary())),
+        Mode::DryRun => dry_run(&feeds).await,
     }
 }
 
-/// One fetch per region, side by side; a failing region is reported and the others printed.
-async fn once(clients: &[Ec2], sel: &Selection, paging: &Paging, format: output::Format) -> anyhow::Result<ExitCode> {
+/// One line on stderr and exit code 2: the flags do not fit.
+fn usage(why: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("amiwatch: {why}");
+    Ok(ExitCode::from(EXIT_USAGE))
+}
+
+/// The same profile or region named twice is one feed, not two.
+fn dedup(items: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items.iter().filter(|i| seen.insert(i.as_str())).cloned().collect()
+}
+
+/// Every feed's permission, checked side by side; exit 0 only when every feed may read.
+async fn dry_run(feeds: &[Feed]) -> anyhow::Result<ExitCode> {
     let mut set = tokio::task::JoinSet::new();
-    for (idx, ec2) in clients.iter().cloned().enumerate() {
-        let (sel, paging) = (sel.clone(), paging.clone());
-        set.spawn(async move {
-            let region = ec2.region.clone().unwrap_or_default();
-            let res = ec2::fetch_all_retrying(&ec2, &sel, &paging, ONCE_RETRIES, |e, wait| {
-                eprintln!("amiwatch: {region}: {}; retrying in {}s", e.summary(), wait.as_secs());
-            })
-            .await;
-            (idx, region, res)
-        });
+    for (n, feed) in feeds.iter().cloned().enumerate() {
+        set.spawn(async move { (n, ec2::check_permission(&feed.ec2).await) });
     }
-    // In the order the regions were given, whatever order they finish in.
-    let mut results: Vec<_> = set.join_all().await;
-    results.sort_by_key(|(idx, _, _)| *idx);
-    let mut fetched = ec2::Fetched::default();
-    let mut failed = false;
-    for (_, region, res) in results {
+    let mut results = set.join_all().await;
+    results.sort_by_key(|(n, _)| *n);
+    let mut all_allowed = true;
+    for (n, res) in results {
+        let label = crate::text::safe(&feeds[n].info.long_label()).into_owned();
         match res {
-            Ok(f) => {
-                tracing::info!(region, tasks = f.tasks.len(), requests = f.requests, took = ?f.took, "fetched");
-                fetched.tasks.extend(f.tasks);
-                fetched.next_token = fetched.next_token.or(f.next_token);
+            Ok(Permission::Allowed) => {
+                println!("allowed: the caller may call ec2:DescribeStoreImageTasks ({label})");
             }
-            Err(e) if clients.len() > 1 => {
-                eprintln!("amiwatch: {region}: {}", e.summary());
-                failed = true;
+            Ok(Permission::Denied(why)) => {
+                all_allowed = false;
+                println!("denied: the caller may not call ec2:DescribeStoreImageTasks ({label})");
+                if !why.is_empty() {
+                    println!("  {}", crate::text::safe(&why));
+                }
             }
-            Err(e) => anyhow::bail!(e.summary()),
+            Err(e) => {
+                all_allowed = false;
+                eprintln!("amiwatch: {label}: cannot check the permission: {e}");
+            }
         }
     }
-    let with_region = clients.len() > 1;
-    let stdout = io::stdout();
-    let width = stdout.is_terminal().then(|| crossterm::terminal::size().ok()).flatten().map(|(w, _)| usize::from(w));
-    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let res = output::write(&mut out, format, &fetched.tasks, fetched.next_token.as_deref(), width, with_region)
-        .and_then(|()| out.flush());
-    quiet_on_broken_pipe(res)?;
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if all_allowed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Output piped into `head` ends quietly: a closed pipe is not an error worth a word.
-fn quiet_on_broken_pipe(res: io::Result<()>) -> anyhow::Result<()> {
+pub fn quiet_on_broken_pipe(res: io::Result<()>) -> anyhow::Result<()> {
     match res {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write the output"),
     }
 }
 
-async fn simulate(addr: std::net::SocketAddr, regions: &[String], args: &SimArgs) -> anyhow::Result<ExitCode> {
+async fn simulate(
+    addr: std::net::SocketAddr,
+    regions: &[String],
+    accounts_by_key: bool,
+    args: &SimArgs,
+) -> anyhow::Result<ExitCode> {
     let mut config = args.to_config();
+    config.accounts_by_key = accounts_by_key;
     if !regions.is_empty() {
         config.regions = regions.to_vec();
     }
@@ -205,7 +250,7 @@ async fn simulate(addr: std::net::SocketAddr, regions: &[String], args: &SimArgs
     // The URL alone on the first line of stdout, for scripts; the rest on stderr, for people.
     quiet_on_broken_pipe(writeln!(io::stdout(), "{url}").and_then(|()| io::stdout().flush()))?;
     eprintln!(
-        "amiwatch simulate: EC2 endpoint with {tasks} tasks per region (seed {}), Ctrl-C to stop.\n  \
+        "amiwatch simulate: EC2 endpoint with {tasks} tasks per account and region (seed {}), Ctrl-C to stop.\n  \
          amiwatch --endpoint-url {url} --region {region}\n  \
          aws ec2 describe-store-image-tasks --endpoint-url {url} --region {region}   (any credentials)\n  \
          request counts: curl {url}/_sim/stats",
@@ -237,4 +282,47 @@ pub async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(args: &[&str]) -> Result<Mode, String> {
+        let (cli, given) = Cli::try_parse_with_given(std::iter::once("amiwatch").chain(args.iter().copied())).unwrap();
+        Mode::from_cli(&cli, &given)
+    }
+
+    #[test]
+    fn flags_pick_one_mode() {
+        assert_eq!(mode(&[]), Ok(Mode::Dashboard));
+        assert_eq!(mode(&["--wait"]), Ok(Mode::Wait));
+        assert_eq!(mode(&["--dry-run"]), Ok(Mode::DryRun));
+        assert!(
+            matches!(mode(&["--once", "--max-items", "3"]), Ok(Mode::Once { paging, .. }) if paging.max_items == Some(3))
+        );
+    }
+
+    #[test]
+    fn a_flag_that_does_not_apply_is_refused_not_ignored() {
+        for (args, needle) in [
+            (&["--wait", "--max-items", "3"][..], "--max-items does not apply to --wait"),
+            (&["--once", "--timeout", "1h"][..], "--timeout does not apply to --once"),
+            (&["--timeout", "1h"][..], "--timeout does not apply to the dashboard"),
+            (&["--dry-run", "--state", "failed"][..], "--state does not apply to --dry-run"),
+            (&["--once", "--notify", "off"][..], "--notify does not apply to --once"),
+            (&["-o", "json"][..], "--output does not apply to the dashboard"),
+            (&["--demo", "--endpoint-url", "http://127.0.0.1:1"][..], "--endpoint-url does not apply to --demo"),
+            (&["--demo", "--profile", "prod"][..], "--profile does not apply to --demo"),
+            (&["--once", "--max-items", "3", "--region", "a-1,b-2"][..], "one profile and one region"),
+            (&["--once", "--starting-token", "x", "--profile", "a,b"][..], "one profile and one region"),
+            (&["--state", "failed,completed"][..], "one state at a time"),
+            (&["--bucket", "aaa,bbb"][..], "one bucket at a time"),
+        ] {
+            let err = mode(args).expect_err(needle);
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+        // Defaults are not "given": the dashboard's own defaults never trip the check.
+        assert!(mode(&["--once", "--state", "failed,completed", "--bucket", "aaa,bbb"]).is_ok());
+    }
 }

@@ -88,13 +88,19 @@ pub struct StoreTask {
     pub progress: Option<u8>,
     pub state: Option<TaskState>,
     pub failure_reason: Option<String>,
-    /// The region the task was read from.
-    pub region: Option<String>,
+}
+
+/// A task's identity: its AMI and its start time. An AMI exported twice has two tasks; the
+/// same task seen in two polls has one key. Within one feed (account and region) it is unique.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskKey {
+    pub ami_id: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
 }
 
 impl StoreTask {
     /// The one conversion from the SDK's type.
-    pub fn from_sdk(r: &StoreImageTaskResult, region: Option<&str>) -> Self {
+    pub fn from_sdk(r: &StoreImageTaskResult) -> Self {
         Self {
             ami_id: r.ami_id().map(str::to_string),
             start_time: r.task_start_time().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
@@ -103,8 +109,17 @@ impl StoreTask {
             progress: r.progress_percentage().map(|p| p.clamp(0, 100) as u8),
             state: r.store_task_state().map(TaskState::from_wire),
             failure_reason: r.store_task_failure_reason().map(str::to_string),
-            region: region.map(str::to_string),
         }
+    }
+
+    /// The task's identity across polls.
+    pub fn key(&self) -> TaskKey {
+        TaskKey { ami_id: self.ami_id.clone(), start_time: self.start_time }
+    }
+
+    /// Whether this is the task `key` names (without building a key).
+    pub fn has_key(&self, key: &TaskKey) -> bool {
+        self.start_time == key.start_time && self.ami_id == key.ami_id
     }
 
     /// `s3://bucket/key`, when both are known.
@@ -161,23 +176,22 @@ mod tests {
             .store_task_state("Failed")
             .store_task_failure_reason("boom")
             .build();
-        let t = StoreTask::from_sdk(&r, Some("eu-west-1"));
+        let t = StoreTask::from_sdk(&r);
         assert_eq!(t.ami_id.as_deref(), Some("ami-0123456789abcdef0"));
         assert_eq!(t.start_time.unwrap().timestamp(), 1_764_330_706);
         assert_eq!(t.progress, Some(42));
         assert_eq!(t.state, Some(TaskState::Failed));
         assert_eq!(t.failure_reason.as_deref(), Some("boom"));
-        assert_eq!(t.region.as_deref(), Some("eu-west-1"));
         assert_eq!(t.s3_uri().as_deref(), Some("s3://b/k.bin"));
     }
 
     #[test]
     fn missing_fields_stay_missing_and_bad_progress_is_clamped() {
-        let empty = StoreTask::from_sdk(&StoreImageTaskResult::builder().build(), None);
+        let empty = StoreTask::from_sdk(&StoreImageTaskResult::builder().build());
         assert_eq!(empty, StoreTask::default());
         let r = StoreImageTaskResult::builder().progress_percentage(250).build();
-        assert_eq!(StoreTask::from_sdk(&r, None).progress, Some(100));
+        assert_eq!(StoreTask::from_sdk(&r).progress, Some(100));
         let r = StoreImageTaskResult::builder().progress_percentage(-3).build();
-        assert_eq!(StoreTask::from_sdk(&r, None).progress, Some(0));
+        assert_eq!(StoreTask::from_sdk(&r).progress, Some(0));
     }
 }

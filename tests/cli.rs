@@ -203,12 +203,13 @@ fn several_regions_side_by_side_carry_the_region() {
     let east = tasks.iter().filter(|t| t["Region"] == "us-east-1").count();
     let west = tasks.iter().filter(|t| t["Region"] == "eu-west-1").count();
     assert_eq!((east, west), (40, 40));
+    assert!(tasks.iter().all(|t| t["Profile"] == "demo" && t["AccountId"] == "123456789012"), "{out}");
 
     // --all-regions asks DescribeRegions: the demo account has three.
     let (code, out, _) = run(&["--demo", "--frozen", "--once", "-o", "csv", "--all-regions"]);
     assert_eq!(code, 0);
-    assert!(out.lines().next().unwrap().ends_with(",region"));
-    let mut regions: Vec<&str> = out.lines().skip(1).map(|l| l.rsplit(',').next().unwrap()).collect();
+    assert!(out.lines().next().unwrap().ends_with(",profile,region,account_id"));
+    let mut regions: Vec<&str> = out.lines().skip(1).map(|l| l.rsplit(',').nth(1).unwrap()).collect();
     regions.sort();
     regions.dedup();
     assert_eq!(regions, ["ap-southeast-2", "eu-west-1", "us-east-1"]);
@@ -216,4 +217,32 @@ fn several_regions_side_by_side_carry_the_region() {
     // One region alone: the CLI's exact shape, no Region key.
     let (_, out, _) = run(&["--demo", "--frozen", "--once", "-o", "json"]);
     assert!(!out.contains("\"Region\""));
+}
+
+/// The binary with no credentials or region anywhere: no profile file, no instance metadata.
+fn bare(args: &[&str], keys: bool) -> (i32, String) {
+    let mut c = amiwatch();
+    c.env("AWS_CONFIG_FILE", "/nonexistent/amiwatch-config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/amiwatch-credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE"] {
+        c.env_remove(k);
+    }
+    if keys {
+        c.env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE").env("AWS_SECRET_ACCESS_KEY", "secret");
+    }
+    let out = c.args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn missing_credentials_and_region_are_told_apart_by_their_type() {
+    // An address nothing listens on: neither case may get as far as a connection.
+    let (code, err) = bare(&["--once", "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"], false);
+    assert_eq!(code, 1);
+    assert!(err.contains("no AWS credentials found"), "{err}");
+    let (code, err) = bare(&["--once"], true);
+    assert_eq!(code, 1);
+    assert!(err.contains("no AWS region set: pass --region"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line, no Debug chain: {err}");
 }

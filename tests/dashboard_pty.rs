@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 
+mod common;
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Dashboard {
@@ -26,9 +28,16 @@ impl Dashboard {
     }
 
     fn start_in(args: &[&str], cols: u16, rows: u16, cwd: &std::path::Path) -> Self {
+        Self::start_with(args, cols, rows, cwd, &[])
+    }
+
+    fn start_with(args: &[&str], cols: u16, rows: u16, cwd: &std::path::Path, env: &[(String, String)]) -> Self {
         let pty = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_amiwatch"));
         cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
         cmd.cwd(cwd);
@@ -295,17 +304,67 @@ fn endings_notify_copy_goes_to_the_clipboard_and_export_writes_a_file() {
 }
 
 #[test]
-fn all_regions_show_a_region_column_and_picker() {
+fn all_regions_show_a_feed_column_and_picker() {
     let mut d = Dashboard::start(&["--demo", "--frozen", "--all-regions"], 130, 36);
     let s = d.wait_for("data from three regions", |s| {
-        s.contains("REGION") && s.contains("ap-southeast-2") && s.contains("eu-west-1") && s.contains("us-east-1")
+        s.contains("FEED") && s.contains("ap-southeast-2") && s.contains("eu-west-1") && s.contains("us-east-1")
     });
-    assert!(s.contains("3 regions"), "{s}");
-    d.press("R");
-    d.wait_for("the region picker", |s| s.contains("All regions"));
+    assert!(s.contains("3 feeds: demo (123456789012) · ap-southeast-2"), "{s}");
+    d.press("F");
+    d.wait_for("the feed picker", |s| s.contains("All feeds"));
     d.press("j\r");
-    let s = d.wait_for("a region filter", |s| s.contains("region: ap-southeast-2"));
+    let s = d.wait_for("a feed filter", |s| s.contains("feed: ap-southeast-2"));
     assert!(rows(&s).iter().all(|l| l.contains("ap-southeast-2")), "{s}");
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+}
+
+#[test]
+fn two_accounts_side_by_side_and_the_refused_profile_named_in_the_header() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let acc = rt.block_on(common::Accounts::start("pty"));
+    let mut expected = 0;
+    for key in ["AKIDALPHA", "AKIDBETA"] {
+        let tasks = rt.block_on(acc.tasks_of(key));
+        let amis: std::collections::BTreeSet<_> = tasks.iter().map(|(ami, _)| ami.clone()).collect();
+        expected += amis.len();
+    }
+    let mut args: Vec<String> = acc.endpoint_args();
+    args.extend(["--profile".into(), "alpha,beta,gamma".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = Dashboard::start_with(&args, 160, 40, &std::env::temp_dir(), &acc.env());
+    let s = d.wait_for("both accounts and gamma's error", |s| {
+        s.contains("alpha (111111111111)")
+            && s.contains("beta (222222222222)")
+            && s.contains("gamma (333333333333)")
+            && s.contains("not authorized")
+    });
+    // Every AMI of both good accounts is counted, one row each: the first tab says how many.
+    assert!(s.contains(&format!("1 All {expected} ")), "expected {expected} rows:\n{s}");
+    assert!(s.contains("poll failed") && s.contains("gamma (333333333333) · us-east-1: not authorized"), "{s}");
+    d.press("F");
+    d.wait_for("the feed picker", |s| s.contains("All feeds"));
+    d.press("jj\r");
+    let s = d.wait_for("beta only", |s| s.contains("feed: beta (222222222222)"));
+    assert!(rows(&s).iter().all(|l| l.contains("beta (222222222222)")), "{s}");
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+}
+
+#[test]
+fn notify_off_rings_no_bell_and_sends_no_notification() {
+    let mut d = Dashboard::start(&["--demo", "--speed", "600", "--interval", "1s", "--notify", "off"], 120, 30);
+    // The default mode (failures) rings and notifies before the frame that counts a new
+    // failure is drawn. The demo's seed has tasks in progress that fail later.
+    let failed = |s: &str| -> Option<u32> {
+        let tab = s.split("4 Failed ").nth(1)?;
+        tab.split_whitespace().next()?.parse().ok()
+    };
+    let s = d.wait_for("the first data", |s| rows(s).len() > 5 && failed(s).is_some());
+    let before = failed(&s).unwrap();
+    d.wait_for("a task failing", |s| failed(s).is_some_and(|n| n > before));
+    assert!(!osc_contains(&d, b"\x1b]9;"), "no desktop notification with --notify off");
+    assert_eq!(d.osc.lock().unwrap().1, 0, "no bell with --notify off");
     d.press("q");
     assert_eq!(d.wait_exit(), 0);
 }

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use amiwatch::app::App;
 use amiwatch::ec2::poller::{Ec2Source, Schedule};
-use amiwatch::ec2::{self, ClientOptions, Ec2, ErrorKind, Paging, PollEvent, Poller, Selection};
+use amiwatch::ec2::{self, ClientOptions, Ec2, ErrorKind, Feed, FeedInfo, Paging, PollEvent, Poller, Selection};
+use amiwatch::once;
 use amiwatch::sim::{self, FaultConfig, SimConfig, SimHandle};
 use amiwatch::task::StoreTask;
 use chrono::Utc;
@@ -36,8 +37,11 @@ async fn complete_set(h: &SimHandle) -> Vec<StoreTask> {
         .tasks
 }
 
-async fn fetch_retrying(ec2: &Ec2) -> Result<ec2::Fetched, ec2::FetchError> {
-    ec2::fetch_all_retrying(ec2, &Selection::default(), &Paging::default(), 3, |_, _| {}).await
+/// A fetch as `--once` makes it: on the poller, with its retries and backoff.
+async fn fetch_retrying(ec2: &Ec2) -> Result<Arc<ec2::Snapshot>, ec2::FetchError> {
+    let feed = Feed { info: Arc::new(FeedInfo::default()), ec2: ec2.clone() };
+    let mut r = once::fetch_feeds(&[feed], &Selection::default(), &Paging::default(), 3, |_, _, _| {}).await;
+    r.remove(0)
 }
 
 #[tokio::test]
@@ -103,7 +107,7 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
     let source = Arc::new(Ec2Source {
         ec2: client(&h, Duration::from_secs(2), 2),
         selection: Selection::default(),
-        page_size: 200,
+        paging: Paging::default(),
     });
     let schedule = Schedule {
         interval: Duration::from_millis(100),
@@ -111,13 +115,13 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
         max_backoff: Duration::from_millis(400),
     };
     let (_poller, mut rx) = Poller::spawn(source, schedule);
-    let mut app = App::new("test", Duration::from_millis(100), Utc::now());
+    let mut app = App::new(Vec::new(), Duration::from_millis(100), Utc::now());
     let apply = |app: &mut App, e: PollEvent| {
         app.now = Utc::now();
-        app.apply(e);
+        app.apply(0, e);
     };
 
-    while app.snapshot.is_none() {
+    while !app.has_data() {
         let e = next_event(&mut rx).await;
         apply(&mut app, e);
     }
@@ -169,7 +173,7 @@ async fn soak_under_faults_loses_nothing_and_memory_stays_flat() {
     let source = Arc::new(Ec2Source {
         ec2: client(&h, Duration::from_secs(2), 3),
         selection: Selection::default(),
-        page_size: 200,
+        paging: Paging::default(),
     });
     let schedule = Schedule {
         interval: Duration::from_millis(10),

@@ -42,7 +42,6 @@ async fn full_fetch_follows_every_page_with_the_fewest_requests() {
     let unique: HashSet<_> = keys(&all.tasks).into_iter().collect();
     assert_eq!(unique.len(), 1000, "no task twice");
     assert!(all.tasks.windows(2).all(|w| w[0].start_time >= w[1].start_time), "the service's order: newest first");
-    assert!(all.tasks.iter().all(|t| t.region.as_deref() == Some("us-east-1")));
     for state in [TaskState::InProgress, TaskState::Completed, TaskState::Failed] {
         assert!(all.tasks.iter().any(|t| t.state.as_ref() == Some(&state)), "{state} present");
     }
@@ -194,6 +193,5 @@ async fn each_region_has_its_own_tasks() {
     let west = connect_embedded_as(h.url(), &fast(), "AKIDTEST", "eu-west-1");
     let west = ec2::fetch_all(&west, &Selection::default(), &paging(200)).await.unwrap();
     assert_eq!(west.tasks.len(), 20);
-    assert!(west.tasks.iter().all(|t| t.region.as_deref() == Some("eu-west-1")));
     assert_ne!(keys(&east.tasks), keys(&west.tasks));
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use amiwatch::app::view::{SortKey, StateFilter};
 use amiwatch::app::{Action, App, Mode};
-use amiwatch::ec2::{PollEvent, Snapshot};
+use amiwatch::ec2::{FeedInfo, PollEvent, Snapshot};
 use amiwatch::output::{self, Format};
 use amiwatch::task::{StoreTask, TaskState};
 use amiwatch::ui;
@@ -57,7 +57,6 @@ fn task() -> impl Strategy<Value = StoreTask> {
             progress,
             state,
             failure_reason: reason,
-            region: Some("us-east-1".into()),
         })
 }
 
@@ -66,6 +65,7 @@ fn action() -> impl Strategy<Value = Action> {
         (0usize..4).prop_map(|i| Action::SetState(StateFilter::ALL[i])),
         Just(Action::CycleState),
         Just(Action::OpenBucketPicker),
+        Just(Action::OpenFeedPicker),
         Just(Action::StartSearch),
         proptest::char::any().prop_map(Action::SearchInput),
         Just(Action::SearchBackspace),
@@ -88,7 +88,7 @@ fn action() -> impl Strategy<Value = Action> {
 
 fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
-        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), took: Duration::ZERO, requests: 1 }),
+        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
     }
 }
@@ -107,6 +107,9 @@ fn check_invariants(app: &App) {
     } else {
         assert!(app.selected < app.view.rows.len());
         assert!(app.offset <= app.selected);
+    }
+    if let Some(f) = app.filters.feed {
+        assert!(app.view.rows.iter().all(|&i| tasks.locate(i).0 == f));
     }
     for &i in &app.view.rows {
         let t = &tasks[i];
@@ -133,15 +136,21 @@ proptest! {
         later in proptest::collection::vec(task(), 0..30),
         actions in proptest::collection::vec(action(), 0..40),
         sizes in proptest::collection::vec((1u16..220, 1u16..70), 1..4),
+        n_feeds in prop_oneof![Just(1usize), Just(3usize)],
     ) {
-        let mut app = App::new("prop", Duration::from_secs(5), now());
+        // One feed or three: the same path.
+        let feeds: Vec<Arc<FeedInfo>> = (0..n_feeds)
+            .map(|n| Arc::new(FeedInfo { profile: Some(format!("p{n}")), region: Some("r-1".into()), ..FeedInfo::default() }))
+            .collect();
+        let mut app = App::new(feeds, Duration::from_secs(5), now());
         app.color = false;
-        app.apply(snapshot(tasks));
+        app.apply(0, snapshot(tasks.clone()));
+        app.apply(n_feeds - 1, snapshot(later.clone()));
         for (n, a) in actions.into_iter().enumerate() {
             app.handle(a);
             check_invariants(&app);
             if n == 10 {
-                app.apply(snapshot(later.clone()));
+                app.apply(n % n_feeds, snapshot(later.clone()));
                 check_invariants(&app);
             }
         }
@@ -159,8 +168,10 @@ proptest! {
     #[test]
     fn one_shot_output_never_panics_and_json_round_trips(tasks in proptest::collection::vec(task(), 0..40), width in proptest::option::of(1usize..200)) {
         for format in [Format::Table, Format::Csv, Format::Json] {
+            let feed = FeedInfo { profile: Some("p".into()), region: Some("r-1".into()), ..FeedInfo::default() };
+            let rows: Vec<output::Row<'_>> = tasks.iter().map(|t| (&feed, t)).collect();
             let mut buf = Vec::new();
-            output::write(&mut buf, format, &tasks, Some("tok"), width, true).unwrap();
+            output::write(&mut buf, format, &rows, Some("tok"), width, true).unwrap();
             let s = String::from_utf8(buf).unwrap();
             if format != Format::Json {
                 prop_assert!(!s.contains('\u{1b}'), "an escape in {:?} output", format);

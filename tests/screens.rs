@@ -6,12 +6,21 @@ use std::time::Duration;
 
 use amiwatch::app::view::StateFilter;
 use amiwatch::app::{Action, App};
-use amiwatch::ec2::{ErrorKind, FetchError, PollEvent, Snapshot};
+use amiwatch::ec2::{ErrorKind, FeedInfo, FetchError, PollEvent, Snapshot};
 use amiwatch::task::{StoreTask, TaskState};
 use amiwatch::ui;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+
+fn feed(profile: &str, region: &str, endpoint: Option<&str>) -> Arc<FeedInfo> {
+    Arc::new(FeedInfo {
+        profile: Some(profile.into()),
+        region: Some(region.into()),
+        account: None,
+        endpoint: endpoint.map(str::to_string),
+    })
+}
 
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc()
@@ -26,7 +35,6 @@ fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8, rea
         progress: Some(progress),
         state: Some(state),
         failure_reason: reason.map(str::to_string),
-        region: Some("us-east-1".into()),
     }
 }
 
@@ -54,20 +62,15 @@ fn tasks() -> Vec<StoreTask> {
 
 fn snapshot_event(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
-        snapshot: Arc::new(Snapshot {
-            tasks,
-            fetched_at: now() - ChronoDuration::seconds(3),
-            took: Duration::from_millis(40),
-            requests: 1,
-        }),
+        snapshot: Arc::new(Snapshot { tasks, fetched_at: now() - ChronoDuration::seconds(3), next_token: None }),
         next_in: Duration::from_secs(5),
     }
 }
 
 fn app() -> App {
-    let mut a = App::new("demo · us-east-1 · http://127.0.0.1:8080", Duration::from_secs(5), now());
+    let mut a = App::new(vec![feed("demo", "us-east-1", Some("http://127.0.0.1:8080"))], Duration::from_secs(5), now());
     a.color = false;
-    a.apply(snapshot_event(tasks()));
+    a.apply(0, snapshot_event(tasks()));
     a
 }
 
@@ -135,42 +138,48 @@ fn help_overlay() {
 
 #[test]
 fn loading_first_poll() {
-    let mut a = App::new("profile prod · eu-west-1", Duration::from_secs(5), now());
+    let mut a = App::new(vec![feed("prod", "eu-west-1", None)], Duration::from_secs(5), now());
     a.color = false;
-    a.apply(PollEvent::Polling);
+    a.apply(0, PollEvent::Polling);
     insta::assert_snapshot!(screen(&mut a, 80, 12));
 }
 
 #[test]
 fn first_poll_failed() {
-    let mut a = App::new("profile prod · eu-west-1", Duration::from_secs(5), now());
+    let mut a = App::new(vec![feed("prod", "eu-west-1", None)], Duration::from_secs(5), now());
     a.color = false;
-    a.apply(PollEvent::Failed {
-        error: FetchError::new(ErrorKind::Unauthorized, "UnauthorizedOperation: You are not authorized"),
-        at: now() - ChronoDuration::seconds(2),
-        retry_in: Duration::from_secs(10),
-        consecutive: 1,
-    });
+    a.apply(
+        0,
+        PollEvent::Failed {
+            error: FetchError::new(ErrorKind::Unauthorized, "UnauthorizedOperation: You are not authorized"),
+            at: now() - ChronoDuration::seconds(2),
+            retry_in: Duration::from_secs(10),
+            consecutive: 1,
+        },
+    );
     insta::assert_snapshot!(screen(&mut a, 80, 12));
 }
 
 #[test]
 fn stale_after_failure_keeps_data() {
     let mut a = app();
-    a.apply(PollEvent::Failed {
-        error: FetchError::new(ErrorKind::Throttled, "RequestLimitExceeded"),
-        at: now() - ChronoDuration::seconds(1),
-        retry_in: Duration::from_secs(20),
-        consecutive: 3,
-    });
+    a.apply(
+        0,
+        PollEvent::Failed {
+            error: FetchError::new(ErrorKind::Throttled, "RequestLimitExceeded"),
+            at: now() - ChronoDuration::seconds(1),
+            retry_in: Duration::from_secs(20),
+            consecutive: 3,
+        },
+    );
     insta::assert_snapshot!(screen(&mut a, 100, 14));
 }
 
 #[test]
 fn empty_account_and_no_match() {
-    let mut a = App::new("demo", Duration::from_secs(5), now());
+    let mut a = App::new(vec![feed("demo", "us-east-1", None)], Duration::from_secs(5), now());
     a.color = false;
-    a.apply(snapshot_event(vec![]));
+    a.apply(0, snapshot_event(vec![]));
     insta::assert_snapshot!("empty_account", screen(&mut a, 80, 12));
     let mut a = app();
     a.handle(Action::StartSearch);
@@ -190,7 +199,7 @@ fn hostile_text_never_reaches_the_screen_raw() {
     t[0].bucket = Some("evil\u{1b}[2J\u{202e}bucket".into());
     t[0].failure_reason = Some("\u{7}bell".into());
     let mut a = app();
-    a.apply(snapshot_event(t));
+    a.apply(0, snapshot_event(t));
     let s = screen(&mut a, 140, 20);
     assert!(!s.contains('\u{1b}') && !s.contains('\u{202e}') && !s.contains('\u{7}'));
     assert!(s.contains("evil\\u{1b}"), "{s}");
@@ -198,21 +207,23 @@ fn hostile_text_never_reaches_the_screen_raw() {
 
 #[test]
 fn detail_of_a_task_in_progress_shows_speed_time_left_and_history() {
-    let mut a = App::new("demo", Duration::from_secs(5), now());
+    let mut a = App::new(vec![feed("demo", "us-east-1", None)], Duration::from_secs(5), now());
     a.color = false;
     // Twelve polls a minute apart, the first task gaining 2% a minute.
     for m in 0..12 {
         let mut t = tasks();
         t[0].progress = Some(7 + 2 * m as u8);
-        a.apply(PollEvent::Snapshot {
-            snapshot: Arc::new(Snapshot {
-                tasks: t,
-                fetched_at: now() + ChronoDuration::minutes(m),
-                took: Duration::from_millis(40),
-                requests: 1,
-            }),
-            next_in: Duration::from_secs(60),
-        });
+        a.apply(
+            0,
+            PollEvent::Snapshot {
+                snapshot: Arc::new(Snapshot {
+                    tasks: t,
+                    fetched_at: now() + ChronoDuration::minutes(m),
+                    next_token: None,
+                }),
+                next_in: Duration::from_secs(60),
+            },
+        );
     }
     a.now = now() + ChronoDuration::minutes(11);
     a.handle(Action::Confirm);

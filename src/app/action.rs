@@ -11,8 +11,8 @@ pub enum Action {
     SetState(StateFilter),
     CycleState,
     OpenBucketPicker,
-    /// The region picker (when more than one region is watched).
-    OpenRegionPicker,
+    /// The feed picker (when more than one feed is watched).
+    OpenFeedPicker,
     StartSearch,
     SearchInput(char),
     SearchBackspace,
@@ -52,13 +52,13 @@ pub enum Mode {
     Normal,
     Search,
     BucketPicker,
-    RegionPicker,
+    FeedPicker,
     Help,
 }
 
 impl Mode {
     pub fn is_picker(self) -> bool {
-        matches!(self, Self::BucketPicker | Self::RegionPicker)
+        matches!(self, Self::BucketPicker | Self::FeedPicker)
     }
 }
 
@@ -112,7 +112,7 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('4') => Some(Action::SetState(StateFilter::Failed)),
         KeyCode::Char('s') | KeyCode::Tab => Some(Action::CycleState),
         KeyCode::Char('b') => Some(Action::OpenBucketPicker),
-        KeyCode::Char('R') => Some(Action::OpenRegionPicker),
+        KeyCode::Char('F') => Some(Action::OpenFeedPicker),
         KeyCode::Char('/') => Some(Action::StartSearch),
         KeyCode::Char('o') => Some(Action::CycleSort),
         KeyCode::Char('O') => Some(Action::ReverseSort),
@@ -142,8 +142,8 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("1 2 3 4", "state filter: All / In progress / Completed / Failed"),
     ("s  Tab", "cycle the state filter"),
     ("b", "bucket picker (Enter picks, Esc cancels)"),
-    ("R", "region picker, when several regions are watched"),
-    ("/", "search AMI ID, bucket, key, reason (Enter keeps, Esc clears)"),
+    ("F", "feed picker (account and region), when several are watched"),
+    ("/", "search AMI ID, bucket, key, reason or feed (Enter keeps)"),
     ("o  O", "cycle the sort column / reverse the order"),
     ("j k ↑ ↓", "move the selection"),
     ("PgUp PgDn g G", "page up / down, first / last"),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::task::StoreTask;
+use crate::task::{StoreTask, TaskKey};
 
 /// Samples kept per task: enough for a sparkline and a 15-minute window at 5 s polls.
 const MAX_SAMPLES: usize = 240;
@@ -37,17 +37,15 @@ pub struct Estimate {
     pub observed: bool,
 }
 
-/// Progress samples per task, keyed by AMI ID and start time.
+/// Progress samples per task of one feed, sampled at that feed's fetch times.
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    samples: HashMap<(u64, i64), Vec<Sample>>,
+    samples: HashMap<TaskKey, Vec<Sample>>,
 }
 
-/// A task's key without allocating (it is looked up for every visible row of every frame):
-/// a 64-bit hash of the AMI ID, and the start time.
-fn key(t: &StoreTask) -> Option<(u64, i64)> {
-    let id = t.ami_id.as_deref()?;
-    Some((crate::text::stable_hash(id), t.start_time?.timestamp()))
+/// A task's key, when it has the AMI ID and start time that make it trackable.
+fn key(t: &StoreTask) -> Option<TaskKey> {
+    (t.ami_id.is_some() && t.start_time.is_some()).then(|| t.key())
 }
 
 impl History {

@@ -1,5 +1,5 @@
 //! The dashboard's state and the one place it changes: [`App::handle`] for actions,
-//! [`App::apply`] for poller events. No terminal here, so all of it is unit-tested.
+//! [`App::apply`] for poller events of any feed. No terminal here, so all of it is unit-tested.
 
 pub mod action;
 pub mod eta;
@@ -12,10 +12,11 @@ use chrono::{DateTime, FixedOffset, Utc};
 use ratatui::layout::Rect;
 
 pub use action::{Action, Mode};
+pub use view::Tasks;
 use view::{Filters, Index, SortKey, StateFilter, View};
 
-use crate::ec2::{PollEvent, Snapshot};
-use crate::task::StoreTask;
+use crate::ec2::{FeedInfo, PollEvent, Snapshot};
+use crate::task::{StoreTask, TaskKey};
 
 /// What the event loop must do after an action: the side effects the app does not own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +25,8 @@ pub enum Effect {
     Refresh,
     /// Put this text on the clipboard.
     Copy(String),
-    /// Write these tasks (the current view) to a file.
-    Export(crate::output::Format, Vec<StoreTask>),
+    /// Write these tasks (the current view), each with its feed, to a file.
+    Export(crate::output::Format, Vec<(Arc<FeedInfo>, StoreTask)>),
 }
 
 /// Which task endings ring the bell and raise a desktop notification.
@@ -84,46 +85,60 @@ pub struct PollFailure {
     pub consecutive: u32,
 }
 
-/// Where the data stands.
+/// Where the data stands, over every feed (derived from the feeds after each poller event).
 #[derive(Debug, Clone, Default)]
 pub struct PollStatus {
+    /// Any feed is polling.
     pub polling: bool,
+    /// The failing feeds, each named with its own error.
     pub failure: Option<PollFailure>,
-    /// When the next poll is due after the last success.
-    pub next_at: Option<DateTime<Utc>>,
-    /// The wait before the next poll, as the poller chose it (interval or idle interval).
+    /// The shortest wait before a feed's next poll, as the pollers chose it.
     pub next_in: Option<Duration>,
+    /// The oldest of the feeds' last good polls: how fresh the screen is at worst.
+    pub fetched_at: Option<DateTime<Utc>>,
 }
 
-/// One region's own poller state, when several regions are watched.
+/// One feed's own state: its latest complete snapshot, its error, its progress history.
 #[derive(Debug, Clone, Default)]
-pub struct Feed {
-    pub region: String,
+pub struct FeedState {
+    pub info: Arc<FeedInfo>,
     pub snapshot: Option<Arc<Snapshot>>,
     pub failure: Option<PollFailure>,
     pub polling: bool,
+    pub next_in: Option<Duration>,
+    /// Progress samples of this feed's tasks in progress, taken at this feed's fetch times.
+    pub history: eta::History,
+    /// Per task of the snapshot, its estimate as of the snapshot's fetch (derived on apply).
+    estimates: Vec<Option<eta::Estimate>>,
 }
 
-/// A task's identity across snapshots: its AMI and start time.
-type TaskKey = (Option<String>, Option<DateTime<Utc>>);
+impl FeedState {
+    pub fn new(info: Arc<FeedInfo>) -> Self {
+        Self { info, ..Self::default() }
+    }
 
-fn key_of(t: &StoreTask) -> TaskKey {
-    (t.ami_id.clone(), t.start_time)
+    pub fn tasks(&self) -> &[StoreTask] {
+        self.snapshot.as_ref().map_or(&[], |s| &s.tasks)
+    }
 }
 
 /// The whole dashboard state.
 #[derive(Debug, Clone)]
 pub struct App {
-    /// Where the data comes from ("demo · us-east-1 · http://...").
+    /// Where the data comes from, for the header.
     pub source: String,
     /// The configured interval between polls, for the stale warning.
     pub interval: Duration,
     /// The clock the relative times are shown against (updated by the tick).
     pub now: DateTime<Utc>,
-    pub snapshot: Option<Arc<Snapshot>>,
-    /// Progress samples of tasks in progress, for speed and time left.
-    pub history: eta::History,
-    /// When every task in progress should be done, as of the last snapshot; `None` when any
+    /// Every feed, in the order given; rows of the view point into their snapshots.
+    pub feeds: Vec<FeedState>,
+    /// Per feed, the shortest name that tells it from the others (the feed column, the picker).
+    pub feed_names: Vec<String>,
+    /// Where each feed's tasks start in the flat numbering the view uses (one more entry
+    /// than feeds: the last is the total).
+    offsets: Vec<usize>,
+    /// When every task in progress should be done, as of the last snapshots; `None` when any
     /// of them has no estimate.
     pub all_done_at: Option<DateTime<Utc>>,
     pub index: Index,
@@ -135,11 +150,11 @@ pub struct App {
     pub search_input: String,
     /// Selected row of the view.
     pub selected: usize,
-    selected_key: Option<TaskKey>,
+    selected_key: Option<(usize, TaskKey)>,
     /// First visible row of the table.
     pub offset: usize,
     pub detail_open: bool,
-    /// Selected entry of the bucket picker (0 = all buckets).
+    /// Selected entry of the picker (0 = all).
     pub picker: usize,
     pub poll: PollStatus,
     /// Where the table's rows are drawn, for clicks and paging (set by the event loop).
@@ -148,21 +163,32 @@ pub struct App {
     /// The user's UTC offset, for local times in the detail pane.
     pub local_offset: FixedOffset,
     pub notify: NotifyMode,
-    /// Per region, when more than one is watched (empty for one region).
-    pub feeds: Vec<Feed>,
     /// Endings not yet announced by the event loop.
     pub alerts: Vec<Alert>,
     pub toast: Option<Toast>,
 }
 
 impl App {
-    pub fn new(source: impl Into<String>, interval: Duration, now: DateTime<Utc>) -> Self {
+    /// A dashboard over these feeds (at least one).
+    pub fn new(feeds: Vec<Arc<FeedInfo>>, interval: Duration, now: DateTime<Utc>) -> Self {
+        let feeds: Vec<FeedState> = match feeds.is_empty() {
+            true => vec![FeedState::default()],
+            false => feeds.into_iter().map(FeedState::new).collect(),
+        };
+        let source = match feeds.as_slice() {
+            [one] => one.info.long_label(),
+            many => {
+                format!("{} feeds: {}", many.len(), many.iter().map(|f| f.info.label()).collect::<Vec<_>>().join(", "))
+            }
+        };
+        let feed_names = FeedInfo::short_labels(&feeds.iter().map(|f| &*f.info).collect::<Vec<_>>());
         Self {
-            source: source.into(),
+            source,
             interval,
             now,
-            snapshot: None,
-            history: eta::History::default(),
+            feed_names,
+            offsets: vec![0; feeds.len() + 1],
+            feeds,
             all_done_at: None,
             index: Index::default(),
             sorted: Vec::new(),
@@ -180,15 +206,19 @@ impl App {
             color: true,
             local_offset: chrono::Offset::fix(&Utc),
             notify: NotifyMode::default(),
-            feeds: Vec::new(),
             alerts: Vec::new(),
             toast: None,
         }
     }
 
-    /// The tasks of the current snapshot (empty before the first one).
-    pub fn tasks(&self) -> &[StoreTask] {
-        self.snapshot.as_ref().map_or(&[], |s| &s.tasks)
+    /// Every feed's tasks, numbered one after the other: what the view's rows point into.
+    pub fn tasks(&self) -> Tasks<'_> {
+        Tasks::new(&self.feeds, &self.offsets)
+    }
+
+    /// Whether any feed has delivered a snapshot yet.
+    pub fn has_data(&self) -> bool {
+        self.feeds.iter().any(|f| f.snapshot.is_some())
     }
 
     /// The selected task's index into [`App::tasks`].
@@ -196,138 +226,138 @@ impl App {
         self.view.rows.get(self.selected).copied()
     }
 
-    /// The bucket picker's entries: `None` for "All buckets", then each bucket and its count.
-    /// In the region picker, `None` for "All regions", then each region.
-    pub fn picker_entries(&self) -> Vec<(Option<&str>, usize)> {
-        let all = self.filters.all_tasks;
-        let items = match (self.mode == Mode::RegionPicker, all) {
-            (true, true) => &self.index.regions_all,
-            (true, false) => &self.index.regions,
-            (false, true) => &self.index.buckets_all,
-            (false, false) => &self.index.buckets,
-        };
-        let total = if all { self.tasks().len() } else { items.iter().map(|b| b.1).sum() };
-        std::iter::once((None, total)).chain(items.iter().map(|(b, n)| (Some(b.as_str()), *n))).collect()
+    /// The feed that task `i` came from.
+    pub fn feed_of(&self, i: usize) -> &FeedState {
+        &self.feeds[self.tasks().locate(i).0]
     }
 
-    /// Whether several regions are watched (a region column and picker appear).
-    pub fn multi_region(&self) -> bool {
+    /// The picker's entries: `None` for "all", then each bucket (or feed) and its count.
+    pub fn picker_entries(&self) -> Vec<(Option<String>, usize)> {
+        let all = self.filters.all_tasks;
+        let items: Vec<(String, usize)> = match (self.mode == Mode::FeedPicker, all) {
+            (true, true) => self.index.feeds_all.iter().map(|&(f, n)| (self.feed_names[f].clone(), n)).collect(),
+            (true, false) => self.index.feeds.iter().map(|&(f, n)| (self.feed_names[f].clone(), n)).collect(),
+            (false, true) => self.index.buckets_all.clone(),
+            (false, false) => self.index.buckets.clone(),
+        };
+        let total = if all { self.tasks().len() } else { items.iter().map(|b| b.1).sum() };
+        std::iter::once((None, total)).chain(items.into_iter().map(|(b, n)| (Some(b), n))).collect()
+    }
+
+    /// Whether several feeds are watched (a feed column and picker appear).
+    pub fn multi_feed(&self) -> bool {
         self.feeds.len() > 1
     }
 
-    /// Watches these regions, each with its own poller.
-    pub fn with_regions(mut self, regions: &[String]) -> Self {
-        self.feeds = regions.iter().map(|r| Feed { region: r.clone(), ..Feed::default() }).collect();
-        self
-    }
-
-    /// Applies an event of region `idx`'s poller: the tasks of all regions are merged, and a
-    /// failing region keeps its last data and shows its own error, never hiding the others.
-    pub fn apply_from(&mut self, idx: usize, event: PollEvent) {
-        let Some(feed) = self.feeds.get_mut(idx) else { return self.apply(event) };
+    /// Applies an event of feed `idx`'s poller. A failing feed keeps its last data and shows
+    /// its own error, never hiding the others; a snapshot replaces only its own feed's.
+    pub fn apply(&mut self, idx: usize, event: PollEvent) {
+        let Some(feed) = self.feeds.get_mut(idx) else { return };
         match event {
-            PollEvent::Polling => {
-                feed.polling = true;
-                self.poll.polling = true;
-            }
+            PollEvent::Polling => feed.polling = true,
             PollEvent::Snapshot { snapshot, next_in } => {
-                feed.snapshot = Some(snapshot);
-                feed.failure = None;
                 feed.polling = false;
-                let parts: Vec<&Arc<Snapshot>> = self.feeds.iter().filter_map(|f| f.snapshot.as_ref()).collect();
-                let merged = Snapshot {
-                    tasks: parts.iter().flat_map(|s| s.tasks.iter().cloned()).collect(),
-                    fetched_at: parts.iter().map(|s| s.fetched_at).min().unwrap_or(self.now),
-                    took: parts.iter().map(|s| s.took).max().unwrap_or_default(),
-                    requests: parts.iter().map(|s| s.requests).sum(),
-                };
-                self.apply(PollEvent::Snapshot { snapshot: Arc::new(merged), next_in });
+                feed.failure = None;
+                feed.next_in = Some(next_in);
+                feed.history.record(&snapshot.tasks, snapshot.fetched_at);
+                feed.estimates = snapshot.tasks.iter().map(|t| feed.history.estimate(t, snapshot.fetched_at)).collect();
+                let before = feed.snapshot.replace(snapshot);
+                if let Some(before) = before {
+                    self.announce_endings(idx, &before.tasks);
+                }
+                self.rebuild();
             }
             PollEvent::Failed { error, at, retry_in, consecutive } => {
+                // The last good snapshot stays: a failed poll never wipes data.
+                feed.polling = false;
                 let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();
                 feed.failure = Some(PollFailure { summary: error.summary(), at, retry_at, consecutive });
-                feed.polling = false;
             }
         }
-        self.poll.polling = self.feeds.iter().any(|f| f.polling);
-        let failing: Vec<(&str, &PollFailure)> =
-            self.feeds.iter().filter_map(|f| f.failure.as_ref().map(|p| (f.region.as_str(), p))).collect();
-        self.poll.failure = (!failing.is_empty()).then(|| PollFailure {
-            summary: failing.iter().map(|(r, p)| format!("{r}: {}", p.summary)).collect::<Vec<_>>().join("; "),
-            at: failing.iter().map(|(_, p)| p.at).max().unwrap_or(self.now),
-            retry_at: failing.iter().map(|(_, p)| p.retry_at).min().unwrap_or(self.now),
-            consecutive: failing.iter().map(|(_, p)| p.consecutive).max().unwrap_or(1),
-        });
+        self.aggregate();
     }
 
-    /// The estimate for task `i` of the snapshot.
+    /// Re-derives the flat numbering, the grouping and the estimates after a new snapshot.
+    fn rebuild(&mut self) {
+        let mut at = 0;
+        for (n, f) in self.feeds.iter().enumerate() {
+            self.offsets[n] = at;
+            at += f.tasks().len();
+        }
+        self.offsets[self.feeds.len()] = at;
+        self.index = Index::build(&self.tasks(), &self.feeds);
+        self.all_done_at = all_done_at(&self.feeds);
+        self.resort();
+    }
+
+    /// The header's view of every feed: polling, failures named per feed, freshness.
+    fn aggregate(&mut self) {
+        let feeds = &self.feeds;
+        let named = feeds.len() > 1;
+        let failing: Vec<(&FeedState, &PollFailure)> =
+            feeds.iter().filter_map(|f| f.failure.as_ref().map(|p| (f, p))).collect();
+        self.poll = PollStatus {
+            polling: feeds.iter().any(|f| f.polling),
+            failure: (!failing.is_empty()).then(|| PollFailure {
+                summary: failing
+                    .iter()
+                    .map(|(f, p)| if named { format!("{}: {}", f.info.label(), p.summary) } else { p.summary.clone() })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                at: failing.iter().map(|(_, p)| p.at).max().unwrap_or(self.now),
+                retry_at: failing.iter().map(|(_, p)| p.retry_at).min().unwrap_or(self.now),
+                consecutive: failing.iter().map(|(_, p)| p.consecutive).max().unwrap_or(1),
+            }),
+            next_in: feeds.iter().filter_map(|f| f.next_in).min(),
+            fetched_at: feeds.iter().filter_map(|f| f.snapshot.as_ref().map(|s| s.fetched_at)).min(),
+        };
+    }
+
+    /// The estimate for task `i`, as of its feed's last fetch.
     ///
     /// Estimates are made as of the snapshot, so the time left counts down between polls and
     /// agrees with [`App::all_done_at`].
     pub fn estimate(&self, i: usize) -> Option<eta::Estimate> {
-        let at = self.snapshot.as_ref()?.fetched_at;
-        self.history.estimate(&self.tasks()[i], at)
+        let (f, local) = self.tasks().locate(i);
+        self.feeds[f].estimates.get(local).copied().flatten()
     }
 
     /// Time left for task `i` from now.
     pub fn time_left(&self, i: usize) -> Option<chrono::Duration> {
-        let at = self.snapshot.as_ref()?.fetched_at;
+        let at = self.feed_of(i).snapshot.as_ref()?.fetched_at;
         let done = at + self.estimate(i)?.left;
         Some((done - self.now).max(chrono::Duration::zero()))
     }
 
     /// Whether the data is older than it should be (a failed poll, or polls that stopped).
     pub fn is_stale(&self) -> bool {
-        match &self.snapshot {
+        match self.poll.fetched_at {
             None => false,
-            Some(s) => {
+            Some(at) => {
                 let allowed = self.poll.next_in.unwrap_or(self.interval).max(self.interval) * 3;
                 self.poll.failure.is_some()
-                    || (self.now - s.fetched_at).to_std().is_ok_and(|age| age > allowed + Duration::from_secs(5))
+                    || (self.now - at).to_std().is_ok_and(|age| age > allowed + Duration::from_secs(5))
             }
         }
     }
 
-    /// Applies one poller event.
-    pub fn apply(&mut self, event: PollEvent) {
-        match event {
-            PollEvent::Polling => self.poll.polling = true,
-            PollEvent::Snapshot { snapshot, next_in } => {
-                self.poll.polling = false;
-                self.poll.failure = None;
-                self.poll.next_in = Some(next_in);
-                self.poll.next_at = chrono::Duration::from_std(next_in).ok().map(|d| snapshot.fetched_at + d);
-                if let Some(prev) = self.snapshot.clone() {
-                    self.announce_endings(&prev.tasks, &snapshot.tasks);
-                }
-                self.index = Index::build(&snapshot.tasks);
-                self.history.record(&snapshot.tasks, snapshot.fetched_at);
-                self.all_done_at = all_done_at(&self.history, &snapshot.tasks, snapshot.fetched_at);
-                self.snapshot = Some(snapshot);
-                self.resort();
-            }
-            PollEvent::Failed { error, at, retry_in, consecutive } => {
-                // The last good snapshot stays: a failed poll never wipes data.
-                self.poll.polling = false;
-                let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();
-                self.poll.failure = Some(PollFailure { summary: error.summary(), at, retry_at, consecutive });
-            }
-        }
-    }
-
-    /// Queues an alert and a toast for every task that was in progress and has now ended.
-    fn announce_endings(&mut self, before: &[StoreTask], after: &[StoreTask]) {
+    /// Queues an alert and a toast for every task of feed `idx` that was in progress before
+    /// its new snapshot and has now ended.
+    fn announce_endings(&mut self, idx: usize, before: &[StoreTask]) {
         let running: std::collections::HashSet<TaskKey> =
-            before.iter().filter(|t| t.is_in_progress()).map(key_of).collect();
+            before.iter().filter(|t| t.is_in_progress()).map(StoreTask::key).collect();
         if running.is_empty() {
             return;
         }
-        for t in after.iter().filter(|t| t.state.as_ref().is_some_and(|s| s.is_final())) {
-            if !running.contains(&key_of(t)) {
-                continue;
-            }
+        let feed = &self.feeds[idx];
+        let ended = feed.tasks().iter().filter(|t| t.state.as_ref().is_some_and(|s| s.is_final()));
+        let mut news = Vec::new();
+        for t in ended.filter(|t| running.contains(&t.key())) {
             let failed = t.state == Some(crate::task::TaskState::Failed);
-            let ami = crate::text::safe(t.ami_id.as_deref().unwrap_or("a task")).into_owned();
+            let mut ami = crate::text::safe(t.ami_id.as_deref().unwrap_or("a task")).into_owned();
+            if self.feeds.len() > 1 {
+                ami = format!("{ami} ({})", crate::text::safe(&feed.info.label()));
+            }
             let text = match (&t.failure_reason, failed) {
                 (Some(r), true) => format!("{ami} failed: {}", crate::text::safe(r)),
                 (None, true) => format!("{ami} failed"),
@@ -336,6 +366,9 @@ impl App {
                     t.s3_uri().map(|u| crate::text::safe(&u).into_owned()).unwrap_or_default()
                 ),
             };
+            news.push((text, failed));
+        }
+        for (text, failed) in news {
             self.toast = Some(Toast { text: text.clone(), at: self.now });
             let wanted = match self.notify {
                 NotifyMode::Off => false,
@@ -374,8 +407,9 @@ impl App {
                 }
             }
             Action::Export(format) => {
-                let tasks: Vec<StoreTask> = self.view.rows.iter().map(|&i| self.tasks()[i].clone()).collect();
-                return Some(Effect::Export(format, tasks));
+                let tasks = self.tasks();
+                let rows = self.view.rows.iter().map(|&i| (self.feed_of(i).info.clone(), tasks[i].clone())).collect();
+                return Some(Effect::Export(format, rows));
             }
             Action::CycleNotify => {
                 self.notify = self.notify.next();
@@ -384,8 +418,10 @@ impl App {
             Action::SetState(s) => self.set_state(s),
             Action::CycleState => self.set_state(self.filters.state.next()),
             Action::OpenBucketPicker => self.open_picker(Mode::BucketPicker),
-            Action::OpenRegionPicker if self.multi_region() => self.open_picker(Mode::RegionPicker),
-            Action::OpenRegionPicker => self.show_toast("one region is watched: pass --region a,b or --all-regions"),
+            Action::OpenFeedPicker if self.multi_feed() => self.open_picker(Mode::FeedPicker),
+            Action::OpenFeedPicker => {
+                self.show_toast("one feed is watched: pass --profile a,b, --region a,b or --all-regions")
+            }
             Action::StartSearch => self.mode = Mode::Search,
             Action::SearchInput(c) => self.edit_search(|s| s.push(c)),
             Action::SearchBackspace => self.edit_search(|s| {
@@ -439,17 +475,20 @@ impl App {
 
     fn open_picker(&mut self, mode: Mode) {
         self.mode = mode;
-        let active = if mode == Mode::RegionPicker { &self.filters.region } else { &self.filters.bucket };
+        let active = match mode {
+            Mode::FeedPicker => self.filters.feed.map(|f| self.feed_names[f].clone()),
+            _ => self.filters.bucket.clone(),
+        };
         let entries = self.picker_entries();
-        self.picker = entries.iter().position(|(b, _)| *b == active.as_deref()).unwrap_or(0);
+        self.picker = entries.iter().position(|(b, _)| *b == active).unwrap_or(0);
     }
 
     fn confirm(&mut self) {
         match self.mode {
-            Mode::BucketPicker | Mode::RegionPicker => {
-                let pick = self.picker_entries().get(self.picker).and_then(|(b, _)| b.map(str::to_string));
-                if self.mode == Mode::RegionPicker {
-                    self.filters.region = pick;
+            Mode::BucketPicker | Mode::FeedPicker => {
+                let pick = self.picker_entries().get(self.picker).and_then(|(b, _)| b.clone());
+                if self.mode == Mode::FeedPicker {
+                    self.filters.feed = pick.and_then(|l| self.feed_names.iter().position(|f| *f == l));
                 } else {
                     self.filters.bucket = pick;
                 }
@@ -463,7 +502,7 @@ impl App {
 
     fn back(&mut self) {
         match self.mode {
-            Mode::BucketPicker | Mode::RegionPicker | Mode::Help => self.mode = Mode::Normal,
+            Mode::BucketPicker | Mode::FeedPicker | Mode::Help => self.mode = Mode::Normal,
             Mode::Search => self.mode = Mode::Normal,
             Mode::Normal => self.detail_open = false,
         }
@@ -492,8 +531,13 @@ impl App {
 
     fn select(&mut self, row: usize) {
         self.selected = row;
-        self.selected_key = self.selected_task().map(|i| key_of(&self.tasks()[i]));
+        self.selected_key = self.selected_task().map(|i| self.key_of(i));
         self.scroll_into_view();
+    }
+
+    /// Task `i`'s identity across snapshots: its feed and its [`TaskKey`].
+    fn key_of(&self, i: usize) -> (usize, TaskKey) {
+        (self.tasks().locate(i).0, self.tasks()[i].key())
     }
 
     /// Keeps the selected row inside the visible part of the table.
@@ -517,23 +561,24 @@ impl App {
     }
 
     fn resort(&mut self) {
-        self.sorted = view::sorted(self.tasks(), &self.index, &self.filters);
+        self.sorted = view::sorted(&self.tasks(), &self.index, &self.filters);
         self.refilter();
     }
 
     /// Recomputes the visible rows, keeping the selection on the same task if it is still shown.
     fn refilter(&mut self) {
-        self.view = view::filter(self.tasks(), &self.index, &self.sorted, &self.filters);
+        self.view = view::filter(&self.tasks(), &self.index, &self.sorted, &self.filters);
         let tasks = self.tasks();
-        let found =
-            self.selected_key.as_ref().and_then(|k| self.view.rows.iter().position(|&i| key_of(&tasks[i]) == *k));
+        let found = self.selected_key.as_ref().and_then(|(feed, key)| {
+            self.view.rows.iter().position(|&i| tasks.locate(i).0 == *feed && tasks[i].has_key(key))
+        });
         let row = found.unwrap_or(self.selected.min(self.view.rows.len().saturating_sub(1)));
         if self.view.rows.is_empty() {
             self.detail_open = false;
         }
         self.selected = row;
         if found.is_none() {
-            self.selected_key = self.selected_task().map(|i| key_of(&self.tasks()[i]));
+            self.selected_key = self.selected_task().map(|i| self.key_of(i));
         }
         self.scroll_into_view();
     }
@@ -559,14 +604,18 @@ impl App {
     }
 }
 
-/// The moment the slowest task in progress should be done.
-fn all_done_at(history: &eta::History, tasks: &[StoreTask], at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let mut longest = None;
-    for t in tasks.iter().filter(|t| t.is_in_progress()) {
-        let left = history.estimate(t, at)?.left;
-        longest = Some(longest.map_or(left, |l: chrono::Duration| l.max(left)));
+/// The moment the slowest task in progress, of every feed, should be done; `None` when any
+/// task in progress has no estimate.
+fn all_done_at(feeds: &[FeedState]) -> Option<DateTime<Utc>> {
+    let mut latest: Option<DateTime<Utc>> = None;
+    for f in feeds {
+        let Some(s) = &f.snapshot else { continue };
+        for (_, e) in s.tasks.iter().zip(&f.estimates).filter(|(t, _)| t.is_in_progress()) {
+            let done = s.fetched_at + e.as_ref()?.left;
+            latest = Some(latest.map_or(done, |l| l.max(done)));
+        }
     }
-    longest.map(|l| at + l)
+    latest
 }
 
 #[cfg(test)]

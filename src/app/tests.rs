@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ratatui::layout::Rect;
 
 use super::*;
-use crate::ec2::{ErrorKind, FetchError};
+use crate::ec2::{ErrorKind, FeedInfo, FetchError};
 use crate::task::TaskState;
 
 fn now() -> DateTime<Utc> {
@@ -21,13 +21,12 @@ fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8) -> 
         progress: Some(progress),
         state: Some(state),
         failure_reason: None,
-        region: Some("us-east-1".into()),
     }
 }
 
 fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
-        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), took: Duration::from_millis(20), requests: 1 }),
+        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
     }
 }
@@ -43,9 +42,9 @@ fn sample() -> Vec<StoreTask> {
 }
 
 fn app() -> App {
-    let mut a = App::new("test", Duration::from_secs(5), now());
+    let mut a = App::new(Vec::new(), Duration::from_secs(5), now());
     a.set_table_body(Rect::new(0, 5, 80, 3));
-    a.apply(snapshot(sample()));
+    a.apply(0, snapshot(sample()));
     a
 }
 
@@ -74,7 +73,7 @@ fn bucket_picker_picks_and_cancels() {
     assert_eq!(a.mode, Mode::BucketPicker);
     let entries = a.picker_entries();
     assert_eq!(entries[0], (None, 5));
-    assert_eq!(entries[1], (Some("alpha"), 2));
+    assert_eq!(entries[1], (Some("alpha".to_string()), 2));
     a.handle(Action::Move(1));
     a.handle(Action::Confirm);
     assert_eq!(a.mode, Mode::Normal);
@@ -130,7 +129,7 @@ fn selection_follows_the_task_across_snapshots_and_filters() {
     // A new task arrives on top: the selection stays on the same AMI.
     let mut tasks = sample();
     tasks.insert(0, task(9, 0, "alpha", TaskState::InProgress, 1));
-    a.apply(snapshot(tasks));
+    a.apply(0, snapshot(tasks));
     assert_eq!(selected_ami(&a).as_deref(), Some("ami-00000004"));
     a.handle(Action::SetState(StateFilter::InProgress));
     assert_eq!(selected_ami(&a).as_deref(), Some("ami-00000004"));
@@ -183,7 +182,7 @@ fn all_tasks_toggle_shows_every_attempt() {
     let mut a = app();
     let mut tasks = sample();
     tasks.push(task(3, 60, "alpha", TaskState::Failed, 2)); // an earlier attempt of ami 3
-    a.apply(snapshot(tasks));
+    a.apply(0, snapshot(tasks));
     assert_eq!(a.view.rows.len(), 5);
     a.handle(Action::ToggleAllTasks);
     assert_eq!(a.view.rows.len(), 6);
@@ -192,18 +191,21 @@ fn all_tasks_toggle_shows_every_attempt() {
 #[test]
 fn failed_poll_keeps_the_data_and_marks_it_stale() {
     let mut a = app();
-    a.apply(PollEvent::Polling);
+    a.apply(0, PollEvent::Polling);
     assert!(a.poll.polling);
-    a.apply(PollEvent::Failed {
-        error: FetchError::new(ErrorKind::Throttled, "RequestLimitExceeded"),
-        at: now(),
-        retry_in: Duration::from_secs(10),
-        consecutive: 1,
-    });
+    a.apply(
+        0,
+        PollEvent::Failed {
+            error: FetchError::new(ErrorKind::Throttled, "RequestLimitExceeded"),
+            at: now(),
+            retry_in: Duration::from_secs(10),
+            consecutive: 1,
+        },
+    );
     assert_eq!(a.view.rows.len(), 5);
     assert!(a.is_stale());
     assert!(a.poll.failure.as_ref().unwrap().summary.contains("throttled"));
-    a.apply(snapshot(sample()));
+    a.apply(0, snapshot(sample()));
     assert!(!a.is_stale());
 }
 
@@ -226,13 +228,13 @@ fn endings_raise_alerts_by_the_notify_mode_and_a_toast() {
     later[0].failure_reason = Some("Access Denied".into());
     later[3].state = Some(TaskState::Completed); // ami 4 was in progress
     later[3].progress = Some(100);
-    a.apply(snapshot(later.clone()));
+    a.apply(0, snapshot(later.clone()));
     assert_eq!(a.alerts.len(), 1, "failures only by default: {:?}", a.alerts);
     assert!(a.alerts[0].failed && a.alerts[0].text.contains("ami-00000001 failed: Access Denied"));
     assert!(a.current_toast().is_some());
     // Already ended: no second alert.
     a.alerts.clear();
-    a.apply(snapshot(later));
+    a.apply(0, snapshot(later));
     assert!(a.alerts.is_empty());
 
     let mut b = app();
@@ -240,7 +242,7 @@ fn endings_raise_alerts_by_the_notify_mode_and_a_toast() {
     assert_eq!(b.notify, NotifyMode::All);
     let mut later = sample();
     later[3].state = Some(TaskState::Completed);
-    b.apply(snapshot(later));
+    b.apply(0, snapshot(later));
     assert_eq!(b.alerts.len(), 1);
     assert!(b.alerts[0].text.contains("completed (s3://gamma/ami-00000004.bin)"));
 
@@ -250,7 +252,7 @@ fn endings_raise_alerts_by_the_notify_mode_and_a_toast() {
     assert_eq!(c.notify, NotifyMode::Off);
     let mut later = sample();
     later[0].state = Some(TaskState::Failed);
-    c.apply(snapshot(later));
+    c.apply(0, snapshot(later));
     assert!(c.alerts.is_empty());
     assert!(c.current_toast().is_some(), "the toast still says what happened");
 }
@@ -271,52 +273,105 @@ fn copy_and_export_are_effects_with_the_data() {
     assert_eq!(t, None, "toasts fade");
 }
 
-#[test]
-fn several_regions_merge_and_a_failing_region_hides_nothing() {
-    let regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
-    let mut a = App::new("test", Duration::from_secs(5), now()).with_regions(&regions);
+fn feed(profile: &str, region: &str) -> Arc<FeedInfo> {
+    Arc::new(FeedInfo { profile: Some(profile.into()), region: Some(region.into()), ..FeedInfo::default() })
+}
+
+fn two_feeds() -> App {
+    let mut a = App::new(vec![feed("prod", "us-east-1"), feed("dev", "eu-west-1")], Duration::from_secs(5), now());
     a.set_table_body(Rect::new(0, 5, 80, 10));
+    a
+}
+
+fn west() -> Vec<StoreTask> {
     let mut west = sample();
     for t in &mut west {
-        t.region = Some("eu-west-1".into());
         t.ami_id = t.ami_id.as_ref().map(|id| id.replace("ami-0", "ami-9"));
     }
-    a.apply_from(0, snapshot(sample()));
-    a.apply_from(1, snapshot(west));
-    assert!(a.multi_region());
+    west
+}
+
+fn failed(kind: ErrorKind) -> PollEvent {
+    PollEvent::Failed { error: FetchError::new(kind, "x"), at: now(), retry_in: Duration::from_secs(5), consecutive: 1 }
+}
+
+#[test]
+fn several_feeds_side_by_side_and_a_failing_feed_hides_nothing() {
+    let mut a = two_feeds();
+    a.apply(0, snapshot(sample()));
+    a.apply(1, snapshot(west()));
+    assert!(a.multi_feed());
     assert_eq!(a.view.rows.len(), 10);
-    a.apply_from(
-        1,
-        PollEvent::Failed {
-            error: FetchError::new(ErrorKind::ExpiredCredentials, "ExpiredToken"),
-            at: now(),
-            retry_in: Duration::from_secs(5),
-            consecutive: 1,
-        },
-    );
-    assert_eq!(a.view.rows.len(), 10, "eu-west-1 keeps its last data, us-east-1 all of its own");
+    let first = a.feeds[0].snapshot.clone().unwrap();
+    a.apply(1, failed(ErrorKind::ExpiredCredentials));
+    assert_eq!(a.view.rows.len(), 10, "dev keeps its last data, prod all of its own");
     let f = a.poll.failure.clone().unwrap();
-    assert!(f.summary.starts_with("eu-west-1: AWS credentials have expired"), "{}", f.summary);
-    // us-east-1 updates while eu-west-1 fails: both still shown, the failure still told.
-    a.apply_from(0, snapshot(sample()));
+    assert!(f.summary.starts_with("dev · eu-west-1: AWS credentials have expired"), "{}", f.summary);
+    // prod updates while dev fails: both still shown, the failure still told.
+    a.apply(0, snapshot(sample()));
     assert_eq!(a.view.rows.len(), 10);
     assert!(a.poll.failure.is_some());
+    assert!(!Arc::ptr_eq(&first, a.feeds[0].snapshot.as_ref().unwrap()), "prod's own snapshot replaced");
 
-    a.handle(Action::OpenRegionPicker);
-    assert_eq!(a.mode, Mode::RegionPicker);
-    assert_eq!(a.picker_entries(), vec![(None, 10), (Some("eu-west-1"), 5), (Some("us-east-1"), 5)]);
-    a.handle(Action::Move(1));
+    a.handle(Action::OpenFeedPicker);
+    assert_eq!(a.mode, Mode::FeedPicker);
+    let entries = a.picker_entries();
+    assert_eq!(entries[0], (None, 10));
+    assert_eq!(entries[1], (Some("prod · us-east-1".to_string()), 5));
+    assert_eq!(entries[2], (Some("dev · eu-west-1".to_string()), 5), "profile and region both differ: both named");
+    a.handle(Action::Move(2));
     a.handle(Action::Confirm);
-    assert_eq!(a.filters.region.as_deref(), Some("eu-west-1"));
-    assert!(a.view.rows.iter().all(|&i| a.tasks()[i].region.as_deref() == Some("eu-west-1")));
-    a.apply_from(1, snapshot(sample()));
+    assert_eq!(a.filters.feed, Some(1));
+    assert!(a.view.rows.iter().all(|&i| a.tasks().locate(i).0 == 1));
+    a.apply(1, snapshot(west()));
     assert!(a.poll.failure.is_none(), "recovered");
 }
 
 #[test]
-fn one_region_has_no_region_picker() {
+fn rows_point_into_the_feeds_snapshots_without_copies() {
+    let mut a = two_feeds();
+    a.apply(0, snapshot(sample()));
+    a.apply(1, snapshot(west()));
+    let tasks = a.tasks();
+    for &i in &a.view.rows {
+        let (f, local) = tasks.locate(i);
+        assert!(std::ptr::eq(&tasks[i], &a.feeds[f].snapshot.as_ref().unwrap().tasks[local]));
+    }
+}
+
+#[test]
+fn a_failing_feed_does_not_freeze_the_others_estimates() {
+    let mut a = two_feeds();
+    let at = |mins: i64, progress: u8| {
+        let mut t = sample();
+        t[0].progress = Some(progress);
+        PollEvent::Snapshot {
+            snapshot: Arc::new(Snapshot {
+                tasks: t,
+                fetched_at: now() + ChronoDuration::minutes(mins),
+                next_token: None,
+            }),
+            next_in: Duration::from_secs(5),
+        }
+    };
+    a.apply(0, at(0, 10));
+    a.apply(1, snapshot(west()));
+    a.apply(1, failed(ErrorKind::Throttled));
+    // prod's task gains 1% a minute while dev keeps failing.
+    for m in 1..=5 {
+        a.apply(0, at(m, 10 + m as u8));
+        a.apply(1, failed(ErrorKind::Throttled));
+    }
+    let i = a.view.rows.iter().copied().find(|&i| a.tasks()[i].progress == Some(15)).unwrap();
+    let e = a.estimate(i).unwrap();
+    assert!(e.observed && (e.rate_per_min - 1.0).abs() < 0.05, "{e:?}");
+    assert_eq!(a.feeds[0].history.samples(&a.tasks()[i]).len(), 6, "sampled at prod's own fetch times");
+}
+
+#[test]
+fn one_feed_has_no_feed_picker() {
     let mut a = app();
-    a.handle(Action::OpenRegionPicker);
+    a.handle(Action::OpenFeedPicker);
     assert_eq!(a.mode, Mode::Normal);
-    assert!(a.current_toast().unwrap().contains("--all-regions"));
+    assert!(a.current_toast().unwrap().contains("--profile"));
 }

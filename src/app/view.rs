@@ -4,7 +4,56 @@
 
 use std::collections::HashMap;
 
+use super::FeedState;
 use crate::task::{StoreTask, TaskState};
+
+/// Every feed's tasks, numbered one after the other: task `i` is task `i - offsets[f]` of
+/// feed `f`. The view's rows are such numbers, so they point into the feeds' own snapshots
+/// and nothing is copied.
+#[derive(Debug, Clone, Copy)]
+pub struct Tasks<'a> {
+    feeds: &'a [FeedState],
+    offsets: &'a [usize],
+}
+
+impl<'a> Tasks<'a> {
+    /// `offsets` has one entry per feed, where its tasks start, and a last one, the total.
+    pub fn new(feeds: &'a [FeedState], offsets: &'a [usize]) -> Self {
+        Self { feeds, offsets }
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The feed of task `i`, and its index in that feed's snapshot.
+    pub fn locate(&self, i: usize) -> (usize, usize) {
+        let f = self.offsets.partition_point(|&o| o <= i).saturating_sub(1).min(self.feeds.len().saturating_sub(1));
+        (f, i - self.offsets[f])
+    }
+
+    /// Every task with its number and its feed, in numbering order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, usize, &'a StoreTask)> + 'a {
+        let offsets = self.offsets;
+        self.feeds
+            .iter()
+            .enumerate()
+            .flat_map(move |(f, feed)| feed.tasks().iter().enumerate().map(move |(n, t)| (offsets[f] + n, f, t)))
+    }
+}
+
+impl std::ops::Index<usize> for Tasks<'_> {
+    type Output = StoreTask;
+
+    fn index(&self, i: usize) -> &StoreTask {
+        let (f, local) = self.locate(i);
+        &self.feeds[f].tasks()[local]
+    }
+}
 
 /// The state filter of the dashboard (keys 1-4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,22 +82,24 @@ impl StateFilter {
         Self::ALL[(i + 1) % Self::ALL.len()]
     }
 
-    pub fn matches(self, t: &StoreTask) -> bool {
+    /// The task state this filter shows; `None` for every state. The one mapping between
+    /// the two: [`StateFilter::from_state`] is its inverse.
+    pub fn state(self) -> Option<TaskState> {
         match self {
-            Self::All => true,
-            Self::InProgress => t.state == Some(TaskState::InProgress),
-            Self::Completed => t.state == Some(TaskState::Completed),
-            Self::Failed => t.state == Some(TaskState::Failed),
+            Self::All => None,
+            Self::InProgress => Some(TaskState::InProgress),
+            Self::Completed => Some(TaskState::Completed),
+            Self::Failed => Some(TaskState::Failed),
         }
     }
 
+    pub fn matches(self, t: &StoreTask) -> bool {
+        self.state().is_none_or(|s| t.state.as_ref() == Some(&s))
+    }
+
+    /// The filter that shows `s`; a state this build does not know shows under All.
     pub fn from_state(s: &TaskState) -> Self {
-        match s {
-            TaskState::InProgress => Self::InProgress,
-            TaskState::Completed => Self::Completed,
-            TaskState::Failed => Self::Failed,
-            TaskState::Other(_) => Self::All,
-        }
+        Self::ALL.into_iter().find(|f| f.state().as_ref() == Some(s)).unwrap_or(Self::All)
     }
 }
 
@@ -113,52 +164,60 @@ impl Counts {
 pub struct Index {
     /// Per task: everything a search looks at, lowercased once.
     haystack: Vec<String>,
-    /// Indices of each AMI's latest task (tasks without an AMI ID stand alone).
+    /// Numbers of each AMI's latest task (tasks without an AMI ID stand alone).
     latest: Vec<usize>,
-    /// Per AMI, its tasks newest first.
-    attempts: HashMap<String, Vec<usize>>,
+    /// Per feed and AMI, its tasks newest first.
+    attempts: HashMap<(usize, String), Vec<usize>>,
     /// Every bucket with its number of tasks (latest per AMI), sorted by name.
     pub buckets: Vec<(String, usize)>,
     pub buckets_all: Vec<(String, usize)>,
-    /// Every region with its number of tasks (latest per AMI), sorted by name.
-    pub regions: Vec<(String, usize)>,
-    pub regions_all: Vec<(String, usize)>,
+    /// Every feed (by position) with its number of tasks (latest per AMI), in feed order.
+    pub feeds: Vec<(usize, usize)>,
+    pub feeds_all: Vec<(usize, usize)>,
 }
 
 impl Index {
-    pub fn build(tasks: &[StoreTask]) -> Self {
-        let mut order: Vec<usize> = (0..tasks.len()).collect();
+    pub fn build(tasks: &Tasks<'_>, feeds: &[FeedState]) -> Self {
+        let all: Vec<(usize, usize, &StoreTask)> = tasks.iter().collect();
+        let mut order: Vec<usize> = (0..all.len()).collect();
         // Newest first, so the first task seen of an AMI is its latest.
-        order.sort_by(|&a, &b| tasks[b].start_time.cmp(&tasks[a].start_time));
-        let mut attempts: HashMap<String, Vec<usize>> = HashMap::new();
+        order.sort_by(|&a, &b| all[b].2.start_time.cmp(&all[a].2.start_time));
+        let mut attempts: HashMap<(usize, String), Vec<usize>> = HashMap::new();
         let mut latest = Vec::new();
         for &i in &order {
-            match &tasks[i].ami_id {
+            let (n, f, t) = all[i];
+            match &t.ami_id {
                 Some(id) => {
-                    let list = attempts.entry(id.clone()).or_default();
+                    let list = attempts.entry((f, id.clone())).or_default();
                     if list.is_empty() {
-                        latest.push(i);
+                        latest.push(n);
                     }
-                    list.push(i);
+                    list.push(n);
                 }
-                None => latest.push(i),
+                None => latest.push(n),
             }
         }
-        let haystack = tasks
+        let labels: Vec<String> = match feeds.len() {
+            1 => vec![String::new()],
+            _ => feeds.iter().map(|f| f.info.label()).collect(),
+        };
+        // The full label is searched, so a search for the account or profile finds its rows.
+        let haystack = all
             .iter()
-            .map(|t| {
-                [&t.ami_id, &t.bucket, &t.object_key, &t.failure_reason, &t.region]
-                    .iter()
-                    .filter_map(|f| f.as_deref())
+            .map(|(_, f, t)| {
+                [t.ami_id.as_deref(), t.bucket.as_deref(), t.object_key.as_deref(), t.failure_reason.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .chain(std::iter::once(labels[*f].as_str()))
                     .collect::<Vec<_>>()
                     .join("\u{1f}")
                     .to_lowercase()
             })
             .collect();
-        let count = |idx: &mut dyn Iterator<Item = usize>, field: fn(&StoreTask) -> Option<&str>| {
+        let buckets = |idx: &mut dyn Iterator<Item = usize>| {
             let mut m: HashMap<&str, usize> = HashMap::new();
             for i in idx {
-                if let Some(b) = field(&tasks[i]) {
+                if let Some(b) = all[i].2.bucket.as_deref() {
                     *m.entry(b).or_default() += 1;
                 }
             }
@@ -166,32 +225,37 @@ impl Index {
             v.sort();
             v
         };
-        let bucket: fn(&StoreTask) -> Option<&str> = |t| t.bucket.as_deref();
-        let region: fn(&StoreTask) -> Option<&str> = |t| t.region.as_deref();
+        let per_feed = |idx: &mut dyn Iterator<Item = usize>| {
+            let mut counts = vec![0usize; feeds.len()];
+            for i in idx {
+                counts[all[i].1] += 1;
+            }
+            counts.into_iter().enumerate().collect::<Vec<_>>()
+        };
         Self {
-            buckets: count(&mut latest.iter().copied(), bucket),
-            buckets_all: count(&mut (0..tasks.len()), bucket),
-            regions: count(&mut latest.iter().copied(), region),
-            regions_all: count(&mut (0..tasks.len()), region),
+            buckets: buckets(&mut latest.iter().copied()),
+            buckets_all: buckets(&mut (0..all.len())),
+            feeds: per_feed(&mut latest.iter().copied()),
+            feeds_all: per_feed(&mut (0..all.len())),
             haystack,
             latest,
             attempts,
         }
     }
 
-    /// The other tasks of the same AMI, newest first.
-    pub fn earlier_attempts(&self, tasks: &[StoreTask], i: usize) -> Vec<usize> {
-        tasks[i]
-            .ami_id
-            .as_ref()
-            .and_then(|id| self.attempts.get(id))
-            .map(|v| v.iter().copied().filter(|&j| j != i).collect())
-            .unwrap_or_default()
+    fn group(&self, tasks: &Tasks<'_>, i: usize) -> Option<&Vec<usize>> {
+        let id = tasks[i].ami_id.as_ref()?;
+        self.attempts.get(&(tasks.locate(i).0, id.clone()))
+    }
+
+    /// The other tasks of the same AMI in the same feed, newest first.
+    pub fn earlier_attempts(&self, tasks: &Tasks<'_>, i: usize) -> Vec<usize> {
+        self.group(tasks, i).map(|v| v.iter().copied().filter(|&j| j != i).collect()).unwrap_or_default()
     }
 
     /// How many tasks the AMI of task `i` has.
-    pub fn attempt_count(&self, tasks: &[StoreTask], i: usize) -> usize {
-        tasks[i].ami_id.as_ref().and_then(|id| self.attempts.get(id)).map_or(1, Vec::len)
+    pub fn attempt_count(&self, tasks: &Tasks<'_>, i: usize) -> usize {
+        self.group(tasks, i).map_or(1, Vec::len)
     }
 }
 
@@ -200,7 +264,8 @@ impl Index {
 pub struct Filters {
     pub state: StateFilter,
     pub bucket: Option<String>,
-    pub region: Option<String>,
+    /// A feed, by position.
+    pub feed: Option<usize>,
     /// Lowercased search text.
     pub search: String,
     pub sort: SortKey,
@@ -218,7 +283,7 @@ pub struct View {
 }
 
 /// Sorts the grouping by the chosen column; ties keep newest first, then AMI ID.
-pub fn sorted(tasks: &[StoreTask], index: &Index, f: &Filters) -> Vec<usize> {
+pub fn sorted(tasks: &Tasks<'_>, index: &Index, f: &Filters) -> Vec<usize> {
     let mut rows: Vec<usize> = if f.all_tasks { (0..tasks.len()).collect() } else { index.latest.clone() };
     let newest_first =
         |a: &StoreTask, b: &StoreTask| b.start_time.cmp(&a.start_time).then_with(|| a.ami_id.cmp(&b.ami_id));
@@ -238,7 +303,7 @@ pub fn sorted(tasks: &[StoreTask], index: &Index, f: &Filters) -> Vec<usize> {
 }
 
 /// Applies bucket, search and state filters to sorted rows, counting per state on the way.
-pub fn filter(tasks: &[StoreTask], index: &Index, sorted: &[usize], f: &Filters) -> View {
+pub fn filter(tasks: &Tasks<'_>, index: &Index, sorted: &[usize], f: &Filters) -> View {
     let mut view = View { rows: Vec::with_capacity(sorted.len()), counts: Counts::default() };
     let mut progress_sum = 0u64;
     for &i in sorted {
@@ -246,7 +311,7 @@ pub fn filter(tasks: &[StoreTask], index: &Index, sorted: &[usize], f: &Filters)
         if f.bucket.as_ref().is_some_and(|b| t.bucket.as_ref() != Some(b)) {
             continue;
         }
-        if f.region.as_ref().is_some_and(|r| t.region.as_ref() != Some(r)) {
+        if f.feed.is_some_and(|feed| tasks.locate(i).0 != feed) {
             continue;
         }
         if !f.search.is_empty() && !index.haystack[i].contains(&f.search) {
@@ -288,7 +353,6 @@ mod tests {
             progress: Some(progress),
             state: Some(state),
             failure_reason: (progress == 13).then(|| "Access Denied".into()),
-            region: None,
         }
     }
 
@@ -302,13 +366,30 @@ mod tests {
         ]
     }
 
-    fn ids(ts: &[StoreTask], v: &[usize]) -> Vec<String> {
+    /// Feeds holding these task lists, and their offsets.
+    fn feeds(lists: Vec<Vec<StoreTask>>) -> (Vec<FeedState>, Vec<usize>) {
+        let mut offsets = vec![0];
+        let feeds = lists
+            .into_iter()
+            .enumerate()
+            .map(|(n, tasks)| {
+                offsets.push(offsets[n] + tasks.len());
+                let info = crate::ec2::FeedInfo { region: Some(format!("region-{n}")), ..Default::default() };
+                let snapshot = crate::ec2::Snapshot { tasks, fetched_at: chrono::Utc::now(), next_token: None };
+                FeedState { snapshot: Some(std::sync::Arc::new(snapshot)), ..FeedState::new(info.into()) }
+            })
+            .collect();
+        (feeds, offsets)
+    }
+
+    fn ids(ts: &Tasks<'_>, v: &[usize]) -> Vec<String> {
         v.iter().map(|&i| ts[i].ami_id.clone().unwrap()).collect()
     }
 
     fn run(f: &Filters) -> (Vec<String>, Counts) {
-        let ts = tasks();
-        let idx = Index::build(&ts);
+        let (feeds, offsets) = feeds(vec![tasks()]);
+        let ts = Tasks::new(&feeds, &offsets);
+        let idx = Index::build(&ts, &feeds);
         let s = sorted(&ts, &idx, f);
         let v = filter(&ts, &idx, &s, f);
         (ids(&ts, &v.rows), v.counts)
@@ -326,8 +407,9 @@ mod tests {
     fn all_tasks_shows_earlier_attempts() {
         let (rows, _) = run(&Filters { all_tasks: true, ..Filters::default() });
         assert_eq!(rows.len(), 5);
-        let ts = tasks();
-        let idx = Index::build(&ts);
+        let (feeds, offsets) = feeds(vec![tasks()]);
+        let ts = Tasks::new(&feeds, &offsets);
+        let idx = Index::build(&ts, &feeds);
         assert_eq!(idx.earlier_attempts(&ts, 0), vec![3]);
         assert_eq!(idx.attempt_count(&ts, 0), 2);
         assert_eq!(idx.buckets, vec![("alpha".into(), 2), ("beta".into(), 2)]);
@@ -368,5 +450,40 @@ mod tests {
             seen.push(f);
         }
         assert_eq!(seen, [StateFilter::InProgress, StateFilter::Completed, StateFilter::Failed, StateFilter::All]);
+    }
+
+    #[test]
+    fn rows_point_into_each_feed_and_attempts_stay_within_a_feed() {
+        // The same AMI ID in two feeds is two AMIs (two accounts or regions).
+        let a = vec![t("ami-00000001", 10, "alpha", TaskState::InProgress, 40)];
+        let b = vec![
+            t("ami-00000001", 20, "beta", TaskState::Completed, 100),
+            t("ami-00000002", 5, "beta", TaskState::Failed, 13),
+        ];
+        let (feeds, offsets) = feeds(vec![a, b]);
+        let ts = Tasks::new(&feeds, &offsets);
+        assert_eq!(ts.len(), 3);
+        assert_eq!((ts.locate(0), ts.locate(1), ts.locate(2)), ((0, 0), (1, 0), (1, 1)));
+        assert_eq!(ts[1].bucket.as_deref(), Some("beta"));
+        let idx = Index::build(&ts, &feeds);
+        assert_eq!(idx.attempt_count(&ts, 0), 1, "not grouped with the other feed's AMI");
+        assert_eq!(idx.feeds, vec![(0, 1), (1, 2)]);
+        let f = Filters { feed: Some(1), ..Filters::default() };
+        let v = filter(&ts, &idx, &sorted(&ts, &idx, &f), &f);
+        assert_eq!(v.rows, vec![2, 1], "only the second feed, newest first");
+        let f = Filters { search: "region-0".into(), ..Filters::default() };
+        let v = filter(&ts, &idx, &sorted(&ts, &idx, &f), &f);
+        assert_eq!(v.rows, vec![0], "search matches the feed's name");
+    }
+
+    #[test]
+    fn state_filter_and_task_state_map_both_ways() {
+        for f in StateFilter::ALL {
+            match f.state() {
+                Some(s) => assert_eq!(StateFilter::from_state(&s), f),
+                None => assert_eq!(f, StateFilter::All),
+            }
+        }
+        assert_eq!(StateFilter::from_state(&TaskState::Other("Paused".into())), StateFilter::All);
     }
 }

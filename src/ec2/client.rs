@@ -26,13 +26,11 @@ pub struct ClientOptions {
     pub max_attempts: Option<u32>,
 }
 
-/// A ready client and where it points, for the header and for error messages.
+/// A ready client and the region it signs for.
 #[derive(Debug, Clone)]
 pub struct Ec2 {
     pub client: aws_sdk_ec2::Client,
     pub region: Option<String>,
-    /// "profile prod · eu-west-1" or "demo · http://127.0.0.1:PORT".
-    pub source: String,
 }
 
 const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,8 +58,10 @@ fn retry_and_timeouts(opts: &ClientOptions) -> (RetryConfig, TimeoutConfig) {
 #[derive(Debug)]
 struct CompleteXml;
 
-/// The start of the error message [`CompleteXml`] gives; the classifier looks for it.
-pub const INCOMPLETE_XML: &str = "incomplete XML answer";
+/// The error [`CompleteXml`] gives; the classifier knows it by its type.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer was cut short: its XML document ends before its root element closes")]
+pub struct IncompleteXml;
 
 impl Intercept for CompleteXml {
     fn name(&self) -> &'static str {
@@ -79,9 +79,7 @@ impl Intercept for CompleteXml {
             return Ok(());
         }
         match resp.body().bytes() {
-            Some(body) if !xml_is_complete(body) => {
-                Err(format!("{INCOMPLETE_XML}: the document ends before its root element closes").into())
-            }
+            Some(body) if !xml_is_complete(body) => Err(IncompleteXml.into()),
             _ => Ok(()),
         }
     }
@@ -114,6 +112,14 @@ pub fn xml_is_complete(body: &[u8]) -> bool {
 /// With `--region` or `--endpoint-url` the region chain never reaches the instance metadata
 /// service, so start-up does not stall off EC2.
 pub async fn connect(opts: &ClientOptions) -> Ec2 {
+    connect_with_account(opts, None).await.0
+}
+
+/// [`connect`], and the account ID the credentials carry (SSO, `aws_account_id` in a
+/// profile, `AWS_ACCOUNT_ID`) when `lookup` gives the time to read them. `None` when they do
+/// not say or cannot be read now: the feed's poller reports credential problems, this only
+/// labels the feed.
+pub async fn connect_with_account(opts: &ClientOptions, lookup: Option<Duration>) -> (Ec2, Option<String>) {
     let (retry, timeout) = retry_and_timeouts(opts);
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).timeout_config(timeout);
     if let Some(p) = &opts.profile {
@@ -137,16 +143,16 @@ pub async fn connect(opts: &ClientOptions) -> Ec2 {
     }
     let conf = loader.load().await;
     let region = conf.region().map(|r| r.to_string());
-    let mut parts = Vec::new();
-    if let Some(p) = &opts.profile {
-        parts.push(format!("profile {p}"));
-    }
-    parts.push(region.clone().unwrap_or_else(|| "no region".into()));
-    if let Some(e) = conf.endpoint_url() {
-        parts.push(e.to_string());
-    }
+    let account = match (lookup, conf.credentials_provider()) {
+        (Some(limit), Some(provider)) => {
+            use aws_sdk_ec2::config::ProvideCredentials;
+            let creds = tokio::time::timeout(limit, provider.provide_credentials()).await.ok().and_then(Result::ok);
+            creds.and_then(|c| c.account_id().map(|a| a.as_str().to_string()))
+        }
+        _ => None,
+    };
     let conf = aws_sdk_ec2::config::Builder::from(&conf).interceptor(CompleteXml).build();
-    Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, source: parts.join(" · ") }
+    (Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region }, account)
 }
 
 /// A client for the embedded endpoint: static fake credentials and a fixed region, sealed
@@ -169,11 +175,7 @@ pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key:
         .timeout_config(timeout)
         .interceptor(CompleteXml)
         .build();
-    Ec2 {
-        client: aws_sdk_ec2::Client::from_conf(conf),
-        region: Some(region.to_string()),
-        source: format!("demo · {region} · {endpoint_url}"),
-    }
+    Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region: Some(region.to_string()) }
 }
 
 #[cfg(test)]

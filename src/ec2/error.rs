@@ -8,6 +8,9 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {
     NoCredentials,
+    /// The profile's credential source failed (an SSO session that ended, a process that
+    /// failed, an assume-role call refused).
+    CredentialSource,
     ExpiredCredentials,
     /// Credentials the service does not accept (wrong key, bad signature).
     BadCredentials,
@@ -25,8 +28,9 @@ pub enum ErrorKind {
     Other,
 }
 
-/// A failed fetch: its kind and the underlying detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A failed fetch: its kind and the underlying detail. Shown as its [`FetchError::summary`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.summary())]
 pub struct FetchError {
     pub kind: ErrorKind,
     pub detail: String,
@@ -55,6 +59,7 @@ impl FetchError {
         let first = self.detail.lines().next().unwrap_or_default();
         match &self.kind {
             ErrorKind::NoCredentials => "no AWS credentials found: pass --profile NAME, run `aws sso login`, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".into(),
+            ErrorKind::CredentialSource => format!("cannot get AWS credentials from the profile: fix its credential source (for SSO, `aws sso login --profile NAME`) ({first})"),
             ErrorKind::ExpiredCredentials => "AWS credentials have expired: refresh them (for SSO, `aws sso login --profile NAME`)".into(),
             ErrorKind::BadCredentials => format!("AWS rejected the credentials: check the profile or keys ({first})"),
             ErrorKind::Unauthorized => "not authorized: the caller needs the IAM permission ec2:DescribeStoreImageTasks".into(),
@@ -73,21 +78,21 @@ impl FetchError {
     pub fn from_sdk<E, R>(err: &SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: fmt::Debug,
+        R: fmt::Debug + 'static,
     {
         let detail = DisplayErrorContext(err).to_string();
-        let lower = detail.to_ascii_lowercase();
         let kind = match err {
-            _ if detail.contains(super::client::INCOMPLETE_XML) => ErrorKind::BadResponse,
             SdkError::ServiceError(se) => kind_of_code(se.err().code().unwrap_or(""), se.err().message().unwrap_or("")),
-            SdkError::TimeoutError(_) => ErrorKind::Timeout,
-            SdkError::DispatchFailure(d) if d.is_timeout() => ErrorKind::Timeout,
-            SdkError::DispatchFailure(d) if d.is_io() => ErrorKind::Unreachable,
-            SdkError::ResponseError(_) => ErrorKind::BadResponse,
-            _ if lower.contains("credential") => ErrorKind::NoCredentials,
-            _ if lower.contains("region") => ErrorKind::NoRegion,
-            SdkError::DispatchFailure(_) => ErrorKind::Unreachable,
-            _ => ErrorKind::Other,
+            _ => match kind_in_chain(err) {
+                Some(kind) => kind,
+                None => match err {
+                    SdkError::TimeoutError(_) => ErrorKind::Timeout,
+                    SdkError::DispatchFailure(d) if d.is_timeout() => ErrorKind::Timeout,
+                    SdkError::ResponseError(_) => ErrorKind::BadResponse,
+                    SdkError::DispatchFailure(_) => ErrorKind::Unreachable,
+                    _ => ErrorKind::Other,
+                },
+            },
         };
         // Keep the detail short: the SDK's context chain repeats itself.
         let detail = match err {
@@ -100,6 +105,30 @@ impl FetchError {
         };
         Self { kind, detail }
     }
+}
+
+/// The kind told by the type of an error in the chain: a credentials failure, an endpoint
+/// that cannot be resolved (no region), or the interceptor's refusal of a truncated answer.
+fn kind_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return Some(match c {
+                CredentialsError::CredentialsNotLoaded(_) => ErrorKind::NoCredentials,
+                CredentialsError::ProviderTimedOut(_) => ErrorKind::Timeout,
+                _ => ErrorKind::CredentialSource,
+            });
+        }
+        if e.is::<aws_smithy_http::endpoint::ResolveEndpointError>() {
+            return Some(ErrorKind::NoRegion);
+        }
+        if e.is::<super::client::IncompleteXml>() {
+            return Some(ErrorKind::BadResponse);
+        }
+        next = e.source();
+    }
+    None
 }
 
 fn kind_of_code(code: &str, message: &str) -> ErrorKind {
@@ -116,14 +145,6 @@ fn kind_of_code(code: &str, message: &str) -> ErrorKind {
         c => ErrorKind::Service(c.into()),
     }
 }
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
-impl std::error::Error for FetchError {}
 
 #[cfg(test)]
 mod tests {

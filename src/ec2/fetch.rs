@@ -85,7 +85,6 @@ pub async fn fetch_all(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fe
 }
 
 async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetched, FetchError> {
-    let region = ec2.region.as_deref();
     let filters = sel.filters();
     let mut out = Fetched::default();
     let mut token = paging.starting_token.clone();
@@ -106,7 +105,7 @@ async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetc
             .await
             .map_err(|e| FetchError::from_sdk(&e))?;
         out.requests += 1;
-        out.tasks.extend(resp.store_image_task_results().iter().map(|r| StoreTask::from_sdk(r, region)));
+        out.tasks.extend(resp.store_image_task_results().iter().map(StoreTask::from_sdk));
         let next = resp.next_token().filter(|t| !t.is_empty()).map(str::to_string);
         match next {
             None => break,
@@ -121,7 +120,6 @@ async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetc
 }
 
 async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError> {
-    let region = ec2.region.as_deref();
     let mut seen = std::collections::HashSet::new();
     let ids: Vec<String> = sel.image_ids.iter().filter(|i| seen.insert(*i)).cloned().collect();
     let mut out = Fetched::default();
@@ -139,12 +137,8 @@ async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError>
                 .map_err(|e| FetchError::from_sdk(&e))?;
             out.requests += 1;
             // The service ignores filters when IDs are given: apply them here.
-            out.tasks.extend(
-                resp.store_image_task_results()
-                    .iter()
-                    .map(|r| StoreTask::from_sdk(r, region))
-                    .filter(|t| sel.matches(t)),
-            );
+            out.tasks
+                .extend(resp.store_image_task_results().iter().map(StoreTask::from_sdk).filter(|t| sel.matches(t)));
             match resp.next_token().filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t.to_string()),
                 None => break,
@@ -152,31 +146,6 @@ async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError>
         }
     }
     Ok(out)
-}
-
-/// [`fetch_all`], tried again after a transient failure (throttling, a server error, a
-/// timeout), up to `retries` more times with growing waits; `on_retry` hears of each wait.
-/// Errors that waiting cannot fix (credentials, permissions, a bad request) return at once.
-pub async fn fetch_all_retrying(
-    ec2: &Ec2,
-    sel: &Selection,
-    paging: &Paging,
-    retries: u32,
-    mut on_retry: impl FnMut(&FetchError, Duration),
-) -> Result<Fetched, FetchError> {
-    let mut failures = 0;
-    loop {
-        match fetch_all(ec2, sel, paging).await {
-            Ok(f) => return Ok(f),
-            Err(e) if e.is_transient() && failures < retries => {
-                failures += 1;
-                let wait = Duration::from_secs(1 << (failures - 1).min(5));
-                on_retry(&e, wait);
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// The regions the account has enabled (`DescribeRegions`), sorted.

@@ -3,12 +3,12 @@
 
 pub mod client;
 pub mod error;
+pub mod feed;
 pub mod fetch;
 pub mod poller;
 
 pub use client::{ClientOptions, Ec2, connect, connect_embedded};
 pub use error::{ErrorKind, FetchError};
-pub use fetch::{
-    Fetched, Paging, Permission, Selection, check_permission, enabled_regions, fetch_all, fetch_all_retrying,
-};
-pub use poller::{PollEvent, Poller, Schedule, Snapshot};
+pub use feed::{Feed, FeedInfo, FeedPlan};
+pub use fetch::{Fetched, Paging, Permission, Selection, check_permission, enabled_regions, fetch_all};
+pub use poller::{PollEvent, Poller, Pollers, Schedule, Snapshot};

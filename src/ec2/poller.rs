@@ -17,13 +17,13 @@ use super::error::FetchError;
 use super::fetch::{Fetched, Paging, Selection, fetch_all};
 use crate::task::StoreTask;
 
-/// Every task of one complete poll.
+/// Every task of one complete poll of one feed.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub tasks: Vec<StoreTask>,
     pub fetched_at: DateTime<Utc>,
-    pub took: Duration,
-    pub requests: u32,
+    /// Set only when `--max-items` cut the listing: the token to resume from.
+    pub next_token: Option<String>,
 }
 
 /// What the poller tells the UI.
@@ -42,17 +42,16 @@ pub trait Source: Send + Sync + 'static {
     fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + '_>>;
 }
 
-/// The real source: the SDK client and a selection.
+/// The real source: the SDK client, a selection and how to page.
 pub struct Ec2Source {
     pub ec2: Ec2,
     pub selection: Selection,
-    pub page_size: i32,
+    pub paging: Paging,
 }
 
 impl Source for Ec2Source {
     fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + '_>> {
-        let paging = Paging { page_size: self.page_size, ..Paging::default() };
-        Box::pin(async move { fetch_all(&self.ec2, &self.selection, &paging).await })
+        Box::pin(async move { fetch_all(&self.ec2, &self.selection, &self.paging).await })
     }
 }
 
@@ -110,16 +109,89 @@ impl Poller {
     pub fn refresh(&self) {
         self.refresh.notify_one();
     }
-
-    /// The poller's task, to notice a panic in it.
-    pub fn join_handle(&mut self) -> &mut JoinHandle<()> {
-        &mut self.join
-    }
 }
 
 impl Drop for Poller {
     fn drop(&mut self) {
         self.join.abort();
+    }
+}
+
+/// One poller per feed, their events merged into one channel and tagged with the feed's
+/// position: the dashboard, `--once` and `--wait` all read feeds through this.
+pub struct Pollers {
+    pollers: Vec<Poller>,
+    rx: mpsc::Receiver<(usize, Option<PollEvent>)>,
+}
+
+impl Pollers {
+    /// Starts one poller per source, all at once.
+    pub fn spawn(sources: Vec<Arc<dyn Source>>, schedule: Schedule) -> Self {
+        let (tx, rx) = mpsc::channel(16 + 4 * sources.len());
+        let mut pollers = Vec::with_capacity(sources.len());
+        for (idx, source) in sources.into_iter().enumerate() {
+            let (poller, mut events) = Poller::spawn(source, schedule);
+            pollers.push(poller);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(e) = events.recv().await {
+                    if tx.send((idx, Some(e))).await.is_err() {
+                        return;
+                    }
+                }
+                // The poller's channel closed: it ended, which it only does by panicking.
+                let _ = tx.send((idx, None)).await;
+            });
+        }
+        Self { pollers, rx }
+    }
+
+    /// The next event of any feed: `(feed, None)` when that feed's poller ended, which only
+    /// a panic does ([`Pollers::why_ended`] says why). Cancel-safe, for `select!`.
+    pub async fn recv(&mut self) -> Option<(usize, Option<PollEvent>)> {
+        self.rx.recv().await
+    }
+
+    /// An event already waiting, if any.
+    pub fn try_recv(&mut self) -> Option<(usize, Option<PollEvent>)> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Why feed `idx`'s poller ended: its panic message.
+    pub async fn why_ended(&mut self, idx: usize) -> String {
+        let Some(p) = self.pollers.get_mut(idx) else { return "no such poller".into() };
+        match (&mut p.join).await {
+            Ok(()) => "it ended".into(),
+            Err(e) if e.is_panic() => {
+                let payload = e.into_panic();
+                payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "it panicked".into())
+            }
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Stops feed `idx`'s poller (its result is in): no further requests for that feed.
+    pub fn stop(&self, idx: usize) {
+        if let Some(p) = self.pollers.get(idx) {
+            p.join.abort();
+        }
+    }
+
+    /// Every feed polls now.
+    pub fn refresh(&self) {
+        self.pollers.iter().for_each(Poller::refresh);
+    }
+
+    pub fn len(&self) -> usize {
+        self.pollers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pollers.is_empty()
     }
 }
 
@@ -134,8 +206,8 @@ async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollE
             Ok(f) => {
                 failures = 0;
                 let next_in = schedule.after_success(&f.tasks);
-                let snapshot =
-                    Arc::new(Snapshot { tasks: f.tasks, fetched_at: Utc::now(), took: f.took, requests: f.requests });
+                tracing::debug!(tasks = f.tasks.len(), requests = f.requests, took = ?f.took, "polled");
+                let snapshot = Arc::new(Snapshot { tasks: f.tasks, fetched_at: Utc::now(), next_token: f.next_token });
                 (PollEvent::Snapshot { snapshot, next_in }, next_in)
             }
             Err(error) => {
@@ -245,5 +317,34 @@ mod tests {
         let t0 = tokio::time::Instant::now();
         assert!(matches!(rx.recv().await.unwrap(), PollEvent::Polling));
         assert!(t0.elapsed() < Duration::from_secs(1));
+    }
+
+    /// A source that panics on its second fetch: a bug in the fetch path.
+    struct Panicking(std::sync::atomic::AtomicU32);
+
+    impl Source for Panicking {
+        fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + '_>> {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move {
+                assert!(n == 0, "a bug in the fetch path");
+                Ok(fetched(1, TaskState::InProgress))
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_feed_is_reported_with_its_message_and_the_others_go_on() {
+        let good: Arc<dyn Source> = Arc::new(Scripted(Mutex::new(vec![Ok(fetched(2, TaskState::InProgress))])));
+        let bad: Arc<dyn Source> = Arc::new(Panicking(std::sync::atomic::AtomicU32::new(0)));
+        let mut pollers = Pollers::spawn(vec![good, bad], Schedule::default());
+        let (mut good_snapshots, mut died) = (0, None);
+        while died.is_none() || good_snapshots < 3 {
+            match pollers.recv().await.unwrap() {
+                (0, Some(PollEvent::Snapshot { .. })) => good_snapshots += 1,
+                (1, None) => died = Some(pollers.why_ended(1).await),
+                _ => {}
+            }
+        }
+        assert_eq!(died.as_deref(), Some("a bug in the fetch path"));
     }
 }

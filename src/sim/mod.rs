@@ -38,6 +38,9 @@ pub struct SimConfig {
     /// its own tasks.
     pub regions: Vec<String>,
     pub faults: FaultConfig,
+    /// Each access key is an account of its own, with its own tasks (for several profiles);
+    /// otherwise every key sees the one account.
+    pub accounts_by_key: bool,
 }
 
 impl Default for SimConfig {
@@ -50,6 +53,7 @@ impl Default for SimConfig {
             speed: 1.0,
             regions: shape.enabled_regions,
             faults: FaultConfig::default(),
+            accounts_by_key: false,
         }
     }
 }
@@ -76,7 +80,8 @@ struct State {
     config: SimConfig,
     shape: ScenarioShape,
     clock: SimClock,
-    scenarios: Mutex<HashMap<String, Arc<Scenario>>>,
+    /// Per (account, region): the account is the access key with `accounts_by_key`.
+    scenarios: Mutex<HashMap<(String, String), Arc<Scenario>>>,
     stats: Stats,
     outage: AtomicBool,
     faults: faults::FaultRoller,
@@ -84,11 +89,12 @@ struct State {
 }
 
 impl State {
-    fn scenario(&self, region: &str) -> Arc<Scenario> {
+    fn scenario(&self, access_key: &str, region: &str) -> Arc<Scenario> {
+        let account = if self.config.accounts_by_key { access_key } else { "" };
         let mut map = self.scenarios.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(region.to_string())
+        map.entry((account.to_string(), region.to_string()))
             .or_insert_with(|| {
-                let seed = self.config.seed ^ crate::text::stable_hash(region);
+                let seed = self.config.seed ^ crate::text::stable_hash(region) ^ crate::text::stable_hash(account);
                 Arc::new(Scenario::generate(&self.shape, self.config.tasks, seed, self.clock.base()))
             })
             .clone()
@@ -159,8 +165,8 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHa
         config,
     });
     // Build the first region's tasks now, so the first request is not the slow one.
-    if let Some(r) = state.config.regions.first() {
-        state.scenario(r);
+    if let Some(r) = state.config.regions.first().filter(|_| !state.config.accounts_by_key) {
+        state.scenario("", r);
     }
     let (tx, rx) = watch::channel(());
     tokio::spawn(accept_loop(listener, state.clone(), rx));
@@ -296,7 +302,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
                 let e = Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
                 return Ok(error_reply(&e, &request_id));
             }
-            let scenario = state.scenario(&region);
+            let scenario = state.scenario(&access_key, &region);
             let now = state.clock.now();
             let page = protocol::describe(&scenario, &req, now);
             Ok(reply(200, "text/xml;charset=UTF-8", protocol::describe_xml(&page, now, &request_id)))

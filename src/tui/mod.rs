@@ -12,13 +12,12 @@ use anyhow::Context;
 use chrono::{Local, Offset, Utc};
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
 
 use crate::app::view::StateFilter;
 use crate::app::{App, Effect, action};
 use crate::cli::Cli;
-use crate::ec2::poller::{Ec2Source, Schedule};
-use crate::ec2::{Ec2, PollEvent, Poller, Selection};
+use crate::ec2::poller::{Ec2Source, Schedule, Source};
+use crate::ec2::{Feed, FeedInfo, Paging, PollEvent, Pollers, Selection};
 use crate::ui;
 use terminal::{Term, TerminalGuard};
 
@@ -26,53 +25,31 @@ use terminal::{Term, TerminalGuard};
 const TICK: Duration = Duration::from_secs(1);
 
 /// Runs the dashboard until the user quits.
-pub async fn run(cli: &Cli, clients: Vec<Ec2>, selection: Selection) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::Result<ExitCode> {
     let schedule = Schedule { interval: cli.interval, idle_interval: cli.idle_interval, ..Schedule::default() };
     let state = match selection.states.as_slice() {
         [one] => StateFilter::from_state(one),
         _ => StateFilter::All,
     };
-    let source = match clients.as_slice() {
-        [one] => one.source.clone(),
-        many => format!(
-            "{} regions: {}",
-            many.len(),
-            many.iter().filter_map(|c| c.region.as_deref()).collect::<Vec<_>>().join(", ")
-        ),
-    };
-    let mut app = App::new(source, cli.interval, Utc::now()).with_filters(state, selection.buckets.first().cloned());
-    if clients.len() > 1 {
-        app = app.with_regions(&clients.iter().map(|c| c.region.clone().unwrap_or_default()).collect::<Vec<_>>());
-    }
+    let infos = feeds.iter().map(|f| f.info.clone()).collect();
+    let mut app = App::new(infos, cli.interval, Utc::now()).with_filters(state, selection.buckets.first().cloned());
+    app.notify = cli.notify;
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     app.local_offset = Local::now().offset().fix();
 
     let mut guard = TerminalGuard::new().context("cannot set up the terminal")?;
-    // One poller per region; their events meet in one channel, tagged with the region.
-    // The dashboard fetches every task (of the chosen AMIs) so that filters switch at once;
-    // --state and --bucket only set the starting filters.
-    let (tx, mut events) = mpsc::channel(64);
-    let mut pollers = Vec::new();
-    for (idx, ec2) in clients.into_iter().enumerate() {
-        let source = Arc::new(Ec2Source {
-            ec2,
-            selection: Selection { image_ids: selection.image_ids.clone(), ..Selection::default() },
-            page_size: cli.select.page_size,
-        });
-        let (poller, mut rx) = Poller::spawn(source, schedule);
-        pollers.push(poller);
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(e) = rx.recv().await {
-                if tx.send((idx, Some(e))).await.is_err() {
-                    return;
-                }
-            }
-            // The poller's channel closed: it ended, which it only does by panicking.
-            let _ = tx.send((idx, None)).await;
-        });
-    }
-    let result = event_loop(&mut guard.terminal, &mut app, &mut pollers, &mut events).await;
+    // One poller per feed. The dashboard fetches every task (of the chosen AMIs) so that
+    // filters switch at once; --state and --bucket only set the starting filters.
+    let sources: Vec<Arc<dyn Source>> = feeds
+        .into_iter()
+        .map(|f| {
+            let selection = Selection { image_ids: selection.image_ids.clone(), ..Selection::default() };
+            let paging = Paging { page_size: cli.select.page_size, ..Paging::default() };
+            Arc::new(Ec2Source { ec2: f.ec2, selection, paging }) as _
+        })
+        .collect();
+    let mut pollers = Pollers::spawn(sources, schedule);
+    let result = event_loop(&mut guard.terminal, &mut app, &mut pollers).await;
     drop(pollers);
     drop(guard);
     result.map(|()| ExitCode::SUCCESS)
@@ -87,12 +64,7 @@ enum Msg {
     PollerDied(String),
 }
 
-async fn event_loop(
-    terminal: &mut Term,
-    app: &mut App,
-    pollers: &mut [Poller],
-    poll_rx: &mut mpsc::Receiver<(usize, Option<PollEvent>)>,
-) -> anyhow::Result<()> {
+async fn event_loop(terminal: &mut Term, app: &mut App, pollers: &mut Pollers) -> anyhow::Result<()> {
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -109,9 +81,9 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
                 None => Msg::Quit,
             },
-            Some((idx, p)) = poll_rx.recv() => match p {
+            Some((idx, p)) = pollers.recv() => match p {
                 Some(p) => Msg::Poll(idx, p),
-                None => Msg::PollerDied(panic_message(pollers[idx].join_handle().await)),
+                None => Msg::PollerDied(pollers.why_ended(idx).await),
             },
             _ = tick.tick() => Msg::Tick,
             _ = signals.recv() => Msg::Quit,
@@ -120,10 +92,10 @@ async fn event_loop(
         // Batch poller events already waiting, so a burst costs one frame. (Not terminal
         // events: polling crossterm's EventStream outside the select registers a waker that
         // nobody listens to, and keys would then wait for the next tick.)
-        while let Ok((idx, p)) = poll_rx.try_recv() {
+        while let Some((idx, p)) = pollers.try_recv() {
             pending.push(match p {
                 Some(p) => Msg::Poll(idx, p),
-                None => Msg::PollerDied(panic_message(pollers[idx].join_handle().await)),
+                None => Msg::PollerDied(pollers.why_ended(idx).await),
             });
         }
         for msg in pending {
@@ -137,11 +109,11 @@ async fn event_loop(
                     if let Some(a) = act {
                         match app.handle(a) {
                             Some(Effect::Quit) => return Ok(()),
-                            Some(Effect::Refresh) => pollers.iter().for_each(Poller::refresh),
+                            Some(Effect::Refresh) => pollers.refresh(),
                             Some(Effect::Copy(text)) => {
                                 let _ = osc::copy(&mut std::io::stdout(), &text);
                             }
-                            Some(Effect::Export(format, tasks)) => export(app, format, &tasks),
+                            Some(Effect::Export(format, rows)) => export(app, format, &rows),
                             None => {}
                         }
                     }
@@ -149,7 +121,7 @@ async fn event_loop(
                 }
                 Msg::Poll(idx, p) => {
                     app.now = Utc::now();
-                    app.apply_from(idx, p);
+                    app.apply(idx, p);
                     for alert in std::mem::take(&mut app.alerts) {
                         let _ = osc::notify(&mut std::io::stdout(), &alert.text);
                     }
@@ -169,18 +141,19 @@ async fn event_loop(
 }
 
 /// Writes the current view to a timestamped file in the working folder and says where.
-fn export(app: &mut App, format: crate::output::Format, tasks: &[crate::task::StoreTask]) {
+fn export(app: &mut App, format: crate::output::Format, rows: &[(Arc<FeedInfo>, crate::task::StoreTask)]) {
     let ext = if format == crate::output::Format::Json { "json" } else { "csv" };
     let path = format!("amiwatch-{}.{ext}", Local::now().format("%Y%m%d-%H%M%S"));
     let res = std::fs::File::create(&path).and_then(|f| {
         let mut w = std::io::BufWriter::new(f);
-        crate::output::write(&mut w, format, tasks, None, None, true)?;
+        let rows: Vec<crate::output::Row<'_>> = rows.iter().map(|(f, t)| (&**f, t)).collect();
+        crate::output::write(&mut w, format, &rows, None, None, true)?;
         std::io::Write::flush(&mut w)
     });
     match res {
         Ok(()) => {
             let full = std::fs::canonicalize(&path).map_or(path, |p| p.display().to_string());
-            app.show_toast(format!("exported {} tasks to {full}", tasks.len()));
+            app.show_toast(format!("exported {} tasks to {}", rows.len(), crate::text::safe(&full)));
         }
         Err(e) => app.show_toast(format!("export failed: {path}: {e}")),
     }
@@ -192,21 +165,6 @@ fn draw(terminal: &mut Term, app: &mut App) -> anyhow::Result<()> {
     app.set_table_body(ui::layout(area, app).table_body());
     terminal.draw(|f| ui::render(app, f)).context("cannot draw")?;
     Ok(())
-}
-
-fn panic_message(res: Result<(), tokio::task::JoinError>) -> String {
-    match res {
-        Ok(()) => "it ended".into(),
-        Err(e) if e.is_panic() => {
-            let payload = e.into_panic();
-            payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "it panicked".into())
-        }
-        Err(e) => e.to_string(),
-    }
 }
 
 /// SIGTERM and SIGHUP, turned into the normal quit path (Ctrl-C arrives as a key in raw mode).

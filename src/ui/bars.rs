@@ -10,7 +10,6 @@ use super::line;
 use super::theme::Theme;
 use crate::app::view::{SortKey, StateFilter};
 use crate::app::{App, Mode};
-use crate::task::TaskState;
 use crate::text::{safe, truncate, width};
 
 /// Name, source, freshness, polling sign, interval.
@@ -19,8 +18,8 @@ pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if app.poll.polling {
         right.push(Span::styled("⟳ polling ", theme.key()));
     }
-    match &app.snapshot {
-        Some(s) => right.push(Span::raw(format!("updated {}", ago(app.now, s.fetched_at)))),
+    match app.poll.fetched_at {
+        Some(at) => right.push(Span::raw(format!("updated {}", ago(app.now, at)))),
         None => right.push(Span::styled("waiting for data", theme.dim())),
     }
     if let Some(n) = app.poll.next_in {
@@ -51,13 +50,7 @@ pub fn summary(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         let style = if app.filters.state == *f {
             theme.active_tab()
         } else {
-            let state = match f {
-                StateFilter::All => None,
-                StateFilter::InProgress => Some(TaskState::InProgress),
-                StateFilter::Completed => Some(TaskState::Completed),
-                StateFilter::Failed => Some(TaskState::Failed),
-            };
-            state.map_or(Style::new(), |s| theme.state(Some(&s)))
+            f.state().map_or(Style::new(), |s| theme.state(Some(&s)))
         };
         spans.push(Span::styled(label, style));
         spans.push(Span::raw(" "));
@@ -74,16 +67,15 @@ pub fn summary(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 
 /// Stale data or a failed poll, with the reason and when it retries.
 pub fn warning(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
-    let text = match (&app.poll.failure, &app.snapshot) {
-        (Some(f), snap) => {
-            let data =
-                snap.as_ref().map_or(String::new(), |s| format!(" · showing data from {}", ago(app.now, s.fetched_at)));
+    let text = match (&app.poll.failure, app.poll.fetched_at) {
+        (Some(f), at) => {
+            let data = at.map_or(String::new(), |at| format!(" · showing data from {}", ago(app.now, at)));
             let retry = (f.retry_at - app.now).num_seconds();
             let when = if retry > 0 { format!("retry in {}", duration_short(retry)) } else { "retrying".into() };
             let times = if f.consecutive > 1 { format!(" ({} times)", f.consecutive) } else { String::new() };
             format!(" ⚠ poll failed {}{times}: {}{data} · {when}", ago(app.now, f.at), safe(&f.summary))
         }
-        (None, Some(s)) => format!(" ⚠ stale: no new data since {}", ago(app.now, s.fetched_at)),
+        (None, Some(at)) => format!(" ⚠ stale: no new data since {}", ago(app.now, at)),
         (None, None) => String::new(),
     };
     let text = truncate(&text, usize::from(area.width)).into_owned();
@@ -95,7 +87,7 @@ pub fn warning(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let keys: &[(&str, &str)] = match app.mode {
         Mode::Search => &[("Enter", "keep"), ("Esc", "clear"), ("↑↓", "move")],
-        Mode::BucketPicker | Mode::RegionPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
+        Mode::BucketPicker | Mode::FeedPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
         Mode::Help => &[("any key", "close")],
         Mode::Normal if app.detail_open => {
             &[("Esc", "close"), ("↑↓", "move"), ("a", "all tasks"), ("?", "help"), ("q", "quit")]
@@ -118,8 +110,8 @@ pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if let Some(b) = &app.filters.bucket {
         active.push(format!("bucket: {}", safe(b)));
     }
-    if let Some(r) = &app.filters.region {
-        active.push(format!("region: {}", safe(r)));
+    if let Some(name) = app.filters.feed.and_then(|f| app.feed_names.get(f)) {
+        active.push(format!("feed: {}", safe(name)));
     }
     if !app.search_input.is_empty() && app.mode != Mode::Search {
         active.push(format!("search: \"{}\"", safe(&app.search_input)));

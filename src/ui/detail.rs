@@ -29,7 +29,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         label("State"),
         Span::styled(state, theme.state(t.state.as_ref())),
         Span::raw(format!(" at {progress}")),
-        Span::styled(t.region.as_deref().map_or(String::new(), |r| format!("   region {}", safe(r))), theme.dim()),
+        Span::styled(format!("   {}", safe(&app.feed_of(i).info.label())), theme.dim()),
     ]));
     lines.push(Line::from(vec![
         label("S3 object"),
@@ -49,7 +49,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     if t.is_in_progress() {
         lines.push(speed_line(app, i, label("Speed")));
-        let samples = app.history.samples(t);
+        let samples = app.feed_of(i).history.samples(t);
         if samples.len() >= 2 {
             let (first, last) = (samples[0], samples[samples.len() - 1]);
             let spark = sparkline(&samples.iter().map(|s| s.progress).collect::<Vec<_>>(), 40);
@@ -71,7 +71,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if let Some(r) = &t.failure_reason {
         lines.push(Line::from(vec![label("Reason"), Span::styled(safe(r).into_owned(), theme.error())]));
     }
-    let earlier = app.index.earlier_attempts(tasks, i);
+    let earlier = app.index.earlier_attempts(&tasks, i);
     if earlier.is_empty() {
         lines.push(Line::from(vec![
             label("Attempts"),

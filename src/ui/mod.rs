@@ -76,7 +76,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     bars::footer(app, frame, a.footer, &theme);
     match app.mode {
-        Mode::BucketPicker | Mode::RegionPicker => popup::picker(app, frame, area, &theme),
+        Mode::BucketPicker | Mode::FeedPicker => popup::picker(app, frame, area, &theme),
         Mode::Help => popup::help(frame, area, &theme),
         Mode::Normal | Mode::Search => {}
     }

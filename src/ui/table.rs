@@ -65,12 +65,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         return;
     }
     let longest = app.index.buckets.iter().map(|(b, _)| crate::text::width(b)).max().unwrap_or(0);
-    // With several regions, a region column after the AMI ID.
-    let region_w = if app.multi_region() {
-        app.feeds.iter().map(|f| crate::text::width(&f.region)).max().unwrap_or(0).clamp(6, 16) as u16
-    } else {
-        0
-    };
+    // With several feeds, a feed column after the AMI ID.
+    let labels: &[String] = if app.multi_feed() { &app.feed_names } else { &[] };
+    let region_w = labels.iter().map(|l| crate::text::width(l)).max().unwrap_or(0).clamp(0, 28) as u16;
+    let region_w = if labels.is_empty() { 0 } else { region_w.max(6) };
     let cols = columns(
         area.width.saturating_sub(region_w + u16::from(region_w > 0)),
         longest.min(usize::from(u16::MAX)) as u16,
@@ -79,7 +77,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut header = vec!["", "AMI ID"];
     let mut widths = vec![Constraint::Length(1), Constraint::Length(AMI_W)];
     if region_w > 0 {
-        header.push("REGION");
+        header.push("FEED");
         widths.push(Constraint::Length(region_w));
     }
     header.extend(["BUCKET", "PROGRESS"]);
@@ -107,9 +105,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             Cell::from(safe(t.ami_id.as_deref().unwrap_or("(no AMI ID)")).into_owned()),
         ];
         if region_w > 0 {
-            cells.push(Cell::from(
-                truncate(&safe(t.region.as_deref().unwrap_or("-")), usize::from(region_w)).into_owned(),
-            ));
+            let label = &labels[tasks.locate(i).0];
+            cells.push(Cell::from(truncate(&safe(label), usize::from(region_w)).into_owned()));
         }
         cells.push(Cell::from(truncate(&safe(t.bucket.as_deref().unwrap_or("-")), usize::from(bucket_w)).into_owned()));
         cells.push(Cell::from(progress_line(t, usize::from(bar_w), theme)));
@@ -144,7 +141,7 @@ fn time_left(app: &App, t: &StoreTask, i: usize) -> String {
 fn state_label(app: &App, t: &StoreTask, i: usize, theme: &Theme) -> Line<'static> {
     let state = t.state.as_ref().map_or("-".into(), |s| truncate(&safe(s.as_wire()), 10).into_owned());
     let mut spans = vec![Span::styled(state, theme.state(t.state.as_ref()))];
-    let n = app.index.attempt_count(app.tasks(), i);
+    let n = app.index.attempt_count(&app.tasks(), i);
     if !app.filters.all_tasks && n > 1 {
         spans.push(Span::styled(format!(" ↻{n}"), theme.dim()));
     }
@@ -172,13 +169,13 @@ fn empty_message(app: &App) -> Option<String> {
     if !app.view.rows.is_empty() {
         return None;
     }
-    Some(match (&app.snapshot, &app.poll.failure) {
-        (None, None) => "Loading: the first poll is running…".into(),
-        (None, Some(f)) => format!("The first poll failed: {}\nRetrying automatically; press r to retry now.", safe(&f.summary)),
-        (Some(s), _) if s.tasks.is_empty() => {
+    Some(match (app.has_data(), &app.poll.failure) {
+        (false, None) => "Loading: the first poll is running…".into(),
+        (false, Some(f)) => format!("The first poll failed: {}\nRetrying automatically; press r to retry now.", safe(&f.summary)),
+        (true, _) if app.tasks().is_empty() => {
             "No store-image tasks in this account and region for the last 31 days.\nStart one with `aws ec2 create-store-image-task`; it will show up here.".into()
         }
-        (Some(_), _) => {
+        (true, _) => {
             let mut parts = Vec::new();
             if app.filters.state != StateFilter::All {
                 parts.push(format!("state {}", app.filters.state.label()));

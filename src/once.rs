@@ -1,0 +1,128 @@
+//! `--once`: every feed fetched once, side by side, on the same pollers (and so the same
+//! retries and backoff) as the dashboard, then printed.
+//!
+//! A partial list is never passed off as complete: when any feed fails, nothing is printed
+//! and the exit code is 1, unless `--partial` asks for the feeds that answered (exit 1 still).
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ec2::poller::{Ec2Source, Source};
+use crate::ec2::{Feed, FetchError, Paging, PollEvent, Pollers, Schedule, Selection, Snapshot};
+use crate::output::{self, Format};
+use crate::text::safe;
+
+/// Failed polls of one feed before `--once` gives it up, on top of the SDK's own retries.
+pub const ONCE_RETRIES: u32 = 3;
+
+/// The backoff between those polls: 1 s, then 2 s, then 4 s (with jitter).
+fn schedule() -> Schedule {
+    Schedule {
+        interval: Duration::from_secs(1),
+        idle_interval: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(8),
+    }
+}
+
+/// Fetches every feed once. A feed's transient failure is tried again up to `retries` times,
+/// announced through `on_retry`; an error waiting cannot fix (credentials, permissions)
+/// ends that feed at once. The results are in the feeds' order.
+pub async fn fetch_feeds(
+    feeds: &[Feed],
+    sel: &Selection,
+    paging: &Paging,
+    retries: u32,
+    mut on_retry: impl FnMut(usize, &FetchError, Duration),
+) -> Vec<Result<Arc<Snapshot>, FetchError>> {
+    let sources: Vec<Arc<dyn Source>> = feeds
+        .iter()
+        .map(|f| Arc::new(Ec2Source { ec2: f.ec2.clone(), selection: sel.clone(), paging: paging.clone() }) as _)
+        .collect();
+    let mut results: Vec<Option<Result<Arc<Snapshot>, FetchError>>> = vec![None; feeds.len()];
+    let mut pollers = Pollers::spawn(sources, schedule());
+    while results.iter().any(Option::is_none) {
+        let Some((idx, event)) = pollers.recv().await else { break };
+        if results[idx].is_some() {
+            continue;
+        }
+        let done = match event {
+            Some(PollEvent::Snapshot { snapshot, .. }) => Ok(snapshot),
+            Some(PollEvent::Failed { error, retry_in, consecutive, .. }) => {
+                if error.is_transient() && consecutive <= retries {
+                    on_retry(idx, &error, retry_in);
+                    continue;
+                }
+                Err(error)
+            }
+            Some(PollEvent::Polling) => continue,
+            None => Err(FetchError::new(
+                crate::ec2::ErrorKind::Other,
+                format!("the poller stopped unexpectedly: {}", pollers.why_ended(idx).await),
+            )),
+        };
+        // A feed with its answer makes no further requests.
+        pollers.stop(idx);
+        results[idx] = Some(done);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(FetchError::new(crate::ec2::ErrorKind::Other, "no answer"))))
+        .collect()
+}
+
+/// `--once`: fetch, print, and say which feeds failed.
+pub async fn run(
+    feeds: &[Feed],
+    sel: &Selection,
+    paging: &Paging,
+    format: Format,
+    partial: bool,
+) -> anyhow::Result<ExitCode> {
+    let named = feeds.len() > 1;
+    let label = |n: usize| safe(&feeds[n].info.label()).into_owned();
+    let results = fetch_feeds(feeds, sel, paging, ONCE_RETRIES, |n, e, wait| {
+        let who = if named { format!("{}: ", label(n)) } else { String::new() };
+        eprintln!("amiwatch: {who}{e}; retrying in {}s", wait.as_secs().max(1));
+    })
+    .await;
+    let failed: Vec<(usize, &FetchError)> =
+        results.iter().enumerate().filter_map(|(n, r)| r.as_ref().err().map(|e| (n, e))).collect();
+    for &(n, e) in &failed {
+        tracing::warn!(feed = %feeds[n].info.label(), error = %e, detail = %e.detail, "fetch failed");
+        match named {
+            true => eprintln!("amiwatch: {}: {e}", label(n)),
+            false => eprintln!("amiwatch: {e}"),
+        }
+    }
+    if !failed.is_empty() && !partial {
+        if named {
+            eprintln!(
+                "amiwatch: {} of {} feeds failed, so nothing was printed: a partial list is not the list. \
+                 Pass --partial to print the feeds that answered.",
+                failed.len(),
+                feeds.len()
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut rows = Vec::new();
+    let mut next_token = None;
+    for (n, r) in results.iter().enumerate() {
+        if let Ok(s) = r {
+            rows.extend(s.tasks.iter().map(|t| (&*feeds[n].info, t)));
+            next_token = next_token.or(s.next_token.as_deref());
+        }
+    }
+    let stdout = io::stdout();
+    let width = stdout.is_terminal().then(|| crossterm::terminal::size().ok()).flatten().map(|(w, _)| usize::from(w));
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let res = output::write(&mut out, format, &rows, next_token, width, named).and_then(|()| out.flush());
+    crate::run::quiet_on_broken_pipe(res)?;
+    if !failed.is_empty() {
+        eprintln!("amiwatch: the list above is partial: {} of {} feeds failed", failed.len(), feeds.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,83 @@
+//! Shared by the integration tests: two accounts and a refused one behind the embedded
+//! endpoint, reached through a config file of profiles and the standard credential chain.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use amiwatch::ec2::client::connect_embedded_as;
+use amiwatch::ec2::{self, ClientOptions, Paging, Selection};
+use amiwatch::sim::{self, SimConfig, SimHandle};
+
+pub struct Accounts {
+    pub sim: SimHandle,
+    pub dir: PathBuf,
+}
+
+/// Profile, access key, account: the endpoint refuses keys that start with DENIED.
+pub const KEYS: [(&str, &str, &str); 3] = [
+    ("alpha", "AKIDALPHA", "111111111111"),
+    ("beta", "AKIDBETA", "222222222222"),
+    ("gamma", "DENIEDGAMMA", "333333333333"),
+];
+
+impl Accounts {
+    pub async fn start(name: &str) -> Self {
+        let config = SimConfig { tasks: 30, seed: 5, frozen: true, accounts_by_key: true, ..SimConfig::default() };
+        let sim = sim::start(([127, 0, 0, 1], 0).into(), config).await.unwrap();
+        let dir = std::env::temp_dir().join(format!("amiwatch-feeds-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cfg = String::new();
+        for (profile, key, account) in KEYS {
+            cfg.push_str(&format!(
+                "[profile {profile}]\nregion = us-east-1\naws_access_key_id = {key}\naws_secret_access_key = secret\naws_account_id = {account}\n\n"
+            ));
+        }
+        std::fs::write(dir.join("config"), cfg).unwrap();
+        std::fs::write(dir.join("credentials"), "").unwrap();
+        Self { sim, dir }
+    }
+
+    /// The environment that points the standard chain at these profiles, and nothing else.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_CONFIG_FILE".into(), self.dir.join("config").display().to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE".into(), self.dir.join("credentials").display().to_string()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ]
+    }
+
+    /// Flags every run needs: the endpoint.
+    pub fn endpoint_args(&self) -> Vec<String> {
+        vec!["--endpoint-url".into(), self.sim.url().into(), "--request-timeout".into(), "5s".into()]
+    }
+
+    pub fn amiwatch(&self, args: &[&str]) -> (i32, String, String) {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_amiwatch"));
+        for k in ["AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"] {
+            c.env_remove(k);
+        }
+        c.envs(self.env()).args(self.endpoint_args()).args(args).stdin(Stdio::null());
+        let out = c.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    /// What one account holds, read straight through the library with its key: (AMI, start).
+    pub async fn tasks_of(&self, key: &str) -> BTreeSet<(String, String)> {
+        let ec2 = connect_embedded_as(self.sim.url(), &ClientOptions::default(), key, "us-east-1");
+        let f = ec2::fetch_all(&ec2, &Selection::default(), &Paging::default()).await.unwrap();
+        f.tasks.iter().map(|t| (t.ami_id.clone().unwrap(), t.start_time.unwrap().timestamp().to_string())).collect()
+    }
+}
+
+impl Drop for Accounts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
