@@ -199,6 +199,8 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff), made from these flags: amiwatch man > amiwatch.1
+    Man,
     /// Run the embedded EC2 endpoint alone and print its URL, for any EC2 client (the AWS CLI too).
     Simulate {
         /// Loopback address to listen on (port 0: any free port).
@@ -229,10 +231,20 @@ impl Given {
     }
 }
 
+/// `0.1.0 (aws-sdk-ec2 1.274.0)`: what `--version` says.
+pub static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("{} (aws-sdk-ec2 {})", env!("CARGO_PKG_VERSION"), aws_sdk_ec2::meta::PKG_VERSION)
+});
+
+/// The command as every user of it sees it: parsing, completions, the man page.
+pub fn command() -> clap::Command {
+    Cli::command().version(VERSION.as_str())
+}
+
 impl Cli {
     /// Parses the process's arguments; exits with clap's message and code 2 on bad input.
     pub fn parse_with_given() -> (Self, Given) {
-        let matches = Self::command().get_matches();
+        let matches = command().get_matches();
         match Self::from_arg_matches(&matches) {
             Ok(cli) => (cli, given(&matches)),
             Err(e) => e.exit(),
@@ -245,7 +257,7 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let matches = Self::command().try_get_matches_from(args)?;
+        let matches = command().try_get_matches_from(args)?;
         Ok((Self::from_arg_matches(&matches)?, given(&matches)))
     }
 }

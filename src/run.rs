@@ -117,9 +117,14 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             return simulate(*addr, regions, *accounts_by_key, sim).await;
         }
         Some(Command::Completions { shell }) => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
-            clap_complete::generate(*shell, &mut cmd, "amiwatch", &mut out);
+            clap_complete::generate(*shell, &mut crate::cli::command(), "amiwatch", &mut out);
+            quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man) => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(crate::cli::command()).render(&mut out)?;
             quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
             return Ok(ExitCode::SUCCESS);
         }

@@ -246,3 +246,24 @@ fn missing_credentials_and_region_are_told_apart_by_their_type() {
     assert!(err.contains("no AWS region set: pass --region"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line, no Debug chain: {err}");
 }
+
+#[test]
+fn version_names_the_sdk_and_the_man_page_matches_help() {
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("amiwatch ") && out.contains("(aws-sdk-ec2 1."), "{out}");
+    let (code, man, _) = run(&["man"]);
+    assert_eq!(code, 0);
+    assert!(man.starts_with(".ie") && man.contains(".SH NAME"), "roff");
+    let (_, help, _) = run(&["--help"]);
+    let flags: Vec<&str> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches([',', '.', ')', ':']))
+        .collect();
+    assert!(flags.len() > 20, "{help}");
+    for flag in flags {
+        // roff escapes every dash.
+        assert!(man.contains(&flag.replace('-', "\\-")), "{flag} is in --help but not in the man page");
+    }
+}
