@@ -60,7 +60,7 @@ pub struct Cli {
 
     /// With --wait: give up after this long (e.g. 2h), exit 124. One last poll is made at the
     /// deadline, so a task that ended in the last interval counts as ended.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Mode")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true, help_heading = "Mode")]
     pub timeout: Option<Duration>,
 
     /// Output format of --once and --wait.
@@ -74,11 +74,16 @@ pub struct Cli {
     pub aws: AwsArgs,
 
     /// Time between polls while tasks are in progress (e.g. 5s, 1m; at least 1s).
-    #[arg(long, default_value = "5s", value_parser = parse_interval, help_heading = "Polling")]
+    #[arg(long, default_value = "5s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub interval: Duration,
 
+    /// Time between sweeps, which read every task; the polls between them ask only for the
+    /// tasks in progress (and those that just ended). Equal to --interval: every poll sweeps.
+    #[arg(long, default_value = "5m", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
+    pub sweep_interval: Duration,
+
     /// Time between polls while nothing is in progress (fewer API calls).
-    #[arg(long, default_value = "30s", value_parser = parse_interval, help_heading = "Polling")]
+    #[arg(long, default_value = "30s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub idle_interval: Duration,
 
     /// Which task endings ring the bell and raise a desktop notification (key n cycles).
@@ -110,11 +115,11 @@ pub struct SelectArgs {
     pub buckets: Vec<String>,
 
     /// Tasks per request, 1..=200.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i32).range(1..=200), help_heading = "Selection")]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i32).range(1..=200), allow_negative_numbers = true, help_heading = "Selection")]
     pub page_size: i32,
 
     /// Stop after N tasks (with --once) and print the token to resume from.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Selection", conflicts_with = "image_ids")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true, help_heading = "Selection", conflicts_with = "image_ids")]
     pub max_items: Option<u64>,
 
     /// Resume where a --max-items run stopped.
@@ -143,9 +148,14 @@ pub struct AwsArgs {
     #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "AWS")]
     pub endpoint_url: Option<String>,
 
-    /// Time one HTTP attempt may take before it is retried.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "AWS")]
+    /// Time one HTTP attempt may take before it is retried (1s to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_request_timeout, allow_hyphen_values = true, help_heading = "AWS")]
     pub request_timeout: Duration,
+
+    /// The most --once and --dry-run may take in all, retries included; a feed with no
+    /// complete answer by then has failed.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_request_timeout, allow_hyphen_values = true, help_heading = "AWS")]
+    pub max_time: Duration,
 }
 
 /// The simulated account (for `simulate`, and for `--demo`).
@@ -180,7 +190,7 @@ pub struct SimArgs {
     pub fault_slow: f64,
 
     /// How late a slow answer comes.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, help_heading = "Simulation faults")]
+    #[arg(long, default_value = "15s", value_parser = parse_duration, allow_hyphen_values = true, help_heading = "Simulation faults")]
     pub fault_slow_delay: Duration,
 
     /// Percent of connections dropped without an answer.
@@ -214,6 +224,14 @@ pub enum Command {
         /// Each access key is an account of its own, with its own tasks (to try several profiles).
         #[arg(long)]
         accounts_by_key: bool,
+
+        /// Exactly this many tasks in progress (of --tasks), the rest completed or failed.
+        #[arg(long, value_name = "N")]
+        moving: Option<usize>,
+
+        /// Exports more that start within the first hour, as if someone started them.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        upcoming: usize,
 
         #[command(flatten)]
         sim: SimArgs,
@@ -309,22 +327,29 @@ impl SimArgs {
             slow_delay: self.fault_slow_delay,
             drop: self.fault_drop,
             malformed: self.fault_malformed,
-            fail_later_pages: false,
+            ..crate::sim::FaultConfig::default()
         };
         c
     }
 }
 
-/// `5s`, `1m`, `1m30s`, `500ms`, `2h`; a bare number is seconds.
+/// The longest duration any flag takes: a year. Past it the clock arithmetic of the
+/// dashboard (and of anyone's patience) stops making sense.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// `5s`, `1m`, `1m30s`, `500ms`, `2h`, `1d`; a bare number is seconds. Total: any string gives
+/// a duration up to [`MAX_DURATION`] or a message, never a panic.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("'{s}' is not a duration: use forms like 5s, 1m, 1m30s or 500ms");
+    let shown = crate::text::safe(s);
+    let err = || format!("'{shown}' is not a duration: use forms like 5s, 1m, 1m30s or 500ms");
     let s = s.trim();
     if s.is_empty() {
         return Err(err());
     }
-    if let Ok(n) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(n));
+    if s.starts_with('-') {
+        return Err(format!("'{shown}' is negative: a duration counts forward, like 5s or 1m"));
     }
+    let too_long = || format!("'{shown}' is too long: at most 365 days");
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
@@ -333,14 +358,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         let n: f64 = num.parse().map_err(|_| err())?;
-        let secs = match unit {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
+        let scale = match unit.trim() {
+            "" if next.is_empty() && rest.len() == s.len() => 1.0,
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
             _ => return Err(err()),
         };
-        total += Duration::try_from_secs_f64(secs).map_err(|_| err())?;
+        let part = Duration::try_from_secs_f64(n * scale).map_err(|_| too_long())?;
+        total = total.checked_add(part).filter(|t| *t <= MAX_DURATION).ok_or_else(too_long)?;
         rest = next;
     }
     Ok(total)
@@ -349,9 +377,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_secs(1) {
-        return Err(format!("'{s}' is too short: the interval must be at least 1s"));
+        return Err(format!("'{}' is too short: the interval must be at least 1s", crate::text::safe(s)));
     }
     Ok(d)
+}
+
+/// One HTTP attempt: at least a second (less fails every request), at most an hour.
+fn parse_request_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    match d {
+        d if d < Duration::from_secs(1) => {
+            Err(format!("'{}' is too short: a request needs at least 1s", crate::text::safe(s)))
+        }
+        d if d > Duration::from_secs(3600) => Err(format!("'{}' is too long: at most 1h", crate::text::safe(s))),
+        d => Ok(d),
+    }
 }
 
 fn parse_ami_id(s: &str) -> Result<String, String> {
@@ -360,28 +400,27 @@ fn parse_ami_id(s: &str) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "'{s}' is not an AMI ID: expected ami- and 8 or 17 lowercase hex digits, like ami-0123456789abcdef0"
+            "'{}' is not an AMI ID: expected ami- and 8 or 17 lowercase hex digits, like ami-0123456789abcdef0",
+            crate::text::safe(s)
         ))
     }
 }
 
 fn parse_state(s: &str) -> Result<TaskState, String> {
     TaskState::from_user(s.trim())
-        .ok_or_else(|| format!("'{s}' is not a task state: use InProgress, Completed or Failed"))
+        .ok_or_else(|| format!("'{}' is not a task state: use InProgress, Completed or Failed", crate::text::safe(s)))
 }
 
 /// S3 bucket naming rules: 3-63 characters of lowercase letters, digits, dots and hyphens,
 /// starting and ending with a letter or digit.
 fn parse_bucket(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if (3..=63).contains(&s.len()) && ok_chars && ends(s.bytes().next()) && ends(s.bytes().last()) && !s.contains("..")
-    {
+    if crate::task::is_bucket_name(s) {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "'{s}' is not a valid S3 bucket name: 3-63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit"
+            "'{}' is not a valid S3 bucket name: 3-63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit",
+            crate::text::safe(s)
         ))
     }
 }
@@ -396,17 +435,42 @@ fn parse_region(s: &str) -> Result<String, String> {
     let s = s.trim();
     let ok =
         !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok { Ok(s.to_string()) } else { Err(format!("'{s}' is not a region name: expected something like us-east-1")) }
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{}' is not a region name: expected something like us-east-1", crate::text::safe(s)))
+    }
 }
 
+/// An http or https URL with a host and, at most, a port and a `/` path: parsed by the same
+/// URI parser the HTTP client uses, so what passes here is what the client can reach.
 fn parse_endpoint(s: &str) -> Result<String, String> {
-    let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains(char::is_whitespace) => {
-            Ok(s.to_string())
-        }
-        _ => Err(format!("'{s}' is not an endpoint URL: expected http://HOST[:PORT] or https://HOST[:PORT]")),
+    let shown = crate::text::safe(s);
+    let bad = |why: &str| {
+        format!("'{shown}' is not an endpoint URL: {why} (expected http://HOST[:PORT] or https://HOST[:PORT])")
+    };
+    let uri: hyper::Uri = s.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(bad("the scheme must be http or https")),
     }
+    let Some(authority) = uri.authority() else { return Err(bad("no host")) };
+    if authority.host().is_empty() || authority.as_str().contains('@') {
+        return Err(bad("no host"));
+    }
+    // What follows the host is nothing, or a port from 1 to 65535.
+    let after_host = authority.as_str().get(authority.host().len()..).unwrap_or(":");
+    if let Some(port) = after_host.strip_prefix(':') {
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(bad("the port must be a number from 1 to 65535"));
+        }
+    } else if !after_host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if uri.query().is_some() || !matches!(uri.path(), "" | "/") {
+        return Err(bad("a path or query has no place in an endpoint"));
+    }
+    Ok(s.trim_end_matches('/').to_string())
 }
 
 fn parse_loopback(s: &str) -> Result<SocketAddr, String> {
@@ -437,6 +501,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn durations_are_total_and_bounded() {
+        for bad in ["4000000000000000h4000000000000000h", "3000000000h", "18446744073709551615", "366d", "1e400s"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains("too long") || e.contains("not a duration"), "{bad}: {e}");
+        }
+        assert!(parse_duration("-1s").unwrap_err().contains("negative"));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_request_timeout("0s").unwrap_err().contains("at least 1s"));
+        assert!(parse_request_timeout("18446744073709551615").is_err());
+        let c = Cli::try_parse_from(["amiwatch", "--interval", "-1s"]).unwrap_err().to_string();
+        assert!(c.contains("negative"), "{c}");
+    }
+
+    #[test]
+    fn endpoints_are_parsed_as_urls() {
+        for ok in
+            ["http://127.0.0.1:4566", "https://ec2.eu-west-1.amazonaws.com", "http://[::1]:4566/", "http://localhost"]
+        {
+            assert!(parse_endpoint(ok).is_ok(), "{ok}: {:?}", parse_endpoint(ok));
+        }
+        for bad in [
+            "http://[::1",
+            "http://:abc",
+            "http://127.0.0.1:99999",
+            "http://h:abc",
+            "ftp://x",
+            "http://",
+            "http://h/p?q=1",
+            "h:1",
+            "http://u@h",
+            "http://h:",
+        ] {
+            assert!(parse_endpoint(bad).is_err(), "{bad} passed");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
@@ -453,9 +554,6 @@ mod tests {
         for bad in ["ab", "My-Bucket", "-x-", "a..b", "bucket_name"] {
             assert!(parse_bucket(bad).is_err(), "{bad}");
         }
-        assert!(parse_endpoint("http://127.0.0.1:4566").is_ok());
-        assert!(parse_endpoint("ftp://x").is_err());
-        assert!(parse_endpoint("http://").is_err());
         assert!(parse_region("eu-west-1").is_ok());
         assert!(parse_region("EU WEST").is_err());
         assert!(parse_loopback("0.0.0.0:80").is_err());

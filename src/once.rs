@@ -23,19 +23,23 @@ fn schedule() -> Schedule {
         interval: Duration::from_secs(1),
         idle_interval: Duration::from_secs(1),
         max_backoff: Duration::from_secs(8),
+        ..Schedule::default()
     }
 }
 
 /// Fetches every feed once. A feed's transient failure is tried again up to `retries` times,
 /// announced through `on_retry`; an error waiting cannot fix (credentials, permissions)
-/// ends that feed at once. The results are in the feeds' order.
+/// ends that feed at once; a feed with no complete answer within `max_time` has failed.
+/// The results are in the feeds' order.
 pub async fn fetch_feeds(
     feeds: &[Feed],
     sel: &Selection,
     paging: &Paging,
     retries: u32,
+    max_time: Duration,
     mut on_retry: impl FnMut(usize, &FetchError, Duration),
 ) -> Vec<Result<Arc<Snapshot>, FetchError>> {
+    let deadline = tokio::time::Instant::now() + max_time;
     let sources: Vec<Arc<dyn Source>> = feeds
         .iter()
         .map(|f| Arc::new(Ec2Source { ec2: f.ec2.clone(), selection: sel.clone(), paging: paging.clone() }) as _)
@@ -43,7 +47,11 @@ pub async fn fetch_feeds(
     let mut results: Vec<Option<Result<Arc<Snapshot>, FetchError>>> = vec![None; feeds.len()];
     let mut pollers = Pollers::spawn(sources, schedule());
     while results.iter().any(Option::is_none) {
-        let Some((idx, event)) = pollers.recv().await else { break };
+        let next = tokio::select! {
+            ev = pollers.recv() => ev,
+            _ = tokio::time::sleep_until(deadline) => break,
+        };
+        let Some((idx, event)) = next else { break };
         if results[idx].is_some() {
             continue;
         }
@@ -66,10 +74,14 @@ pub async fn fetch_feeds(
         pollers.stop(idx);
         results[idx] = Some(done);
     }
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(FetchError::new(crate::ec2::ErrorKind::Other, "no answer"))))
-        .collect()
+    let late = || {
+        let why = format!(
+            "no complete answer within {} (--max-time)",
+            crate::text::duration_short(max_time.as_secs() as i64)
+        );
+        FetchError::new(crate::ec2::ErrorKind::Timeout, why)
+    };
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err(late()))).collect()
 }
 
 /// `--once`: fetch, print, and say which feeds failed.
@@ -79,10 +91,11 @@ pub async fn run(
     paging: &Paging,
     format: Format,
     partial: bool,
+    max_time: Duration,
 ) -> anyhow::Result<ExitCode> {
     let named = feeds.len() > 1;
     let label = |n: usize| safe(&feeds[n].info.label()).into_owned();
-    let results = fetch_feeds(feeds, sel, paging, ONCE_RETRIES, |n, e, wait| {
+    let results = fetch_feeds(feeds, sel, paging, ONCE_RETRIES, max_time, |n, e, wait| {
         let who = if named { format!("{}: ", label(n)) } else { String::new() };
         eprintln!("amiwatch: {who}{e}; retrying in {}s", wait.as_secs().max(1));
     })

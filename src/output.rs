@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use serde_json::ser::{Formatter, PrettyFormatter};
 
 use crate::ec2::FeedInfo;
 use crate::task::StoreTask;
@@ -101,8 +102,61 @@ impl<'a> JsonTask<'a> {
 fn write_json(out: &mut impl Write, rows: &[Row<'_>], next_token: Option<&str>, with_feed: bool) -> io::Result<()> {
     let doc =
         JsonOut { store_image_task_results: rows.iter().map(|&r| JsonTask::new(r, with_feed)).collect(), next_token };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe(PrettyFormatter::new()));
+    doc.serialize(&mut ser)?;
     out.write_all(b"\n")
+}
+
+/// Pretty JSON that also writes as `\uXXXX` what JSON may carry raw but a terminal would act
+/// on (8-bit controls, direction overrides): the same data to a parser, inert on a screen.
+struct TerminalSafe<'a>(PrettyFormatter<'a>);
+
+impl Formatter for TerminalSafe<'_> {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices().filter(|(_, c)| crate::text::is_unsafe(*c)) {
+            w.write_all(&fragment.as_bytes()[start..i])?;
+            write!(w, "\\u{:04x}", u32::from(c))?;
+            start = i + c.len_utf8();
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
 }
 
 fn csv_field(out: &mut impl Write, s: &str) -> io::Result<()> {
@@ -148,6 +202,12 @@ fn write_csv(out: &mut impl Write, rows: &[Row<'_>], with_feed: bool) -> io::Res
 
 const UNKNOWN: &str = "-";
 
+/// `11-28 11:51` this year; `2025-11-28 11:51` in another.
+fn started(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    use chrono::Datelike;
+    if t.year() == now.year() { t.format("%m-%d %H:%M").to_string() } else { t.format("%Y-%m-%d %H:%M").to_string() }
+}
+
 fn write_table(
     out: &mut impl Write,
     tasks: &[Row<'_>],
@@ -155,6 +215,7 @@ fn write_table(
     max_width: Option<usize>,
     with_feed: bool,
 ) -> io::Result<()> {
+    let now = Utc::now();
     let mut headers = vec!["AMI ID", "STATE", "PROG", "STARTED UTC", "BUCKET"];
     if with_feed {
         headers.push("FEED");
@@ -167,7 +228,7 @@ fn write_table(
                 t.ami_id.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
                 t.state.as_ref().map_or(UNKNOWN.into(), |s| safe(s.as_wire()).into_owned()),
                 t.progress.map_or(UNKNOWN.into(), |p| format!("{p:>3}%")),
-                t.start_time.map_or(UNKNOWN.into(), |s| s.format("%m-%d %H:%M").to_string()),
+                t.start_time.map_or(UNKNOWN.into(), |s| started(s, now)),
                 t.bucket.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
             ];
             if with_feed {
@@ -204,8 +265,10 @@ fn write_table(
             if i == last {
                 writeln!(out, "{cell}")?;
             } else {
-                let pad = w - width(&cell);
-                write!(out, "{cell}{:pad$}  ", "")?;
+                // Padding written out: a format width over 65,535 panics.
+                let pad = w.saturating_sub(width(&cell)) + 2;
+                out.write_all(cell.as_bytes())?;
+                out.write_all(" ".repeat(pad).as_bytes())?;
             }
         }
         Ok(())
@@ -219,7 +282,7 @@ fn write_table(
         writeln!(out, "(no store-image tasks)")?;
     }
     if let Some(tok) = next_token {
-        writeln!(out, "\nMore tasks: resume with --starting-token {tok}")?;
+        writeln!(out, "\nMore tasks: resume with --starting-token {}", safe(tok))?;
     }
     Ok(())
 }
@@ -274,10 +337,33 @@ mod tests {
     }
 
     #[test]
-    fn json_escapes_control_characters() {
-        let t = StoreTask { bucket: Some("b\u{1b}[31m".into()), ..StoreTask::default() };
+    fn any_width_of_text_fits_the_table_writer() {
+        let t =
+            StoreTask { bucket: Some("b".repeat(70_000)), ami_id: Some("a".repeat(70_000)), ..StoreTask::default() };
+        let out = render(Format::Table, std::slice::from_ref(&t), None, None);
+        assert!(out.lines().nth(1).is_some_and(|l| l.len() > 140_000));
+        assert!(render(Format::Table, &[t], None, Some(80)).lines().all(|l| width(l) <= 80 + 70_000));
+    }
+
+    #[test]
+    fn another_year_shows_the_year() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc();
+        assert_eq!(started(now, now), "11-28 12:00");
+        assert_eq!(started(now - chrono::Duration::days(400), now), "2025-10-24 12:00");
+    }
+
+    #[test]
+    fn json_escapes_control_characters_and_keeps_the_data() {
+        let bucket = "b\u{1b}[31m\u{9b}2J\u{202e}é";
+        let t = StoreTask { bucket: Some(bucket.into()), ..StoreTask::default() };
         let s = render(Format::Json, &[t], None, None);
-        assert!(s.contains("\\u001b[31m") && !s.contains('\u{1b}'));
+        assert!(
+            s.contains("\\u001b[31m") && s.contains("\\u009b2J") && s.contains("\\u202e") && s.contains('é'),
+            "{s}"
+        );
+        assert!(!s.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)), "{s}");
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["StoreImageTaskResults"][0]["Bucket"], bucket, "the same data to a parser");
     }
 
     #[test]

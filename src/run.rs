@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, Given, SimArgs};
+use crate::cli::{Cli, Command, Given};
 use crate::ec2::{self, Feed, FeedPlan, Paging, Permission, Selection};
 use crate::sim::{self, SimHandle};
 
@@ -63,11 +63,13 @@ impl Mode {
             ("output", "--output", &["--once", "--wait"]),
             ("interval", "--interval", &[DASH, "--wait"]),
             ("idle_interval", "--idle-interval", &[DASH]),
+            ("sweep_interval", "--sweep-interval", &[DASH, "--wait"]),
             ("notify", "--notify", &[DASH]),
             ("image_ids", "--image-id", &[DASH, "--once", "--wait"]),
             ("states", "--state", &[DASH, "--once", "--wait"]),
             ("buckets", "--bucket", &[DASH, "--once", "--wait"]),
             ("page_size", "--page-size", &[DASH, "--once", "--wait"]),
+            ("max_time", "--max-time", &["--once", "--dry-run"]),
         ];
         for (id, flag, modes) in rules {
             if given.has(id) && !modes.contains(&mode.name()) {
@@ -113,8 +115,15 @@ pub fn init_logging(path: Option<&Path>) -> io::Result<()> {
 /// Runs what the flags ask for.
 pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Some(Command::Simulate { addr, regions, accounts_by_key, sim }) => {
-            return simulate(*addr, regions, *accounts_by_key, sim).await;
+        Some(Command::Simulate { addr, regions, accounts_by_key, moving, upcoming, sim }) => {
+            let mut config = sim.to_config();
+            config.accounts_by_key = *accounts_by_key;
+            config.moving = *moving;
+            config.upcoming = *upcoming;
+            if !regions.is_empty() {
+                config.regions = regions.to_vec();
+            }
+            return simulate(*addr, config, sim.seed).await;
         }
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
@@ -172,17 +181,20 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     };
     match mode {
         Mode::Dashboard => crate::tui::run(&cli, feeds, selection).await,
-        Mode::Once { paging, partial } => crate::once::run(&feeds, &selection, &paging, cli.output, partial).await,
+        Mode::Once { paging, partial } => {
+            crate::once::run(&feeds, &selection, &paging, cli.output, partial, cli.aws.max_time).await
+        }
         Mode::Wait => {
             let opts = crate::wait::WaitOptions {
                 interval: cli.interval,
+                sweep_interval: cli.sweep_interval,
                 timeout: cli.timeout,
                 output: cli.output,
                 page_size: cli.select.page_size,
             };
             crate::wait::wait(&feeds, &selection, &opts).await
         }
-        Mode::DryRun => dry_run(&feeds).await,
+        Mode::DryRun => dry_run(&feeds, cli.aws.max_time).await,
     }
 }
 
@@ -199,10 +211,18 @@ fn dedup(items: &[String]) -> Vec<String> {
 }
 
 /// Every feed's permission, checked side by side; exit 0 only when every feed may read.
-async fn dry_run(feeds: &[Feed]) -> anyhow::Result<ExitCode> {
+async fn dry_run(feeds: &[Feed], max_time: std::time::Duration) -> anyhow::Result<ExitCode> {
     let mut set = tokio::task::JoinSet::new();
     for (n, feed) in feeds.iter().cloned().enumerate() {
-        set.spawn(async move { (n, ec2::check_permission(&feed.ec2).await) });
+        set.spawn(async move {
+            let late = || {
+                let why =
+                    format!("no answer within {} (--max-time)", crate::text::duration_short(max_time.as_secs() as i64));
+                ec2::FetchError::new(ec2::ErrorKind::Timeout, why)
+            };
+            let res = tokio::time::timeout(max_time, ec2::check_permission(&feed.ec2)).await;
+            (n, res.unwrap_or_else(|_| Err(late())))
+        });
     }
     let mut results = set.join_all().await;
     results.sort_by_key(|(n, _)| *n);
@@ -237,17 +257,7 @@ pub fn quiet_on_broken_pipe(res: io::Result<()>) -> anyhow::Result<()> {
     }
 }
 
-async fn simulate(
-    addr: std::net::SocketAddr,
-    regions: &[String],
-    accounts_by_key: bool,
-    args: &SimArgs,
-) -> anyhow::Result<ExitCode> {
-    let mut config = args.to_config();
-    config.accounts_by_key = accounts_by_key;
-    if !regions.is_empty() {
-        config.regions = regions.to_vec();
-    }
+async fn simulate(addr: std::net::SocketAddr, config: sim::SimConfig, seed: u64) -> anyhow::Result<ExitCode> {
     let tasks = config.tasks;
     let region = config.regions.first().cloned().unwrap_or_default();
     let handle: SimHandle = sim::start(addr, config).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -255,11 +265,10 @@ async fn simulate(
     // The URL alone on the first line of stdout, for scripts; the rest on stderr, for people.
     quiet_on_broken_pipe(writeln!(io::stdout(), "{url}").and_then(|()| io::stdout().flush()))?;
     eprintln!(
-        "amiwatch simulate: EC2 endpoint with {tasks} tasks per account and region (seed {}), Ctrl-C to stop.\n  \
+        "amiwatch simulate: EC2 endpoint with {tasks} tasks per account and region (seed {seed}), Ctrl-C to stop.\n  \
          amiwatch --endpoint-url {url} --region {region}\n  \
          aws ec2 describe-store-image-tasks --endpoint-url {url} --region {region}   (any credentials)\n  \
          request counts: curl {url}/_sim/stats",
-        args.seed
     );
     shutdown_signal().await;
     let s = handle.stats();

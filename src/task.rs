@@ -130,9 +130,26 @@ impl StoreTask {
         }
     }
 
+    /// `s3://bucket/key` when it is a URI S3 would accept: a valid bucket name, and a key of
+    /// at most 1,024 bytes with no control or direction-changing characters. What the
+    /// clipboard gets: never text a server slipped escape sequences into.
+    pub fn valid_s3_uri(&self) -> Option<String> {
+        let (b, k) = (self.bucket.as_deref()?, self.object_key.as_deref()?);
+        let key_ok = !k.is_empty() && k.len() <= 1024 && matches!(crate::text::safe(k), std::borrow::Cow::Borrowed(_));
+        (is_bucket_name(b) && key_ok).then(|| format!("s3://{b}/{k}"))
+    }
+
     pub fn is_in_progress(&self) -> bool {
         self.state == Some(TaskState::InProgress)
     }
+}
+
+/// S3's bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and
+/// ending with a letter or digit, no two dots in a row.
+pub fn is_bucket_name(s: &str) -> bool {
+    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    (3..=63).contains(&s.len()) && ok_chars && ends(s.bytes().next()) && ends(s.bytes().last()) && !s.contains("..")
 }
 
 /// `ami-` followed by 8 or 17 lowercase hex digits.

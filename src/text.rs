@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use unicode_width::UnicodeWidthChar;
 
 /// Whether a character must not be written to a terminal as it is.
-fn is_unsafe(c: char) -> bool {
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{200E}' | '\u{200F}' | '\u{061C}'          // directional marks

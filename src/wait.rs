@@ -25,7 +25,7 @@ pub const EXIT_NOTHING_MATCHED: u8 = 3;
 pub const EXIT_TIMEOUT: u8 = 124;
 
 /// How long the last poll at the deadline may take before `--wait` gives up on it.
-const LAST_LOOK: Duration = Duration::from_secs(10);
+const LAST_LOOK: Duration = Duration::from_secs(5);
 /// Failed polls of a feed before its first answer, after which `--wait` gives up.
 const FIRST_POLL_RETRIES: u32 = 3;
 
@@ -33,6 +33,7 @@ const FIRST_POLL_RETRIES: u32 = 3;
 #[derive(Debug, Clone)]
 pub struct WaitOptions {
     pub interval: Duration,
+    pub sweep_interval: Duration,
     pub timeout: Option<Duration>,
     pub output: Format,
     pub page_size: i32,
@@ -216,7 +217,12 @@ pub async fn wait(feeds: &[Feed], sel: &Selection, opts: &WaitOptions) -> anyhow
         .iter()
         .map(|f| Arc::new(Ec2Source { ec2: f.ec2.clone(), selection: fetch_sel.clone(), paging: paging.clone() }) as _)
         .collect();
-    let schedule = Schedule { interval: opts.interval, idle_interval: opts.interval, ..Schedule::default() };
+    let schedule = Schedule {
+        interval: opts.interval,
+        idle_interval: opts.interval,
+        sweep_interval: opts.sweep_interval,
+        ..Schedule::default()
+    };
     let mut pollers = Pollers::spawn(sources, schedule);
     let live = io::stderr().is_terminal();
     let named = feeds.len() > 1;

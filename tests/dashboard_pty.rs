@@ -17,6 +17,8 @@ struct Dashboard {
     /// does not keep, and how many bells rang outside them. Kept small, so that the reader
     /// never waits on a test scanning it, and the program never blocks on a full pty.
     osc: Arc<Mutex<(Vec<u8>, usize)>>,
+    /// Every byte the program wrote (up to 8 MiB), for what the screen model does not show.
+    raw: Arc<Mutex<Vec<u8>>>,
     writer: Box<dyn Write + Send>,
     child: KillOnDrop,
     master: Box<dyn MasterPty + Send>,
@@ -46,7 +48,8 @@ impl Dashboard {
         let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
         let mut reader = pty.master.try_clone_reader().unwrap();
         let osc = Arc::new(Mutex::new((Vec::new(), 0)));
-        let (sink, osc_sink) = (screen.clone(), osc.clone());
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (sink, osc_sink, raw_sink) = (screen.clone(), osc.clone(), raw.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             let (mut prev, mut in_osc) = (0u8, false);
@@ -55,6 +58,12 @@ impl Dashboard {
                     break;
                 }
                 sink.lock().unwrap().process(&buf[..n]);
+                {
+                    let mut r = raw_sink.lock().unwrap();
+                    if r.len() < 8 << 20 {
+                        r.extend_from_slice(&buf[..n]);
+                    }
+                }
                 let mut seen = osc_sink.lock().unwrap();
                 for &b in &buf[..n] {
                     if in_osc {
@@ -71,7 +80,7 @@ impl Dashboard {
             }
         });
         let writer = pty.master.take_writer().unwrap();
-        Self { screen, osc, writer, child: KillOnDrop(child), master: pty.master }
+        Self { screen, osc, raw, writer, child: KillOnDrop(child), master: pty.master }
     }
 
     fn contents(&self) -> String {
@@ -106,6 +115,42 @@ impl Dashboard {
             }
         }
         out
+    }
+
+    /// Resizes the terminal the program sees and the test's model of it as one step: the
+    /// model first, under its lock, so that nothing the program draws for the new size is
+    /// read into a model of the old one.
+    fn resize(&self, cols: u16, rows: u16) {
+        let mut screen = self.screen.lock().unwrap();
+        screen.screen_mut().set_size(rows, cols);
+        self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
+    }
+
+    /// The terminal's line discipline: whether it is raw (no echo, no line editing).
+    fn is_raw(&self) -> bool {
+        let fd = self.master.as_raw_fd().unwrap();
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0);
+        t.c_lflag & (libc::ECHO | libc::ICANON) == 0
+    }
+
+    fn pid(&self) -> libc::pid_t {
+        self.child.process_id().unwrap() as libc::pid_t
+    }
+
+    /// The process's state letter from /proc: `T` when stopped.
+    fn state(&self) -> char {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        stat.rsplit(')').next().and_then(|r| r.trim_start().chars().next()).unwrap_or('?')
+    }
+
+    /// Waits until the process is in (or out of) the stopped state.
+    fn wait_stopped(&self, stopped: bool) {
+        let start = Instant::now();
+        while (self.state() == 'T') != stopped {
+            assert!(start.elapsed() < TIMEOUT, "process state {} (want stopped: {stopped})", self.state());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn press(&mut self, keys: &str) {
@@ -245,14 +290,59 @@ fn sigterm_ends_cleanly_and_gives_the_terminal_back() {
 }
 
 #[test]
+fn sigint_and_sigquit_from_outside_end_cleanly() {
+    for sig in [libc::SIGINT, libc::SIGQUIT] {
+        let mut d = Dashboard::start(&["--demo", "--frozen"], 100, 30);
+        d.wait_for("the first data", |s| s.contains("updated"));
+        assert!(d.is_raw());
+        assert_eq!(unsafe { libc::kill(d.pid(), sig) }, 0);
+        assert_eq!(d.wait_exit(), 0, "signal {sig} is the normal quit path");
+        d.assert_restored();
+    }
+}
+
+#[test]
+fn sigtstp_and_ctrl_z_give_the_terminal_back_and_sigcont_takes_it_again_whole() {
+    let mut d = Dashboard::start(&["--demo", "--frozen"], 100, 30);
+    let before = d.wait_for("the first data", |s| s.contains("updated") && rows(s).len() > 5);
+    for how in ["SIGTSTP", "Ctrl-Z"] {
+        assert!(d.is_raw(), "raw while running");
+        match how {
+            "SIGTSTP" => assert_eq!(unsafe { libc::kill(d.pid(), libc::SIGTSTP) }, 0),
+            _ => d.press("\x1a"),
+        }
+        d.wait_stopped(true);
+        // Stopped: the shell gets a cooked terminal on its main screen, as before the start.
+        d.assert_restored();
+        // Something the shell prints while the program is stopped, to be painted over.
+        d.screen.lock().unwrap().process(b"\x1b[2J$ jobs\r\n[1]+ Stopped amiwatch\r\n");
+        assert_eq!(unsafe { libc::kill(d.pid(), libc::SIGCONT) }, 0);
+        d.wait_stopped(false);
+        let s = d.wait_for("the whole screen again", |s| {
+            !s.contains("Stopped amiwatch") && s.contains("updated") && rows(s).len() > 5
+        });
+        assert!(d.is_raw(), "raw again after {how}: keys work without Enter");
+        assert!(d.screen.lock().unwrap().screen().alternate_screen());
+        let trimmed = |s: &str| rows(s).iter().map(|l| l.trim_end().to_string()).collect::<Vec<_>>();
+        assert_eq!(trimmed(&s), trimmed(&before), "every row repainted after {how}");
+        d.press("?");
+        d.wait_for("keys to work after resuming", |s| s.contains("Any key closes this help"));
+        d.press("x");
+        d.wait_for("help closed", |s| !s.contains("Any key closes this help"));
+    }
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+    d.assert_restored();
+}
+
+#[test]
 fn tiny_terminal_says_so_and_resizes_back() {
     let mut d = Dashboard::start(&["--demo", "--frozen"], 40, 10);
     d.wait_for("the too-small notice", |s| s.contains("terminal too small"));
-    d.master.resize(PtySize { rows: 30, cols: 100, pixel_width: 0, pixel_height: 0 }).unwrap();
-    d.screen.lock().unwrap().screen_mut().set_size(30, 100);
+    d.resize(100, 30);
     d.wait_for("the dashboard after a resize", |s| rows(s).len() > 5);
     for (c, r) in [(1, 1), (5, 3), (200, 60), (61, 12), (100, 30)] {
-        d.master.resize(PtySize { rows: r, cols: c, pixel_width: 0, pixel_height: 0 }).unwrap();
+        d.resize(c, r);
     }
     // The storm is over when the too-small notice of the last small size is gone again.
     d.wait_for("the dashboard after the storm", |s| !s.contains("too small") && rows(s).len() > 5);
@@ -347,6 +437,41 @@ fn two_accounts_side_by_side_and_the_refused_profile_named_in_the_header() {
     d.press("jj\r");
     let s = d.wait_for("beta only", |s| s.contains("feed: beta (222222222222)"));
     assert!(rows(&s).iter().all(|l| l.contains("beta (222222222222)")), "{s}");
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+}
+
+#[test]
+fn a_hostile_server_is_an_error_on_screen_not_a_hang_nor_raw_escapes() {
+    use amiwatch::sim::{self, FaultConfig, Hostile, SimConfig};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = SimConfig { tasks: 500, frozen: true, ..SimConfig::default() };
+    let h = rt.block_on(sim::start(([127, 0, 0, 1], 0).into(), config)).unwrap();
+    h.set_faults(FaultConfig { hostile: Hostile::RepeatToken, ..FaultConfig::default() });
+    let env: Vec<(String, String)> = [
+        ("AWS_ACCESS_KEY_ID", "AKIDHOSTILE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_CONFIG_FILE", "/nonexistent/amiwatch-config"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut d = Dashboard::start_with(&["--endpoint-url", h.url()], 120, 30, &std::env::temp_dir(), &env);
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    d.wait_for("the loop named as an error", |s| {
+        let s = words(s);
+        s.contains("The first poll failed") && s.contains("pages would never end")
+    });
+    // Bad fields are escaped, not sent raw: the terminal title is untouched.
+    h.set_faults(FaultConfig { hostile: Hostile::EvilFields, ..FaultConfig::default() });
+    d.press("r");
+    d.wait_for("the data, its escapes shown as text", |s| rows(s).len() > 5 && s.contains("\\u{9d}"));
+    let raw = d.raw.lock().unwrap().clone();
+    for evil in ["\u{9d}0;pwned", "\u{9b}2J", "\u{202e}"] {
+        assert!(!String::from_utf8_lossy(&raw).contains(evil), "{evil:?} reached the terminal raw");
+    }
     d.press("q");
     assert_eq!(d.wait_exit(), 0);
 }

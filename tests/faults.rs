@@ -40,7 +40,8 @@ async fn complete_set(h: &SimHandle) -> Vec<StoreTask> {
 /// A fetch as `--once` makes it: on the poller, with its retries and backoff.
 async fn fetch_retrying(ec2: &Ec2) -> Result<Arc<ec2::Snapshot>, ec2::FetchError> {
     let feed = Feed { info: Arc::new(FeedInfo::default()), ec2: ec2.clone() };
-    let mut r = once::fetch_feeds(&[feed], &Selection::default(), &Paging::default(), 3, |_, _, _| {}).await;
+    let max_time = Duration::from_secs(120);
+    let mut r = once::fetch_feeds(&[feed], &Selection::default(), &Paging::default(), 3, max_time, |_, _, _| {}).await;
     r.remove(0)
 }
 
@@ -113,6 +114,7 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
         interval: Duration::from_millis(100),
         idle_interval: Duration::from_millis(100),
         max_backoff: Duration::from_millis(400),
+        ..Schedule::default()
     };
     let (_poller, mut rx) = Poller::spawn(source, schedule);
     let mut app = App::new(Vec::new(), Duration::from_millis(100), Utc::now());
@@ -179,6 +181,7 @@ async fn soak_under_faults_loses_nothing_and_memory_stays_flat() {
         interval: Duration::from_millis(10),
         idle_interval: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
+        ..Schedule::default()
     };
     let (_poller, mut rx) = Poller::spawn(source, schedule);
 

@@ -90,6 +90,7 @@ fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
         snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
+        slowed: false,
     }
 }
 
@@ -183,6 +184,72 @@ proptest! {
                     prop_assert_eq!(j.get("StoreTaskFailureReason").and_then(|b| b.as_str()), t.failure_reason.as_deref());
                 }
             }
+        }
+    }
+}
+
+/// Every parser of user input or server data is total: any string gives a value or a message.
+mod parsers {
+    use amiwatch::cli::Cli;
+    use amiwatch::ec2::client::xml_is_complete;
+    use amiwatch::sim::protocol::{DescribeRequest, Params};
+    use amiwatch::task::{StoreTask, TaskState, is_ami_id, is_bucket_name};
+    use aws_sdk_ec2::types::StoreImageTaskResult;
+    use clap::Parser;
+    use proptest::prelude::*;
+
+    /// Arbitrary text, and the shapes that broke parsers before: huge numbers, signs, units.
+    fn input() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,40}",
+            "[0-9]{1,25}(ms|s|m|h|d)?",
+            "-?[0-9]{1,20}(\\.[0-9]{1,5})?(ms|s|m|h|d){0,3}",
+            "((https?|ftp)://)?[a-z0-9.:\\[\\]@/?-]{0,30}",
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+        #[test]
+        fn flags_never_panic_and_refusals_are_one_line(s in input()) {
+            for flag in ["--interval", "--timeout", "--request-timeout", "--max-time", "--endpoint-url", "--region",
+                         "--profile", "--bucket", "--state", "--image-id", "--page-size", "--max-items"] {
+                match Cli::try_parse_from(["amiwatch", flag, s.as_str()]) {
+                    Ok(cli) => {
+                        prop_assert!(cli.interval >= std::time::Duration::from_secs(1));
+                        prop_assert!(cli.aws.request_timeout >= std::time::Duration::from_secs(1));
+                        prop_assert!(cli.timeout.is_none_or(|t| t <= amiwatch::cli::MAX_DURATION));
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        prop_assert!(!msg.contains('\u{1b}'), "{}", "a refusal shows no raw escape");
+                    }
+                }
+            }
+            let _ = (TaskState::from_user(&s), TaskState::from_wire(&s), is_ami_id(&s), is_bucket_name(&s));
+            let _ = xml_is_complete(s.as_bytes());
+        }
+
+        #[test]
+        fn the_endpoints_request_parser_is_total(body in input(), extra in "[A-Za-z.0-9]{0,12}=\\PC{0,12}") {
+            for b in [body.clone(), format!("Action=DescribeStoreImageTasks&{extra}&{body}")] {
+                let p = Params::parse(b.as_bytes());
+                let _ = (p.action(), p.dry_run(), DescribeRequest::from_params(&p).is_ok());
+            }
+        }
+
+        #[test]
+        fn any_task_the_server_sends_converts(ami in proptest::option::of(input()), progress in proptest::option::of(any::<i32>()),
+                                              state in proptest::option::of(input()), secs in proptest::option::of(any::<i64>())) {
+            let mut b = StoreImageTaskResult::builder().set_ami_id(ami).set_progress_percentage(progress).set_store_task_state(state);
+            if let Some(s) = secs {
+                b = b.task_start_time(aws_sdk_ec2::primitives::DateTime::from_secs(s));
+            }
+            let t = StoreTask::from_sdk(&b.build());
+            prop_assert!(t.progress.is_none_or(|p| p <= 100));
+            let _ = (t.valid_s3_uri(), t.key());
         }
     }
 }

@@ -64,6 +64,7 @@ fn snapshot_event(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
         snapshot: Arc::new(Snapshot { tasks, fetched_at: now() - ChronoDuration::seconds(3), next_token: None }),
         next_in: Duration::from_secs(5),
+        slowed: false,
     }
 }
 
@@ -222,6 +223,7 @@ fn detail_of_a_task_in_progress_shows_speed_time_left_and_history() {
                     next_token: None,
                 }),
                 next_in: Duration::from_secs(60),
+                slowed: false,
             },
         );
     }

@@ -43,6 +43,8 @@ pub enum Action {
     Export(crate::output::Format),
     /// Cycle notifications: failures only, every end, off.
     CycleNotify,
+    /// Ctrl-Z: stop the program as the shell's job control does (`fg` resumes it).
+    Suspend,
 }
 
 /// What has keyboard focus: it decides what a key means.
@@ -70,6 +72,9 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('C')) {
         return Some(Action::Quit);
+    }
+    if ctrl && matches!(key.code, KeyCode::Char('z') | KeyCode::Char('Z')) {
+        return Some(Action::Suspend);
     }
     if mode == Mode::Search {
         return match key.code {
@@ -154,6 +159,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("e  E", "export the view to a CSV / JSON file"),
     ("n", "notifications: failures / every end / off"),
     ("?", "this help"),
+    ("Ctrl-Z", "suspend (fg resumes)"),
     ("q  Ctrl-C", "quit"),
     ("mouse", "wheel scrolls, click selects"),
 ];
@@ -174,6 +180,8 @@ mod tests {
         assert_eq!(for_key(Mode::Normal, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
         assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('G'))), Some(Action::Bottom));
         assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('x'))), None);
+        let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
+        assert_eq!(for_key(Mode::Search, ctrl_z), Some(Action::Suspend), "in any mode, like Ctrl-C");
     }
 
     #[test]

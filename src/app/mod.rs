@@ -23,6 +23,8 @@ use crate::task::{StoreTask, TaskKey};
 pub enum Effect {
     Quit,
     Refresh,
+    /// Stop until the shell resumes the program.
+    Suspend,
     /// Put this text on the clipboard.
     Copy(String),
     /// Write these tasks (the current view), each with its feed, to a file.
@@ -94,6 +96,8 @@ pub struct PollStatus {
     pub failure: Option<PollFailure>,
     /// The shortest wait before a feed's next poll, as the pollers chose it.
     pub next_in: Option<Duration>,
+    /// Some feed polls less often than asked because the service throttled it.
+    pub slowed: bool,
     /// The oldest of the feeds' last good polls: how fresh the screen is at worst.
     pub fetched_at: Option<DateTime<Utc>>,
 }
@@ -106,6 +110,8 @@ pub struct FeedState {
     pub failure: Option<PollFailure>,
     pub polling: bool,
     pub next_in: Option<Duration>,
+    /// Its poller lengthened the interval: the service throttled it.
+    pub slowed: bool,
     /// Progress samples of this feed's tasks in progress, taken at this feed's fetch times.
     pub history: eta::History,
     /// Per task of the snapshot, its estimate as of the snapshot's fetch (derived on apply).
@@ -255,10 +261,11 @@ impl App {
         let Some(feed) = self.feeds.get_mut(idx) else { return };
         match event {
             PollEvent::Polling => feed.polling = true,
-            PollEvent::Snapshot { snapshot, next_in } => {
+            PollEvent::Snapshot { snapshot, next_in, slowed } => {
                 feed.polling = false;
                 feed.failure = None;
                 feed.next_in = Some(next_in);
+                feed.slowed = slowed;
                 feed.history.record(&snapshot.tasks, snapshot.fetched_at);
                 feed.estimates = snapshot.tasks.iter().map(|t| feed.history.estimate(t, snapshot.fetched_at)).collect();
                 let before = feed.snapshot.replace(snapshot);
@@ -309,6 +316,7 @@ impl App {
                 consecutive: failing.iter().map(|(_, p)| p.consecutive).max().unwrap_or(1),
             }),
             next_in: feeds.iter().filter_map(|f| f.next_in).min(),
+            slowed: feeds.iter().any(|f| f.slowed),
             fetched_at: feeds.iter().filter_map(|f| f.snapshot.as_ref().map(|s| s.fetched_at)).min(),
         };
     }
@@ -396,14 +404,19 @@ impl App {
         match action {
             Action::Quit => return Some(Effect::Quit),
             Action::Refresh => return Some(Effect::Refresh),
+            Action::Suspend => return Some(Effect::Suspend),
             Action::CopyUri => {
-                let uri = self.selected_task().and_then(|i| self.tasks()[i].s3_uri());
-                match uri {
-                    Some(u) => {
-                        self.show_toast(format!("copied {}", crate::text::safe(&u)));
+                let tasks = self.tasks();
+                let uris = self.selected_task().map(|i| (tasks[i].valid_s3_uri(), tasks[i].s3_uri()));
+                match uris {
+                    Some((Some(u), _)) => {
+                        self.show_toast(format!("copied {u}"));
                         return Some(Effect::Copy(u));
                     }
-                    None => self.show_toast("nothing to copy: no task selected, or its bucket or key is unknown"),
+                    Some((None, Some(_))) => {
+                        self.show_toast("not copied: the bucket or key holds characters no S3 URI has")
+                    }
+                    _ => self.show_toast("nothing to copy: no task selected, or its bucket or key is unknown"),
                 }
             }
             Action::Export(format) => {

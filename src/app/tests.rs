@@ -28,6 +28,7 @@ fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
         snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
+        slowed: false,
     }
 }
 
@@ -352,6 +353,7 @@ fn a_failing_feed_does_not_freeze_the_others_estimates() {
                 next_token: None,
             }),
             next_in: Duration::from_secs(5),
+            slowed: false,
         }
     };
     a.apply(0, at(0, 10));

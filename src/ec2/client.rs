@@ -5,11 +5,18 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
-use aws_sdk_ec2::config::interceptors::AfterDeserializationInterceptorContextRef;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_ec2::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextMut,
+    FinalizerInterceptorContextRef,
+};
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use aws_sdk_ec2::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents, SharedCredentialsProvider};
 use aws_sdk_ec2::error::BoxError;
+use aws_smithy_types::body::SdkBody;
 
 /// The region the demo and the simulator sign for.
 pub const DEMO_REGION: &str = "us-east-1";
@@ -26,11 +33,45 @@ pub struct ClientOptions {
     pub max_attempts: Option<u32>,
 }
 
-/// A ready client and the region it signs for.
+/// A ready client, the region it signs for and where its requests go.
 #[derive(Debug, Clone)]
 pub struct Ec2 {
     pub client: aws_sdk_ec2::Client,
     pub region: Option<String>,
+    /// The endpoint URL, or EC2's regional host: named when nothing answers there.
+    pub endpoint: String,
+    /// Attempts the service answered with HTTP 503 (RequestLimitExceeded, Unavailable).
+    throttled: Arc<AtomicU32>,
+}
+
+impl Ec2 {
+    /// Throttled attempts so far, retries included.
+    pub fn throttled(&self) -> u32 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts attempts answered with HTTP 503, which EC2 uses for RequestLimitExceeded: the SDK
+/// retries them unseen, and the poller slows down when it hears of them.
+#[derive(Debug)]
+struct CountThrottled(Arc<AtomicU32>);
+
+impl Intercept for CountThrottled {
+    fn name(&self) -> &'static str {
+        "CountThrottled"
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if ctx.response().is_some_and(|r| r.status().as_u16() == 503) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,6 +123,43 @@ impl Intercept for CompleteXml {
             Some(body) if !xml_is_complete(body) => Err(IncompleteXml.into()),
             _ => Ok(()),
         }
+    }
+}
+
+/// The largest answer read: a page of 200 tasks is about 100 KiB, so this is far more than
+/// any real page, and far less than a broken or hostile server can send.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Refuses an answer larger than [`MAX_BODY`] before it is read whole: by its declared
+/// length at once, and otherwise as its bytes arrive (a body without an end stops there).
+#[derive(Debug)]
+struct BoundedBody;
+
+/// The error [`BoundedBody`] gives; the classifier knows it by its type.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer was larger than {} MiB, far more than any page of tasks", MAX_BODY / 1024 / 1024)]
+pub struct BodyTooLarge;
+
+impl Intercept for BoundedBody {
+    fn name(&self) -> &'static str {
+        "BoundedBody"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let resp = ctx.response_mut();
+        let declared = resp.headers().get("content-length").and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(BodyTooLarge.into());
+        }
+        let body = std::mem::replace(resp.body_mut(), SdkBody::taken());
+        let limited = http_body_util::BodyExt::map_err(http_body_util::Limited::new(body, MAX_BODY), |_| BodyTooLarge);
+        *resp.body_mut() = SdkBody::from_body_1_x(limited);
+        Ok(())
     }
 }
 
@@ -151,8 +229,17 @@ pub async fn connect_with_account(opts: &ClientOptions, lookup: Option<Duration>
         }
         _ => None,
     };
-    let conf = aws_sdk_ec2::config::Builder::from(&conf).interceptor(CompleteXml).build();
-    (Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region }, account)
+    let endpoint = match conf.endpoint_url() {
+        Some(e) => e.to_string(),
+        None => format!("ec2.{}.amazonaws.com", region.as_deref().unwrap_or("REGION")),
+    };
+    let throttled = Arc::new(AtomicU32::new(0));
+    let conf = aws_sdk_ec2::config::Builder::from(&conf)
+        .interceptor(CompleteXml)
+        .interceptor(BoundedBody)
+        .interceptor(CountThrottled(throttled.clone()))
+        .build();
+    (Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled }, account)
 }
 
 /// A client for the embedded endpoint: static fake credentials and a fixed region, sealed
@@ -166,6 +253,7 @@ pub fn connect_embedded(endpoint_url: &str, opts: &ClientOptions) -> Ec2 {
 pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key: &str, region: &str) -> Ec2 {
     let (retry, timeout) = retry_and_timeouts(opts);
     let creds = Credentials::new(access_key, "amiwatch-demo-secret", None, None, "amiwatch-embedded");
+    let throttled = Arc::new(AtomicU32::new(0));
     let conf = aws_sdk_ec2::Config::builder()
         .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
@@ -174,8 +262,11 @@ pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key:
         .retry_config(retry)
         .timeout_config(timeout)
         .interceptor(CompleteXml)
+        .interceptor(BoundedBody)
+        .interceptor(CountThrottled(throttled.clone()))
         .build();
-    Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region: Some(region.to_string()) }
+    let (region, endpoint) = (Some(region.to_string()), endpoint_url.to_string());
+    Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled }
 }
 
 #[cfg(test)]

@@ -2,7 +2,14 @@
 
 use std::fmt;
 
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+
+use crate::text::{safe, truncate};
+
+/// The most of the detail kept (for the log): an answer can be any size.
+pub const MAX_DETAIL: usize = 2_000;
+/// The most of the server's own words a one-line summary quotes.
+pub const MAX_QUOTE: usize = 200;
 
 /// What went wrong, in the categories a user acts on differently.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +32,10 @@ pub enum ErrorKind {
     Service(String),
     /// An answer that could not be read.
     BadResponse,
+    /// Pages that would never end: a token sent again, or more pages than any account has.
+    EndlessListing,
+    /// An answer far larger than any page: refused unread, not retried by `--once`.
+    TooLarge,
     Other,
 }
 
@@ -37,8 +48,19 @@ pub struct FetchError {
 }
 
 impl FetchError {
-    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into() }
+    /// An error with its detail made safe to show and log: terminal controls escaped, and cut
+    /// to [`MAX_DETAIL`] characters whatever the server sent.
+    pub fn new(kind: ErrorKind, detail: impl AsRef<str>) -> Self {
+        let detail = truncate(&safe(detail.as_ref()), MAX_DETAIL).into_owned();
+        Self { kind, detail }
+    }
+
+    /// Names where the request went, for the errors where it matters (nothing answered).
+    pub fn at(mut self, endpoint: &str) -> Self {
+        if matches!(self.kind, ErrorKind::Unreachable | ErrorKind::Timeout) {
+            self.detail = Self::new(self.kind.clone(), format!("{} at {endpoint}", self.detail)).detail;
+        }
+        self
     }
 
     /// Whether waiting and trying again may help (the poller backs off and retries either
@@ -54,22 +76,24 @@ impl FetchError {
         )
     }
 
-    /// One line: what happened and what to do.
+    /// One line: what happened and what to do, then the root cause in plain words.
     pub fn summary(&self) -> String {
-        let first = self.detail.lines().next().unwrap_or_default();
+        let first = truncate(self.detail.lines().next().unwrap_or_default(), MAX_QUOTE);
         match &self.kind {
             ErrorKind::NoCredentials => "no AWS credentials found: pass --profile NAME, run `aws sso login`, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".into(),
             ErrorKind::CredentialSource => format!("cannot get AWS credentials from the profile: fix its credential source (for SSO, `aws sso login --profile NAME`) ({first})"),
             ErrorKind::ExpiredCredentials => "AWS credentials have expired: refresh them (for SSO, `aws sso login --profile NAME`)".into(),
-            ErrorKind::BadCredentials => format!("AWS rejected the credentials: check the profile or keys ({first})"),
+            ErrorKind::BadCredentials => format!("AWS rejected the credentials: check the profile or keys (the server said {first})"),
             ErrorKind::Unauthorized => "not authorized: the caller needs the IAM permission ec2:DescribeStoreImageTasks".into(),
             ErrorKind::NoRegion => "no AWS region set: pass --region (for example --region us-east-1) or set AWS_REGION".into(),
             ErrorKind::Unreachable => format!("cannot reach the EC2 endpoint: check the network or --endpoint-url ({first})"),
-            ErrorKind::Timeout => "the EC2 endpoint did not answer in time".into(),
+            ErrorKind::Timeout => format!("the EC2 endpoint did not answer in time: raise --request-timeout, or check the network ({first})"),
             ErrorKind::Throttled => "throttled by EC2 (RequestLimitExceeded): the account's API rate limit was hit".into(),
-            ErrorKind::InvalidRequest(code) => format!("EC2 refused the request ({code}): {first}"),
-            ErrorKind::Service(code) => format!("EC2 service error ({code}): {first}"),
-            ErrorKind::BadResponse => format!("EC2 sent an answer that could not be read ({first})"),
+            ErrorKind::InvalidRequest(_) => format!("EC2 refused the request: check the flags (the server said {first})"),
+            ErrorKind::Service(_) => format!("EC2 failed on its side: try again later (the server said {first})"),
+            ErrorKind::BadResponse => format!("EC2 sent an answer that could not be read: try again, or check --endpoint-url ({first})"),
+            ErrorKind::TooLarge => format!("EC2 sent an answer far larger than any page, so it was not read: check --endpoint-url ({first})"),
+            ErrorKind::EndlessListing => format!("EC2's pages would never end, so the listing was stopped: try again later ({first})"),
             ErrorKind::Other => first.to_string(),
         }
     }
@@ -80,7 +104,6 @@ impl FetchError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: fmt::Debug + 'static,
     {
-        let detail = DisplayErrorContext(err).to_string();
         let kind = match err {
             SdkError::ServiceError(se) => kind_of_code(se.err().code().unwrap_or(""), se.err().message().unwrap_or("")),
             _ => match kind_in_chain(err) {
@@ -94,17 +117,36 @@ impl FetchError {
                 },
             },
         };
-        // Keep the detail short: the SDK's context chain repeats itself.
+        // The server's code and message, or the chain of causes in plain words: never the
+        // SDK's Debug dump, which holds whole bodies and headers.
         let detail = match err {
             SdkError::ServiceError(se) => match (se.err().code(), se.err().message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_string(),
-                _ => detail,
+                _ => causes(err),
             },
-            _ => detail,
+            _ => causes(err),
         };
-        Self { kind, detail }
+        Self::new(kind, detail)
     }
+}
+
+/// Every cause in the chain, outermost first, by its Display only, each said once:
+/// "dispatch failure: io error: client error (Connect): tcp connect error: Connection refused".
+pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        // A wrapper often repeats its source's words; say each thing once.
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(text.as_str())) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    // The innermost cause says the most: put it first, the context after it.
+    parts.reverse();
+    parts.join(" ← ")
 }
 
 /// The kind told by the type of an error in the chain: a credentials failure, an endpoint
@@ -125,6 +167,9 @@ fn kind_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         }
         if e.is::<super::client::IncompleteXml>() {
             return Some(ErrorKind::BadResponse);
+        }
+        if e.is::<super::client::BodyTooLarge>() {
+            return Some(ErrorKind::TooLarge);
         }
         next = e.source();
     }
@@ -161,6 +206,35 @@ mod tests {
             kind_of_code("InvalidPaginationToken", "x"),
             ErrorKind::InvalidRequest("InvalidPaginationToken".into())
         );
+    }
+
+    #[test]
+    fn details_are_bounded_and_escaped() {
+        let huge = format!("\u{1b}]0;evil\u{7}{}", "x".repeat(50_000));
+        let e = FetchError::new(ErrorKind::BadResponse, &huge);
+        assert!(e.detail.chars().count() <= MAX_DETAIL);
+        assert!(!e.detail.contains('\u{1b}') && !e.detail.contains('\u{7}'));
+        let s = e.summary();
+        assert!(s.chars().count() < MAX_QUOTE + 120, "{s}");
+        assert_eq!(s.lines().count(), 1);
+    }
+
+    #[test]
+    fn causes_read_innermost_first_without_repeats() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl fmt::Display for E {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let e = E("dispatch failure", Some(Box::new(E("io error", Some(Box::new(E("Connection refused", None)))))));
+        assert_eq!(causes(&e), "Connection refused ← io error ← dispatch failure");
     }
 
     #[test]

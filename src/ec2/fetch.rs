@@ -1,5 +1,6 @@
 //! The complete, paginated fetch of store-image tasks, within the API's rules.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
@@ -7,7 +8,7 @@ use aws_sdk_ec2::types::Filter;
 
 use super::client::Ec2;
 use super::error::{ErrorKind, FetchError};
-use crate::task::{StoreTask, TaskState};
+use crate::task::{StoreTask, TaskKey, TaskState};
 
 /// The service's limit of AMI IDs per request.
 pub const IMAGE_IDS_PER_REQUEST: usize = 20;
@@ -66,6 +67,9 @@ impl Default for Paging {
 /// Everything one fetch returned.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
+    /// Attempts the service throttled (HTTP 503) on the way, retried by the SDK: a sign to
+    /// poll less often.
+    pub throttled: u32,
     /// In the order the service returned them.
     pub tasks: Vec<StoreTask>,
     /// Set when `max_items` cut the list: pass it as the starting token to go on.
@@ -74,25 +78,115 @@ pub struct Fetched {
     pub took: Duration,
 }
 
+/// Pages no real listing needs: 100,000 pages are 20 million tasks at 200 a page (the service
+/// keeps 31 days), or 100,000 at `--page-size 1`. A server that goes past it never ends.
+pub const MAX_PAGES: u32 = 100_000;
+
 /// Reads every selected task, following `NextToken` to the last page. Any failed page fails
-/// the whole fetch: a partial list is never returned as if complete.
+/// the whole fetch: a partial list is never returned as if complete. A token the server sent
+/// before (a loop) or pages past [`MAX_PAGES`] end the fetch with an error, not silently.
 pub async fn fetch_all(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetched, FetchError> {
+    timed(ec2, async {
+        if sel.image_ids.is_empty() { fetch_pages(ec2, sel, paging).await } else { fetch_by_ids(ec2, sel).await }
+    })
+    .await
+}
+
+/// Only what can change since `running` (the AMIs in progress at the last poll): the tasks in
+/// progress now (the service's own `task-state` filter; with `--image-id`, none are listed),
+/// and the latest task of each AMI of `running` not among them, 20 AMIs a request, so a task
+/// that just ended is seen with its final state and reason.
+pub async fn fetch_changes(
+    ec2: &Ec2,
+    sel: &Selection,
+    running: &[String],
+    page_size: i32,
+) -> Result<Fetched, FetchError> {
+    timed(ec2, async {
+        let mut out = Fetched::default();
+        if sel.image_ids.is_empty() {
+            let moving = Selection { states: vec![TaskState::InProgress], ..sel.clone() };
+            out = fetch_pages(ec2, &moving, &Paging { page_size, ..Paging::default() }).await?;
+        }
+        let listed: HashSet<&str> = out.tasks.iter().filter_map(|t| t.ami_id.as_deref()).collect();
+        let ended: Vec<String> = running.iter().filter(|a| !listed.contains(a.as_str())).cloned().collect();
+        if !ended.is_empty() {
+            let by_id = Selection { image_ids: ended, ..sel.clone() };
+            let f = fetch_by_ids(ec2, &by_id).await?;
+            out.requests += f.requests;
+            out.tasks.extend(f.tasks);
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// Runs a fetch, timing it and counting the throttled attempts it met.
+async fn timed(
+    ec2: &Ec2,
+    fetch: impl std::future::Future<Output = Result<Fetched, FetchError>>,
+) -> Result<Fetched, FetchError> {
     let started = Instant::now();
-    let mut out =
-        if sel.image_ids.is_empty() { fetch_pages(ec2, sel, paging).await? } else { fetch_by_ids(ec2, sel).await? };
+    let throttled_before = ec2.throttled();
+    let mut out = fetch.await.map_err(|e| e.at(&ec2.endpoint))?;
     out.took = started.elapsed();
+    out.throttled = ec2.throttled().wrapping_sub(throttled_before);
     Ok(out)
+}
+
+/// Guards one listing against a server whose pages never end.
+#[derive(Default)]
+struct PageGuard {
+    tokens: HashSet<String>,
+    pages: u32,
+}
+
+impl PageGuard {
+    /// Accepts the next page's token, or says why the listing must stop.
+    fn next(&mut self, token: &str) -> Result<(), FetchError> {
+        self.pages += 1;
+        if self.pages >= MAX_PAGES {
+            let why = format!("more than {MAX_PAGES} pages");
+            return Err(FetchError::new(ErrorKind::EndlessListing, why));
+        }
+        if !self.tokens.insert(token.to_string()) {
+            let why = format!("the server sent a pagination token it had sent before, after {} pages", self.pages);
+            return Err(FetchError::new(ErrorKind::EndlessListing, why));
+        }
+        Ok(())
+    }
+}
+
+/// Tasks as they arrive, each exact duplicate once: a task started while the listing is paged
+/// shifts the newest-first list by one, and the last task of a page comes again on the next.
+#[derive(Default)]
+struct Collected {
+    tasks: Vec<StoreTask>,
+    seen: HashMap<TaskKey, Vec<usize>>,
+}
+
+impl Collected {
+    fn push(&mut self, t: StoreTask) {
+        let same = self.seen.entry(t.key()).or_default();
+        if same.iter().any(|&i| self.tasks[i] == t) {
+            return;
+        }
+        same.push(self.tasks.len());
+        self.tasks.push(t);
+    }
 }
 
 async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetched, FetchError> {
     let filters = sel.filters();
     let mut out = Fetched::default();
+    let mut got = Collected::default();
+    let mut guard = PageGuard::default();
     let mut token = paging.starting_token.clone();
     loop {
         // Ask for no more than max_items still needs, so a cut always falls on a page
         // boundary and the service's own token resumes exactly there.
         let want = match paging.max_items {
-            Some(max) => (max - out.tasks.len()).min(paging.page_size as usize) as i32,
+            Some(max) => max.saturating_sub(got.tasks.len()).clamp(1, paging.page_size as usize) as i32,
             None => paging.page_size,
         };
         let resp = ec2
@@ -105,26 +199,36 @@ async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetc
             .await
             .map_err(|e| FetchError::from_sdk(&e))?;
         out.requests += 1;
-        out.tasks.extend(resp.store_image_task_results().iter().map(StoreTask::from_sdk));
+        resp.store_image_task_results().iter().map(StoreTask::from_sdk).for_each(|t| got.push(t));
         let next = resp.next_token().filter(|t| !t.is_empty()).map(str::to_string);
         match next {
             None => break,
-            Some(t) if paging.max_items.is_some_and(|m| out.tasks.len() >= m) => {
+            Some(t) if paging.max_items.is_some_and(|m| got.tasks.len() >= m) => {
                 out.next_token = Some(t);
                 break;
             }
-            Some(t) => token = Some(t),
+            Some(t) => {
+                guard.next(&t)?;
+                token = Some(t);
+            }
         }
+    }
+    out.tasks = got.tasks;
+    // A server that sends more than was asked for never makes --max-items print more.
+    if let Some(max) = paging.max_items {
+        out.tasks.truncate(max);
     }
     Ok(out)
 }
 
 async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let ids: Vec<String> = sel.image_ids.iter().filter(|i| seen.insert(*i)).cloned().collect();
     let mut out = Fetched::default();
+    let mut got = Collected::default();
     for chunk in ids.chunks(IMAGE_IDS_PER_REQUEST) {
         let mut token = None;
+        let mut guard = PageGuard::default();
         loop {
             // No MaxResults with ImageIds: the service refuses the combination.
             let resp = ec2
@@ -137,20 +241,27 @@ async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError>
                 .map_err(|e| FetchError::from_sdk(&e))?;
             out.requests += 1;
             // The service ignores filters when IDs are given: apply them here.
-            out.tasks
-                .extend(resp.store_image_task_results().iter().map(StoreTask::from_sdk).filter(|t| sel.matches(t)));
+            resp.store_image_task_results()
+                .iter()
+                .map(StoreTask::from_sdk)
+                .filter(|t| sel.matches(t))
+                .for_each(|t| got.push(t));
             match resp.next_token().filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t.to_string()),
+                Some(t) => {
+                    guard.next(t)?;
+                    token = Some(t.to_string());
+                }
                 None => break,
             }
         }
     }
+    out.tasks = got.tasks;
     Ok(out)
 }
 
 /// The regions the account has enabled (`DescribeRegions`), sorted.
 pub async fn enabled_regions(ec2: &Ec2) -> Result<Vec<String>, FetchError> {
-    let resp = ec2.client.describe_regions().send().await.map_err(|e| FetchError::from_sdk(&e))?;
+    let resp = ec2.client.describe_regions().send().await.map_err(|e| FetchError::from_sdk(&e).at(&ec2.endpoint))?;
     let mut names: Vec<String> = resp.regions().iter().filter_map(|r| r.region_name().map(str::to_string)).collect();
     names.sort();
     names.dedup();
@@ -171,12 +282,9 @@ pub async fn check_permission(ec2: &Ec2) -> Result<Permission, FetchError> {
         Ok(_) => Ok(Permission::Allowed),
         Err(e) => match e.as_service_error().and_then(|se| se.code()) {
             Some("DryRunOperation") => Ok(Permission::Allowed),
-            Some("UnauthorizedOperation") => {
-                let msg = e.as_service_error().and_then(|se| se.message()).unwrap_or_default();
-                Ok(Permission::Denied(msg.to_string()))
-            }
             _ => {
-                let err = FetchError::from_sdk(&e);
+                let err = FetchError::from_sdk(&e).at(&ec2.endpoint);
+                // The detail is the server's words, made safe and bounded.
                 if err.kind == ErrorKind::Unauthorized { Ok(Permission::Denied(err.detail)) } else { Err(err) }
             }
         },
@@ -204,5 +312,29 @@ mod tests {
         assert!(!sel.matches(&task(TaskState::Failed, "b")));
         assert!(!sel.matches(&StoreTask::default()));
         assert!(Selection::default().matches(&StoreTask::default()));
+    }
+
+    #[test]
+    fn a_repeated_token_or_too_many_pages_stop_the_listing() {
+        let mut g = PageGuard::default();
+        assert!(g.next("a").is_ok() && g.next("b").is_ok());
+        let e = g.next("a").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::EndlessListing);
+        assert!(e.summary().contains("token it had sent before"), "{}", e.summary());
+        let mut g = PageGuard::default();
+        let stopped = (0..MAX_PAGES + 5).map(|n| g.next(&n.to_string())).position(|r| r.is_err());
+        assert_eq!(stopped, Some(MAX_PAGES as usize - 1));
+    }
+
+    #[test]
+    fn exact_duplicates_are_kept_once_and_distinct_tasks_all() {
+        let mut c = Collected::default();
+        let t = task(TaskState::InProgress, "a");
+        c.push(t.clone());
+        c.push(t.clone());
+        c.push(task(TaskState::Failed, "a")); // same key, other facts: a different answer, kept
+        c.push(StoreTask::default());
+        c.push(StoreTask::default());
+        assert_eq!(c.tasks.len(), 3);
     }
 }

@@ -1,7 +1,13 @@
-//! The background poller: a full fetch every interval, handed over as a complete snapshot.
+//! The background poller: complete snapshots, at a cost that follows what is moving.
 //!
-//! The poller owns the network; the UI owns its state. A failed poll publishes the error and
-//! leaves the last complete snapshot where it was.
+//! A *sweep* reads every task (at start, on refresh, and every `sweep_interval`); between
+//! sweeps a *fast poll* every `interval` asks only for what can change (the tasks in
+//! progress, and the latest task of each AMI that was in progress and is not any more), and
+//! the poller merges it into the last snapshot. The UI still gets complete snapshots only. A
+//! failed poll publishes the error and leaves the last snapshot where it was. Throttling
+//! lengthens the interval, and clean polls bring it back step by step.
+//!
+//! The poller owns the network; the UI owns its state.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,8 +20,10 @@ use tokio::task::JoinHandle;
 
 use super::client::Ec2;
 use super::error::FetchError;
-use super::fetch::{Fetched, Paging, Selection, fetch_all};
-use crate::task::StoreTask;
+use std::collections::HashMap;
+
+use super::fetch::{Fetched, Paging, Selection, fetch_all, fetch_changes};
+use crate::task::{StoreTask, TaskKey};
 
 /// Every task of one complete poll of one feed.
 #[derive(Debug, Clone)]
@@ -31,15 +39,25 @@ pub struct Snapshot {
 pub enum PollEvent {
     /// A poll has started.
     Polling,
-    /// A poll finished; the next one starts in `next_in`.
-    Snapshot { snapshot: Arc<Snapshot>, next_in: Duration },
+    /// A poll finished; the next one starts in `next_in`, which is longer than the schedule
+    /// says when `slowed` (the service throttled recent polls).
+    Snapshot { snapshot: Arc<Snapshot>, next_in: Duration, slowed: bool },
     /// A poll failed; the previous snapshot still stands. The next try starts in `retry_in`.
     Failed { error: FetchError, at: DateTime<Utc>, retry_in: Duration, consecutive: u32 },
 }
 
-/// Anything that can run one complete fetch: the EC2 client, or a fake in unit tests.
+/// What one poll asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// Every selected task.
+    Sweep,
+    /// Only what can change: these AMIs were in progress at the last poll.
+    Changes { running: Vec<String> },
+}
+
+/// Anything that can run one poll: the EC2 client, or a fake in unit tests.
 pub trait Source: Send + Sync + 'static {
-    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + '_>>;
+    fn fetch<'a>(&'a self, ask: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>>;
 }
 
 /// The real source: the SDK client, a selection and how to page.
@@ -50,9 +68,57 @@ pub struct Ec2Source {
 }
 
 impl Source for Ec2Source {
-    fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + '_>> {
-        Box::pin(async move { fetch_all(&self.ec2, &self.selection, &self.paging).await })
+    fn fetch<'a>(&'a self, ask: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>> {
+        Box::pin(async move {
+            match ask {
+                Ask::Sweep => fetch_all(&self.ec2, &self.selection, &self.paging).await,
+                Ask::Changes { running } => {
+                    fetch_changes(&self.ec2, &self.selection, running, self.paging.page_size).await
+                }
+            }
+        })
     }
+}
+
+/// The snapshot after a fast poll: the last one, with every task the poll saw put in its
+/// place (or added: an export that started), newest first as the service lists them.
+pub fn merge(last: &[StoreTask], changes: Vec<StoreTask>) -> Vec<StoreTask> {
+    let mut out = last.to_vec();
+    let mut at: HashMap<TaskKey, usize> = HashMap::with_capacity(changes.len());
+    let wanted: std::collections::HashSet<TaskKey> = changes.iter().map(StoreTask::key).collect();
+    for (i, t) in out.iter().enumerate() {
+        let k = t.key();
+        if wanted.contains(&k) {
+            at.entry(k).or_insert(i);
+        }
+    }
+    let mut added = false;
+    for t in changes {
+        match at.get(&t.key()) {
+            Some(&i) => out[i] = t,
+            None => {
+                at.insert(t.key(), out.len());
+                out.push(t);
+                added = true;
+            }
+        }
+    }
+    if added {
+        // Stable: tasks of one start time keep the service's order.
+        out.sort_by_key(|t| std::cmp::Reverse(t.start_time));
+    }
+    out
+}
+
+/// The AMIs in progress in a snapshot: what the next fast poll must follow.
+fn running(tasks: &[StoreTask]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    tasks
+        .iter()
+        .filter(|t| t.is_in_progress())
+        .filter_map(|t| t.ami_id.clone())
+        .filter(|a| seen.insert(a.clone()))
+        .collect()
 }
 
 /// When to poll.
@@ -64,6 +130,9 @@ pub struct Schedule {
     pub idle_interval: Duration,
     /// The longest wait after repeated failures.
     pub max_backoff: Duration,
+    /// Between sweeps, which read every task; the polls between them read what can change.
+    /// At most `interval`, every poll is a sweep.
+    pub sweep_interval: Duration,
 }
 
 impl Default for Schedule {
@@ -72,6 +141,7 @@ impl Default for Schedule {
             interval: Duration::from_secs(5),
             idle_interval: Duration::from_secs(30),
             max_backoff: Duration::from_secs(60),
+            sweep_interval: Duration::from_secs(300),
         }
     }
 }
@@ -80,6 +150,13 @@ impl Schedule {
     /// The wait after a success: the short interval while anything is moving.
     pub fn after_success(&self, tasks: &[StoreTask]) -> Duration {
         if tasks.iter().any(StoreTask::is_in_progress) { self.interval } else { self.idle_interval.max(self.interval) }
+    }
+
+    /// The interval in force after a poll that met `throttled` throttled attempts: doubled
+    /// (up to the idle interval) when throttled, halved back toward `interval` when clean.
+    pub fn pace(&self, current: Duration, throttled: u32) -> Duration {
+        let ceiling = self.idle_interval.max(self.interval);
+        if throttled > 0 { current.saturating_mul(2).min(ceiling) } else { (current / 2).max(self.interval) }
     }
 
     /// Exponential backoff with jitter after `consecutive` failures (1 = the first), capped.
@@ -195,20 +272,76 @@ impl Pollers {
     }
 }
 
+/// What the poller knows between polls: the last snapshot, when it last swept, and the
+/// interval in force. Its two steps are the whole strategy, so tests drive it poll by poll.
+#[derive(Debug, Clone)]
+pub struct Cadence {
+    schedule: Schedule,
+    last: Option<Arc<Snapshot>>,
+    last_sweep: Option<tokio::time::Instant>,
+    sweep_now: bool,
+    pace: Duration,
+}
+
+impl Cadence {
+    pub fn new(schedule: Schedule) -> Self {
+        Self { schedule, last: None, last_sweep: None, sweep_now: true, pace: schedule.interval }
+    }
+
+    /// The next poll reads everything (the refresh key).
+    pub fn sweep_next(&mut self) {
+        self.sweep_now = true;
+    }
+
+    /// What the next poll asks for: a sweep at first, when asked, and every sweep interval;
+    /// otherwise only what can change since the last snapshot.
+    pub fn ask(&self) -> Ask {
+        let s = &self.schedule;
+        let due = self.last_sweep.is_none_or(|at| at.elapsed() >= s.sweep_interval);
+        match &self.last {
+            Some(last) if !(self.sweep_now || due || s.sweep_interval <= s.interval) => {
+                Ask::Changes { running: running(&last.tasks) }
+            }
+            _ => Ask::Sweep,
+        }
+    }
+
+    /// Takes a poll's answer: the complete snapshot, the wait before the next poll, and
+    /// whether throttling made that wait longer.
+    pub fn take(&mut self, ask: &Ask, f: Fetched) -> (Arc<Snapshot>, Duration, bool) {
+        let tasks = match (ask, &self.last) {
+            (Ask::Changes { .. }, Some(s)) => merge(&s.tasks, f.tasks),
+            _ => {
+                self.last_sweep = Some(tokio::time::Instant::now());
+                self.sweep_now = false;
+                f.tasks
+            }
+        };
+        self.pace = self.schedule.pace(self.pace, f.throttled);
+        let next_in = self.schedule.after_success(&tasks).max(self.pace);
+        let snapshot = Arc::new(Snapshot { tasks, fetched_at: Utc::now(), next_token: f.next_token });
+        self.last = Some(snapshot.clone());
+        (snapshot, next_in, self.pace > self.schedule.interval)
+    }
+}
+
 async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollEvent>, refresh: Arc<Notify>) {
     let mut failures = 0u32;
     let mut jitter = Jitter::new();
+    let mut cadence = Cadence::new(schedule);
     loop {
         if tx.send(PollEvent::Polling).await.is_err() {
             return;
         }
-        let (event, wait) = match source.fetch().await {
+        let ask = cadence.ask();
+        let (event, wait) = match source.fetch(&ask).await {
             Ok(f) => {
                 failures = 0;
-                let next_in = schedule.after_success(&f.tasks);
-                tracing::debug!(tasks = f.tasks.len(), requests = f.requests, took = ?f.took, "polled");
-                let snapshot = Arc::new(Snapshot { tasks: f.tasks, fetched_at: Utc::now(), next_token: f.next_token });
-                (PollEvent::Snapshot { snapshot, next_in }, next_in)
+                let (requests, throttled, took) = (f.requests, f.throttled, f.took);
+                let (snapshot, next_in, slowed) = cadence.take(&ask, f);
+                let (sweep, tasks) = (ask == Ask::Sweep, snapshot.tasks.len());
+                tracing::debug!(sweep, tasks, requests, throttled, ?took, ?next_in, "polled");
+                (PollEvent::Snapshot { snapshot, next_in, slowed }, next_in)
             }
             Err(error) => {
                 failures += 1;
@@ -222,7 +355,8 @@ async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollE
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = refresh.notified() => {}
+            // The refresh key reads everything, as a person pressing it expects.
+            _ = refresh.notified() => cadence.sweep_next(),
         }
     }
 }
@@ -255,7 +389,7 @@ mod tests {
     struct Scripted(Mutex<Vec<Result<Fetched, FetchError>>>);
 
     impl Source for Scripted {
-        fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + '_>> {
+        fn fetch<'a>(&'a self, _: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>> {
             let mut v = self.0.lock().unwrap();
             let next = if v.len() > 1 { v.remove(0) } else { v[0].clone() };
             Box::pin(async move { next })
@@ -273,6 +407,7 @@ mod tests {
             interval: Duration::from_secs(5),
             idle_interval: Duration::from_secs(30),
             max_backoff: Duration::from_secs(60),
+            ..Schedule::default()
         };
         assert_eq!(s.after_failure(1, 0.0), Duration::from_millis(2500)); // half of 5s at the least
         assert!(s.after_failure(1, 0.999) <= Duration::from_secs(5));
@@ -280,6 +415,75 @@ mod tests {
         assert_eq!(s.after_failure(3, 0.0), Duration::from_secs(10));
         assert_eq!(s.after_failure(30, 0.0), Duration::from_secs(30));
         assert!(s.after_failure(30, 0.999) <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn throttling_doubles_the_interval_up_to_idle_and_clean_polls_bring_it_back() {
+        let s = Schedule::default();
+        let mut pace = s.interval;
+        let mut seen = vec![];
+        for throttled in [1, 1, 1, 1, 0, 0, 0, 0] {
+            pace = s.pace(pace, throttled);
+            seen.push(pace.as_secs());
+        }
+        assert_eq!(seen, [10, 20, 30, 30, 15, 7, 5, 5]);
+    }
+
+    /// Answers sweeps with `all`, fast polls with what they asked for, and records the asks.
+    struct Recording(Mutex<(Vec<Ask>, Vec<StoreTask>)>);
+
+    impl Source for Recording {
+        fn fetch<'a>(&'a self, ask: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>> {
+            let mut g = self.0.lock().unwrap();
+            g.0.push(ask.clone());
+            let tasks = match ask {
+                Ask::Sweep => g.1.clone(),
+                Ask::Changes { running } => {
+                    g.1.iter().filter(|t| t.ami_id.as_ref().is_some_and(|a| running.contains(a))).cloned().collect()
+                }
+            };
+            Box::pin(async move { Ok(Fetched { tasks, requests: 1, ..Fetched::default() }) })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sweeps_at_start_on_refresh_and_rarely_fast_polls_between() {
+        let moving = StoreTask {
+            ami_id: Some("ami-0000000a".into()),
+            state: Some(TaskState::InProgress),
+            ..StoreTask::default()
+        };
+        let source = Arc::new(Recording(Mutex::new((vec![], vec![moving]))));
+        let schedule = Schedule { sweep_interval: Duration::from_secs(30), ..Schedule::default() };
+        let (poller, mut rx) = Poller::spawn(source.clone(), schedule);
+        let mut snapshots = 0;
+        while snapshots < 8 {
+            if let PollEvent::Snapshot { snapshot, .. } = rx.recv().await.unwrap() {
+                assert_eq!(snapshot.tasks.len(), 1, "every snapshot is complete");
+                snapshots += 1;
+            }
+        }
+        poller.refresh();
+        while !matches!(rx.recv().await.unwrap(), PollEvent::Snapshot { .. }) {}
+        let asks = source.0.lock().unwrap().0.clone();
+        let sweeps: Vec<usize> = asks.iter().enumerate().filter(|(_, a)| **a == Ask::Sweep).map(|(i, _)| i).collect();
+        // At 0 s, then at 30 s (the 7th poll, 5 s apart), then the refresh.
+        assert_eq!(sweeps, vec![0, 6, 8], "{asks:?}");
+        assert_eq!(asks[1], Ask::Changes { running: vec!["ami-0000000a".into()] });
+    }
+
+    #[test]
+    fn merge_updates_adds_and_keeps_the_rest() {
+        let t = |ami: &str, secs: i64, p: u8| StoreTask {
+            ami_id: Some(ami.into()),
+            start_time: chrono::DateTime::from_timestamp(secs, 0),
+            progress: Some(p),
+            ..StoreTask::default()
+        };
+        let last = vec![t("ami-0000000b", 20, 10), t("ami-0000000a", 10, 100)];
+        let merged = merge(&last, vec![t("ami-0000000b", 20, 30), t("ami-0000000c", 30, 1)]);
+        let got: Vec<(String, u8)> = merged.iter().map(|t| (t.ami_id.clone().unwrap(), t.progress.unwrap())).collect();
+        assert_eq!(got, [("ami-0000000c".into(), 1), ("ami-0000000b".into(), 30), ("ami-0000000a".into(), 100)]);
     }
 
     #[test]
@@ -295,7 +499,9 @@ mod tests {
         let script =
             vec![Ok(fetched(3, TaskState::InProgress)), Err(err.clone()), Ok(fetched(4, TaskState::InProgress))];
         let source = Arc::new(Scripted(Mutex::new(script)));
-        let (_poller, mut rx) = Poller::spawn(source, Schedule::default());
+        // Every poll a sweep: the script answers whole listings.
+        let schedule = Schedule { sweep_interval: Duration::from_secs(1), ..Schedule::default() };
+        let (_poller, mut rx) = Poller::spawn(source, schedule);
         let mut seen = Vec::new();
         while seen.len() < 6 {
             seen.push(rx.recv().await.unwrap());
@@ -323,7 +529,7 @@ mod tests {
     struct Panicking(std::sync::atomic::AtomicU32);
 
     impl Source for Panicking {
-        fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + '_>> {
+        fn fetch<'a>(&'a self, _: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>> {
             let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Box::pin(async move {
                 assert!(n == 0, "a bug in the fetch path");

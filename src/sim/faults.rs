@@ -23,11 +23,44 @@ pub struct FaultConfig {
     /// Every request that carries a `NextToken` fails with `InternalError`: a failure part-way
     /// through a paginated fetch.
     pub fail_later_pages: bool,
+    /// A hostile or broken server, for the tests that prove nothing hangs, crashes or leaks.
+    pub hostile: Hostile,
+}
+
+/// What a hostile or broken server does instead of answering well.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Hostile {
+    #[default]
+    None,
+    /// Every page carries the same next token: the listing would loop forever.
+    RepeatToken,
+    /// Pages carry two tokens in turn: a cycle of two.
+    CycleTokens,
+    /// Every answer is an error whose code and message hold terminal escape sequences.
+    EvilError,
+    /// Task fields (state, bucket, key, reason) hold terminal escape sequences.
+    EvilFields,
+    /// A 200 answer of this many bytes, with its length declared.
+    HugeBody(usize),
+    /// A 200 answer that never ends.
+    EndlessBody,
+    /// The connection is accepted and never answered.
+    Silent,
+    /// Pages larger than the `MaxResults` asked for.
+    OverSend,
+    /// Each page starts one task early, so a page's last task comes again on the next (as
+    /// when an export starts while the newest-first list is paged).
+    OverlapPages,
 }
 
 impl FaultConfig {
     pub fn is_quiet(&self) -> bool {
         *self == Self { slow_delay: self.slow_delay, ..Self::default() }
+    }
+
+    /// The hostile behaviour in force.
+    pub fn hostile(&self) -> Hostile {
+        self.hostile
     }
 }
 
@@ -50,6 +83,14 @@ impl FaultRoller {
 
     pub fn set(&self, config: FaultConfig) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).0 = config;
+    }
+
+    pub fn hostile(&self) -> Hostile {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0.hostile
+    }
+
+    pub fn config(&self) -> FaultConfig {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
     }
 
     /// Decides the fault, if any, for the next request (`page_index` 0 for a first page).

@@ -7,12 +7,14 @@ pub mod protocol;
 pub mod scenario;
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::Utc;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -20,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use faults::{Fault, FaultConfig};
+pub use faults::{Fault, FaultConfig, Hostile};
 use protocol::{DescribeRequest, Ec2Error, Params};
 use scenario::{Scenario, ScenarioShape, SimClock};
 
@@ -41,6 +43,10 @@ pub struct SimConfig {
     /// Each access key is an account of its own, with its own tasks (for several profiles);
     /// otherwise every key sees the one account.
     pub accounts_by_key: bool,
+    /// Exports more per account and region that start within the first hour.
+    pub upcoming: usize,
+    /// Exactly this many tasks in progress per account and region (else the scenario's mix).
+    pub moving: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -54,6 +60,8 @@ impl Default for SimConfig {
             regions: shape.enabled_regions,
             faults: FaultConfig::default(),
             accounts_by_key: false,
+            upcoming: 0,
+            moving: None,
         }
     }
 }
@@ -95,7 +103,9 @@ impl State {
         map.entry((account.to_string(), region.to_string()))
             .or_insert_with(|| {
                 let seed = self.config.seed ^ crate::text::stable_hash(region) ^ crate::text::stable_hash(account);
-                Arc::new(Scenario::generate(&self.shape, self.config.tasks, seed, self.clock.base()))
+                let c = &self.config;
+                let plan = scenario::Plan { tasks: c.tasks, moving: c.moving, upcoming: c.upcoming };
+                Arc::new(Scenario::generate_with(&self.shape, &plan, seed, self.clock.base()))
             })
             .clone()
     }
@@ -125,6 +135,11 @@ impl SimHandle {
     /// Makes every request fail (or stop failing): an outage to test recovery.
     pub fn set_outage(&self, on: bool) {
         self.state.outage.store(on, Ordering::SeqCst);
+    }
+
+    /// Moves the simulated clock forward (a frozen one too): tasks progress, end, and start.
+    pub fn advance(&self, d: std::time::Duration) {
+        self.state.clock.advance(chrono::Duration::from_std(d).unwrap_or_default());
     }
 
     /// Changes the fault rates of a running endpoint.
@@ -193,10 +208,14 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut shutdown: wat
     }
 }
 
-type Answer = Response<Full<Bytes>>;
+type Answer = Response<BoxBody<Bytes, Infallible>>;
 
-fn reply(status: u16, content_type: &str, body: String) -> Answer {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+fn reply(status: u16, content_type: &str, body: impl Into<Bytes>) -> Answer {
+    with_body(status, content_type, Full::new(body.into()).boxed())
+}
+
+fn with_body(status: u16, content_type: &str, body: BoxBody<Bytes, Infallible>) -> Answer {
+    let mut r = Response::new(body);
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
@@ -227,6 +246,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             let body = serde_json::to_string(&snapshot(&state.stats)).unwrap_or_default();
             return Ok(reply(200, "application/json", body));
         }
+        (&Method::POST, "/_sim/throttle") => {
+            // ?percent=N: throttle that share of requests from now on (benchmarks switch it).
+            let pct = parts.uri.query().and_then(|q| q.strip_prefix("percent=")).and_then(|p| p.parse::<f64>().ok());
+            let Some(pct) = pct.filter(|p| (0.0..=100.0).contains(p)) else {
+                return Ok(reply(400, "text/plain", "expected ?percent=0..100\n"));
+            };
+            let mut faults = state.faults.config();
+            faults.throttle = pct;
+            state.faults.set(faults);
+            return Ok(reply(200, "text/plain", format!("throttle: {pct}%\n")));
+        }
         (&Method::POST, "/_sim/outage") => {
             let on = parts.uri.query().is_none_or(|q| !q.contains("on=false"));
             state.outage.store(on, Ordering::SeqCst);
@@ -247,6 +277,24 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
         let e = Ec2Error::new(503, "Unavailable", "The service is unavailable. Please try again shortly.");
         return Ok(error_reply(&e, &request_id));
     }
+    let hostile = state.faults.hostile();
+    match hostile {
+        Hostile::Silent => std::future::pending::<()>().await,
+        Hostile::EvilError => {
+            let evil = "InvalidEvil\u{9b}31m";
+            let body = format!(
+                "<?xml version=\"1.0\"?>\n<Response><Errors><Error><Code>{evil}</Code><Message>{EVIL}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
+            );
+            return Ok(reply(400, "text/xml;charset=UTF-8", body));
+        }
+        Hostile::HugeBody(n) => {
+            let mut body = b"<DescribeStoreImageTasksResponse>".to_vec();
+            body.resize(n, b' ');
+            return Ok(reply(200, "text/xml;charset=UTF-8", body));
+        }
+        Hostile::EndlessBody => return Ok(with_body(200, "text/xml;charset=UTF-8", Endless.boxed())),
+        _ => {}
+    }
     let page_index = params.get("NextToken").map_or(0, |_| 1);
     if let Some(fault) = state.faults.roll(page_index) {
         state.stats.faults_injected.fetch_add(1, Ordering::Relaxed);
@@ -265,7 +313,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
                 return Ok(reply(
                     200,
                     "text/xml;charset=UTF-8",
-                    "<DescribeStoreImageTasksResponse><storeImageTaskResultSet><item><amiId>".into(),
+                    "<DescribeStoreImageTasksResponse><storeImageTaskResultSet><item><amiId>",
                 ));
             }
         }
@@ -304,8 +352,29 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             }
             let scenario = state.scenario(&access_key, &region);
             let now = state.clock.now();
-            let page = protocol::describe(&scenario, &req, now);
-            Ok(reply(200, "text/xml;charset=UTF-8", protocol::describe_xml(&page, now, &request_id)))
+            let mut req = req;
+            if hostile == Hostile::OverSend && req.max_results.is_some() {
+                req.max_results = Some(protocol::DEFAULT_PAGE);
+            }
+            let mut page = protocol::describe(&scenario, &req, now);
+            match hostile {
+                Hostile::RepeatToken => page.next_token = Some(protocol::encode_token(1)),
+                Hostile::CycleTokens => page.next_token = Some(protocol::encode_token(1 + (n as usize % 2))),
+                Hostile::OverlapPages => {
+                    let back_one = page.next_token.as_deref().and_then(protocol::decode_token).map(|i| i - 1);
+                    page.next_token = back_one.map(protocol::encode_token);
+                }
+                _ => {}
+            }
+            let mut xml = protocol::describe_xml(&page, now, &request_id);
+            if hostile == Hostile::EvilFields {
+                for tag in ["storeTaskState>InProgress", "storeTaskState>Failed", "storeTaskState>Completed"] {
+                    xml = xml.replace(&format!("{tag}</"), &format!("{tag}{EVIL}</"));
+                }
+                xml = xml.replace("</bucket>", &format!("{EVIL}</bucket>"));
+                xml = xml.replace("</s3objectKey>", &format!("{EVIL}</s3objectKey>"));
+            }
+            Ok(reply(200, "text/xml;charset=UTF-8", xml))
         }
         Some("DescribeRegions") => {
             state.stats.describe_regions.fetch_add(1, Ordering::Relaxed);
@@ -321,6 +390,28 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             let e = Ec2Error::new(400, "MissingAction", "The request must contain the parameter Action");
             Ok(error_reply(&e, &request_id))
         }
+    }
+}
+
+/// Text that retitles the window, writes the clipboard, clears the screen and reverses what
+/// follows when a terminal gets it raw: what a hostile server puts in its answers. The 8-bit
+/// forms of OSC, ST and CSI, because XML cannot carry ESC and BEL at all (the SDK refuses an
+/// answer holding them), while these are legal XML characters that reach the client.
+pub const EVIL: &str = "\u{9d}0;pwned\u{9c}\u{9d}52;c;ZXZpbA==\u{9c}\u{9b}2J\u{202e}";
+
+/// A body that never ends.
+struct Endless;
+
+impl hyper::body::Body for Endless {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        const CHUNK: &[u8] = &[b' '; 64 * 1024];
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(CHUNK)))))
     }
 }
 

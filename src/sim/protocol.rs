@@ -148,17 +148,18 @@ pub struct Page<'a> {
     pub next_token: Option<String>,
 }
 
-/// Runs a describe request against the scenario at time `now`.
+/// Runs a describe request against the scenario at time `now`. A task whose start is still
+/// to come does not exist yet: an export that starts while a client watches appears then.
 pub fn describe<'a>(s: &'a Scenario, req: &DescribeRequest, now: DateTime<Utc>) -> Page<'a> {
+    let started = |t: &SimTask| t.start <= now;
     if !req.image_ids.is_empty() {
         // With ImageIds the service ignores filters and returns each AMI's latest task.
+        let mut seen = std::collections::HashSet::new();
         let tasks = s
             .tasks
             .iter()
-            .enumerate()
-            .filter(|(_, t)| req.image_ids.contains(&t.ami_id))
-            .filter(|(i, t)| !s.tasks[..*i].iter().any(|e| e.ami_id == t.ami_id))
-            .map(|(_, t)| t)
+            .filter(|t| started(t) && req.image_ids.contains(&t.ami_id))
+            .filter(|t| seen.insert(t.ami_id.as_str()))
             .collect();
         return Page { tasks, next_token: None };
     }
@@ -167,7 +168,8 @@ pub fn describe<'a>(s: &'a Scenario, req: &DescribeRequest, now: DateTime<Utc>) 
     let mut tasks = Vec::with_capacity(limit.min(s.tasks.len()));
     let mut next_token = None;
     for (i, t) in s.tasks.iter().enumerate().skip(from) {
-        let keep = req.buckets.as_ref().is_none_or(|b| b.contains(&t.bucket))
+        let keep = started(t)
+            && req.buckets.as_ref().is_none_or(|b| b.contains(&t.bucket))
             && req.states.as_ref().is_none_or(|st| st.iter().any(|v| v == t.status_at(now).state));
         if !keep {
             continue;
@@ -236,11 +238,11 @@ pub fn regions_xml(regions: &[String], endpoint: &str, request_id: &str) -> Stri
 
 /// Tokens are opaque to clients; inside, the index of the first task of the next page and a
 /// check value, so a garbled token is refused like the real service refuses one.
-fn encode_token(index: usize) -> String {
+pub(crate) fn encode_token(index: usize) -> String {
     format!("eyJ2IjoxfQ{index:x}x{:x}", check(index))
 }
 
-fn decode_token(t: &str) -> Option<usize> {
+pub(crate) fn decode_token(t: &str) -> Option<usize> {
     let (idx, chk) = t.strip_prefix("eyJ2IjoxfQ")?.split_once('x')?;
     let index = usize::from_str_radix(idx, 16).ok()?;
     (u64::from_str_radix(chk, 16).ok()? == check(index)).then_some(index)

@@ -3,6 +3,7 @@
 //! Generated deterministically from a seed and the shape in `assets/scenario.json`, so a test
 //! or a benchmark sees the same tasks every run.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
@@ -122,31 +123,51 @@ impl SimTask {
     }
 }
 
-/// The simulated clock: real time from a base, optionally frozen or sped up.
-#[derive(Debug, Clone)]
+/// The simulated clock: real time from a base, optionally frozen or sped up, and stepped
+/// forward by hand (a test moves a frozen clock exactly as far as it wants).
+#[derive(Debug)]
 pub struct SimClock {
     base: DateTime<Utc>,
     started: Instant,
     frozen: bool,
     speed: f64,
+    /// Milliseconds added by [`SimClock::advance`].
+    stepped: AtomicI64,
 }
 
 impl SimClock {
     pub fn new(base: DateTime<Utc>, frozen: bool, speed: f64) -> Self {
-        Self { base, started: Instant::now(), frozen, speed }
+        Self { base, started: Instant::now(), frozen, speed, stepped: AtomicI64::new(0) }
     }
 
     pub fn base(&self) -> DateTime<Utc> {
         self.base
     }
 
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: ChronoDuration) {
+        self.stepped.fetch_add(d.num_milliseconds(), Ordering::SeqCst);
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
+        let stepped = ChronoDuration::milliseconds(self.stepped.load(Ordering::SeqCst));
         if self.frozen {
-            return self.base;
+            return self.base + stepped;
         }
         let ms = self.started.elapsed().as_secs_f64() * self.speed * 1000.0;
-        self.base + ChronoDuration::milliseconds(ms as i64)
+        self.base + ChronoDuration::milliseconds(ms as i64) + stepped
     }
+}
+
+/// How many tasks a scenario has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Tasks that exist at the start.
+    pub tasks: usize,
+    /// Exactly this many of them in progress (else the shape's mix decides).
+    pub moving: Option<usize>,
+    /// Exports more that start within the first hour.
+    pub upcoming: usize,
 }
 
 /// All tasks of one region, newest first (the service's order).
@@ -158,6 +179,15 @@ pub struct Scenario {
 impl Scenario {
     /// Generates `count` tasks as they stand at `now`, deterministic for a given seed.
     pub fn generate(shape: &ScenarioShape, count: usize, seed: u64, now: DateTime<Utc>) -> Self {
+        Self::generate_with(shape, &Plan { tasks: count, ..Plan::default() }, seed, now)
+    }
+
+    /// As [`Scenario::generate`], with the plan's exact number of tasks in progress (else the
+    /// shape's mix), and its upcoming exports, which start within the next hour (a listing
+    /// shows each from its start on).
+    pub fn generate_with(shape: &ScenarioShape, plan: &Plan, seed: u64, now: DateTime<Utc>) -> Self {
+        let (count, upcoming) = (plan.tasks, plan.upcoming);
+        let mut moving_made = 0;
         let mut rng = Rng::new(seed);
         let mut tasks = Vec::with_capacity(count);
         let total_weight: u32 = shape.buckets.iter().map(|b| b.weight).sum();
@@ -171,7 +201,17 @@ impl Scenario {
             let bucket = pick_bucket(shape, total_weight, &mut rng);
             let reason = pick(&shape.failure_reasons, &mut rng);
             let roll = rng.range(0, u64::from(mix_total) - 1) as u32;
-            if roll < shape.mix.in_progress {
+            let in_progress = match plan.moving {
+                Some(m) => moving_made < m,
+                None => roll < shape.mix.in_progress,
+            };
+            // With an exact number in progress, the rest are completed or failed as the mix says.
+            let roll = match plan.moving {
+                Some(_) => shape.mix.in_progress + (roll % (shape.mix.completed + shape.mix.failed).max(1)),
+                None => roll,
+            };
+            if in_progress {
+                moving_made += 1;
                 let duration = rng.range(min_d, max_d) as f64;
                 let done = rng.unit() * 0.95;
                 let start = now - secs(duration * done);
@@ -200,7 +240,7 @@ impl Scenario {
                     if retry_start < now {
                         // The retry is either still running or done, at its own speed.
                         let left = (now - retry_start).num_seconds().max(1) as f64;
-                        let recent = left < 10.0 * 3600.0;
+                        let recent = left < 10.0 * 3600.0 && plan.moving.is_none();
                         let duration =
                             if recent && rng.chance(60) { left / (0.2 + rng.unit() * 0.7) } else { left * 0.8 };
                         tasks.push(SimTask {
@@ -214,6 +254,16 @@ impl Scenario {
                     }
                 }
             }
+        }
+        let mut later = Rng::new(seed ^ 0x5EED);
+        for _ in 0..upcoming {
+            let ami_id = format!("ami-{:x}{:016x}", later.range(0, 15), later.next_u64());
+            let bucket = pick_bucket(shape, total_weight, &mut later);
+            let failure_reason = pick(&shape.failure_reasons, &mut later);
+            let start = now + ChronoDuration::seconds(later.range(30, 3600) as i64);
+            let duration_secs = later.range(min_d, max_d) as f64;
+            let fail_at = later.chance(shape.will_fail_later * 3).then(|| later.range(5, 95) as u8);
+            tasks.push(SimTask { ami_id, bucket, start, duration_secs, fail_at, failure_reason });
         }
         for t in &mut tasks {
             t.start = t.start.trunc_subsecs(0);
@@ -286,6 +336,17 @@ mod tests {
         assert!(ids.len() < before, "some AMI should have been exported twice");
         assert!(s.tasks.iter().all(|t| now - t.start <= ChronoDuration::days(31) && t.start <= now));
         assert!(s.tasks.windows(2).all(|w| w[0].start >= w[1].start), "newest first");
+    }
+
+    #[test]
+    fn a_plan_sets_how_many_move_and_how_many_start_later() {
+        let now = at();
+        let plan = Plan { tasks: 2000, moving: Some(30), upcoming: 5 };
+        let s = Scenario::generate_with(&ScenarioShape::builtin(), &plan, 4, now);
+        assert_eq!(s.tasks.len(), 2005);
+        let moving = s.tasks.iter().filter(|t| t.start <= now && t.status_at(now).state == "InProgress").count();
+        assert_eq!(moving, 30);
+        assert_eq!(s.tasks.iter().filter(|t| t.start > now).count(), 5);
     }
 
     #[test]

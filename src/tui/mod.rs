@@ -26,7 +26,12 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// Runs the dashboard until the user quits.
 pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::Result<ExitCode> {
-    let schedule = Schedule { interval: cli.interval, idle_interval: cli.idle_interval, ..Schedule::default() };
+    let schedule = Schedule {
+        interval: cli.interval,
+        idle_interval: cli.idle_interval,
+        sweep_interval: cli.sweep_interval,
+        ..Schedule::default()
+    };
     let state = match selection.states.as_slice() {
         [one] => StateFilter::from_state(one),
         _ => StateFilter::All,
@@ -49,7 +54,7 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
         })
         .collect();
     let mut pollers = Pollers::spawn(sources, schedule);
-    let result = event_loop(&mut guard.terminal, &mut app, &mut pollers).await;
+    let result = event_loop(&mut guard, &mut app, &mut pollers).await;
     drop(pollers);
     drop(guard);
     result.map(|()| ExitCode::SUCCESS)
@@ -60,11 +65,11 @@ enum Msg {
     Terminal(Event),
     Poll(usize, PollEvent),
     Tick,
-    Quit,
+    Signal(Sig),
     PollerDied(String),
 }
 
-async fn event_loop(terminal: &mut Term, app: &mut App, pollers: &mut Pollers) -> anyhow::Result<()> {
+async fn event_loop(guard: &mut TerminalGuard, app: &mut App, pollers: &mut Pollers) -> anyhow::Result<()> {
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -72,21 +77,21 @@ async fn event_loop(terminal: &mut Term, app: &mut App, pollers: &mut Pollers) -
     let mut dirty = true;
     loop {
         if dirty {
-            draw(terminal, app)?;
+            draw(&mut guard.terminal, app)?;
             dirty = false;
         }
         let msg = tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(e)) => Msg::Terminal(e),
                 Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
-                None => Msg::Quit,
+                None => Msg::Signal(Sig::Quit),
             },
             Some((idx, p)) = pollers.recv() => match p {
                 Some(p) => Msg::Poll(idx, p),
                 None => Msg::PollerDied(pollers.why_ended(idx).await),
             },
             _ = tick.tick() => Msg::Tick,
-            _ = signals.recv() => Msg::Quit,
+            sig = signals.recv() => Msg::Signal(sig),
         };
         let mut pending = vec![msg];
         // Batch poller events already waiting, so a burst costs one frame. (Not terminal
@@ -100,6 +105,11 @@ async fn event_loop(terminal: &mut Term, app: &mut App, pollers: &mut Pollers) -
         }
         for msg in pending {
             match msg {
+                Msg::Terminal(Event::Resize(..)) => {
+                    // A full repaint: some terminals keep stale cells after a resize.
+                    guard.repaint_all().context("cannot clear the screen")?;
+                    dirty = true;
+                }
                 Msg::Terminal(e) => {
                     let act = match e {
                         Event::Key(k) => action::for_key(app.mode, k),
@@ -110,6 +120,7 @@ async fn event_loop(terminal: &mut Term, app: &mut App, pollers: &mut Pollers) -
                         match app.handle(a) {
                             Some(Effect::Quit) => return Ok(()),
                             Some(Effect::Refresh) => pollers.refresh(),
+                            Some(Effect::Suspend) => guard.suspend().context("cannot suspend")?,
                             Some(Effect::Copy(text)) => {
                                 let _ = osc::copy(&mut std::io::stdout(), &text);
                             }
@@ -131,7 +142,16 @@ async fn event_loop(terminal: &mut Term, app: &mut App, pollers: &mut Pollers) -
                     app.now = Utc::now();
                     dirty = true;
                 }
-                Msg::Quit => return Ok(()),
+                Msg::Signal(Sig::Quit) => return Ok(()),
+                Msg::Signal(Sig::Suspend) => {
+                    guard.suspend().context("cannot suspend")?;
+                    dirty = true;
+                }
+                Msg::Signal(Sig::Continue) => {
+                    // Stopped and resumed by someone else (kill -STOP, kill -CONT): repaint.
+                    guard.repaint_all().context("cannot clear the screen")?;
+                    dirty = true;
+                }
                 Msg::PollerDied(why) => {
                     anyhow::bail!("the background poller stopped unexpectedly: {why}")
                 }
@@ -167,12 +187,23 @@ fn draw(terminal: &mut Term, app: &mut App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGTERM and SIGHUP, turned into the normal quit path (Ctrl-C arrives as a key in raw mode).
+/// What a signal asks of the dashboard.
+enum Sig {
+    Quit,
+    Suspend,
+    Continue,
+}
+
+/// Signals from outside, turned into the normal paths: SIGTERM, SIGHUP, SIGINT and SIGQUIT
+/// quit (the terminal is given back); SIGTSTP suspends as Ctrl-Z does; SIGCONT repaints.
+/// (In raw mode Ctrl-C and Ctrl-Z arrive as keys, not signals.)
 struct Signals {
     #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
+    quit: [tokio::signal::unix::Signal; 4],
     #[cfg(unix)]
-    hup: tokio::signal::unix::Signal,
+    tstp: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    cont: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -180,22 +211,39 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
+            let listen = |k: SignalKind, name: &str| signal(k).with_context(|| format!("cannot listen for {name}"));
             Ok(Self {
-                term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
-                hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+                quit: [
+                    listen(SignalKind::terminate(), "SIGTERM")?,
+                    listen(SignalKind::hangup(), "SIGHUP")?,
+                    listen(SignalKind::interrupt(), "SIGINT")?,
+                    listen(SignalKind::quit(), "SIGQUIT")?,
+                ],
+                tstp: listen(SignalKind::from_raw(libc::SIGTSTP), "SIGTSTP")?,
+                cont: listen(SignalKind::from_raw(libc::SIGCONT), "SIGCONT")?,
             })
         }
         #[cfg(not(unix))]
         Ok(Self {})
     }
 
-    async fn recv(&mut self) {
+    async fn recv(&mut self) -> Sig {
         #[cfg(unix)]
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
+        {
+            let [term, hup, int, quit] = &mut self.quit;
+            tokio::select! {
+                _ = term.recv() => Sig::Quit,
+                _ = hup.recv() => Sig::Quit,
+                _ = int.recv() => Sig::Quit,
+                _ = quit.recv() => Sig::Quit,
+                _ = self.tstp.recv() => Sig::Suspend,
+                _ = self.cont.recv() => Sig::Continue,
+            }
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Sig::Quit
+        }
     }
 }

@@ -18,15 +18,37 @@ pub struct TerminalGuard {
 impl TerminalGuard {
     pub fn new() -> io::Result<Self> {
         install_panic_hook();
-        enable_raw_mode()?;
-        let guard_on_error = |e: io::Error| {
-            restore();
-            e
-        };
-        execute!(stdout(), EnterAlternateScreen, EnableMouseCapture).map_err(guard_on_error)?;
-        let terminal = Terminal::new(CrosstermBackend::new(stdout())).map_err(guard_on_error)?;
+        enter()?;
+        let terminal = Terminal::new(CrosstermBackend::new(stdout())).inspect_err(|_| restore())?;
         Ok(Self { terminal })
     }
+
+    /// Ctrl-Z or SIGTSTP, as a shell's job control expects: give the terminal back, stop
+    /// until SIGCONT (`fg`), then take it again and repaint every cell.
+    pub fn suspend(&mut self) -> io::Result<()> {
+        restore();
+        #[cfg(unix)]
+        // SAFETY: raise only sends a signal to this process; SIGSTOP cannot be caught, so the
+        // process stops here and goes on when SIGCONT arrives.
+        unsafe {
+            libc::raise(libc::SIGSTOP);
+        }
+        enter()?;
+        self.repaint_all()
+    }
+
+    /// Clears the screen, so the next frame writes every cell. (`Terminal::clear` would ask
+    /// the terminal where its cursor is, an answer the event reader may take first.)
+    pub fn repaint_all(&mut self) -> io::Result<()> {
+        let size = self.terminal.size()?;
+        self.terminal.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
+    }
+}
+
+/// Raw mode, the alternate screen and mouse capture; everything undone if a step fails.
+fn enter() -> io::Result<()> {
+    enable_raw_mode()?;
+    execute!(stdout(), EnterAlternateScreen, EnableMouseCapture).inspect_err(|_| restore())
 }
 
 impl Drop for TerminalGuard {

@@ -24,6 +24,9 @@ pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     if let Some(n) = app.poll.next_in {
         right.push(Span::styled(format!(" · every {}", duration_short(n.as_secs() as i64)), theme.dim()));
+        if app.poll.slowed {
+            right.push(Span::styled(" (slowed: EC2 throttled)", theme.warning()));
+        }
     }
     right.push(Span::raw(" "));
     let right_w: usize = right.iter().map(|s| width(&s.content)).sum();

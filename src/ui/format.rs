@@ -4,10 +4,15 @@ use chrono::{DateTime, Utc};
 
 pub use crate::text::duration_short;
 
-/// `2h 14m ago`; `just now` for the future (clock skew) and the last few seconds.
+/// `2h 14m ago`; `just now` for the last few seconds; `in 3h` for a time in the future (a
+/// clock that is off, or a server that says so), which is not "just now".
 pub fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds();
-    if secs < 2 { "just now".into() } else { format!("{} ago", duration_short(secs)) }
+    match secs {
+        ..-60 => format!("in {}", duration_short(-secs)),
+        -60..2 => "just now".into(),
+        _ => format!("{} ago", duration_short(secs)),
+    }
 }
 
 const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
@@ -29,6 +34,14 @@ pub fn bar(pct: u8, width: usize) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_future_is_not_just_now() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc();
+        assert_eq!(ago(now, now + chrono::Duration::hours(3)), "in 3h 0m");
+        assert_eq!(ago(now, now + chrono::Duration::seconds(5)), "just now");
+        assert_eq!(ago(now, now - chrono::Duration::minutes(5)), "5m ago");
+    }
 
     #[test]
     fn bars_have_the_exact_width_and_grow_with_progress() {

@@ -11,6 +11,30 @@ use amiwatch::ec2::client::connect_embedded_as;
 use amiwatch::ec2::{self, ClientOptions, Paging, Selection};
 use amiwatch::sim::{self, SimConfig, SimHandle};
 
+/// The binary against an endpoint, with static credentials and a region, timed.
+pub fn amiwatch_at(url: &str, args: &[&str]) -> (i32, String, String, std::time::Duration) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_amiwatch"));
+    for k in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_SESSION_TOKEN"] {
+        c.env_remove(k);
+    }
+    c.env("AWS_ACCESS_KEY_ID", "AKIDHOSTILE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/amiwatch-config")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["--endpoint-url", url])
+        .args(args)
+        .stdin(Stdio::null());
+    let t0 = std::time::Instant::now();
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+        t0.elapsed(),
+    )
+}
+
 pub struct Accounts {
     pub sim: SimHandle,
     pub dir: PathBuf,
