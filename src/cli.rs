@@ -50,6 +50,11 @@ pub struct Cli {
     #[arg(long, help_heading = "Mode")]
     pub partial: bool,
 
+    /// With --once --output json: add each AMI's Name (ec2:DescribeImages). The table and CSV
+    /// always have a name column; without this the JSON is exactly the AWS CLI's.
+    #[arg(long, help_heading = "Mode")]
+    pub with_names: bool,
+
     /// Check whether the caller may call DescribeStoreImageTasks (DryRun), then exit 0 or 1.
     #[arg(long, help_heading = "Mode")]
     pub dry_run: bool,

@@ -9,8 +9,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use crate::ec2::poller::{Ec2Source, Source};
 use crate::ec2::{Feed, FetchError, Paging, PollEvent, Pollers, Schedule, Selection, Snapshot};
+use crate::image::Naming;
 use crate::output::{self, Format};
 use crate::text::safe;
 
@@ -42,7 +45,10 @@ pub async fn fetch_feeds(
     let deadline = tokio::time::Instant::now() + max_time;
     let sources: Vec<Arc<dyn Source>> = feeds
         .iter()
-        .map(|f| Arc::new(Ec2Source { ec2: f.ec2.clone(), selection: sel.clone(), paging: paging.clone() }) as _)
+        .map(|f| {
+            Arc::new(Ec2Source { ec2: f.ec2.clone(), selection: sel.clone(), paging: paging.clone(), names: false })
+                as _
+        })
         .collect();
     let mut results: Vec<Option<Result<Arc<Snapshot>, FetchError>>> = vec![None; feeds.len()];
     let mut pollers = Pollers::spawn(sources, schedule());
@@ -64,7 +70,7 @@ pub async fn fetch_feeds(
                 }
                 Err(error)
             }
-            Some(PollEvent::Polling) => continue,
+            Some(PollEvent::Polling | PollEvent::Names { .. } | PollEvent::NamesUnavailable { .. }) => continue,
             None => Err(FetchError::new(
                 crate::ec2::ErrorKind::Other,
                 format!("the poller stopped unexpectedly: {}", pollers.why_ended(idx).await),
@@ -84,6 +90,48 @@ pub async fn fetch_feeds(
     results.into_iter().map(|r| r.unwrap_or_else(|| Err(late()))).collect()
 }
 
+/// Each feed's AMI names (`DescribeImages`, 100 AMIs a request), side by side. A feed whose
+/// names cannot be had is said on stderr, once, and printed without them.
+async fn names_of(
+    feeds: &[Feed],
+    results: &[Result<Arc<Snapshot>, FetchError>],
+    max_time: Duration,
+) -> Vec<HashMap<String, Naming>> {
+    let mut set = tokio::task::JoinSet::new();
+    for (n, r) in results.iter().enumerate() {
+        let Ok(snap) = r else { continue };
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<String> =
+            snap.tasks.iter().filter_map(|t| t.ami_id.clone()).filter(|a| seen.insert(a.clone())).collect();
+        let ec2 = feeds[n].ec2.clone();
+        set.spawn(async move {
+            let res = tokio::time::timeout(max_time, crate::ec2::images::describe_images(&ec2, &ids)).await;
+            (n, ids, res)
+        });
+    }
+    let mut out = vec![HashMap::new(); feeds.len()];
+    for (n, ids, res) in set.join_all().await {
+        let who = if feeds.len() > 1 { format!("{}: ", safe(&feeds[n].info.label())) } else { String::new() };
+        match res {
+            Ok(Ok(found)) => {
+                let names: &mut HashMap<String, Naming> = &mut out[n];
+                for info in found {
+                    names.insert(info.id.clone(), Naming::Known(Arc::new(info)));
+                }
+                for id in ids {
+                    names.entry(id).or_insert(Naming::Deregistered);
+                }
+            }
+            Ok(Err(e)) if e.kind == crate::ec2::ErrorKind::Unauthorized => {
+                eprintln!("amiwatch: {who}names are not shown: the caller may not call ec2:DescribeImages (optional)");
+            }
+            Ok(Err(e)) => eprintln!("amiwatch: {who}names are not shown: {e}"),
+            Err(_) => eprintln!("amiwatch: {who}names are not shown: DescribeImages did not answer in time"),
+        }
+    }
+    out
+}
+
 /// `--once`: fetch, print, and say which feeds failed.
 pub async fn run(
     feeds: &[Feed],
@@ -92,6 +140,7 @@ pub async fn run(
     format: Format,
     partial: bool,
     max_time: Duration,
+    with_names: bool,
 ) -> anyhow::Result<ExitCode> {
     let named = feeds.len() > 1;
     let label = |n: usize| safe(&feeds[n].info.label()).into_owned();
@@ -120,18 +169,23 @@ pub async fn run(
         }
         return Ok(ExitCode::FAILURE);
     }
+    // Names for the table and CSV always; for JSON only when asked (its shape is the CLI's).
+    let names = format != Format::Json || with_names;
+    let named_amis = if names { names_of(feeds, &results, max_time).await } else { Vec::new() };
     let mut rows = Vec::new();
     let mut next_token = None;
     for (n, r) in results.iter().enumerate() {
         if let Ok(s) = r {
-            rows.extend(s.tasks.iter().map(|t| (&*feeds[n].info, t)));
+            let naming = |t: &crate::task::StoreTask| named_amis.get(n)?.get(t.ami_id.as_deref()?);
+            rows.extend(s.tasks.iter().map(|t| output::Row { feed: &feeds[n].info, task: t, naming: naming(t) }));
             next_token = next_token.or(s.next_token.as_deref());
         }
     }
     let stdout = io::stdout();
     let width = stdout.is_terminal().then(|| crossterm::terminal::size().ok()).flatten().map(|(w, _)| usize::from(w));
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let res = output::write(&mut out, format, &rows, next_token, width, named).and_then(|()| out.flush());
+    let extra = output::Extra { feed: named, name: names };
+    let res = output::write(&mut out, format, &rows, next_token, width, extra).and_then(|()| out.flush());
     crate::run::quiet_on_broken_pipe(res)?;
     if !failed.is_empty() {
         eprintln!("amiwatch: the list above is partial: {} of {} feeds failed", failed.len(), feeds.len());

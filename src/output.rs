@@ -7,11 +7,40 @@ use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
 
 use crate::ec2::FeedInfo;
+use crate::image::Naming;
 use crate::task::StoreTask;
 use crate::text::{safe, truncate, width};
 
-/// One task to print and the feed it came from.
-pub type Row<'a> = (&'a FeedInfo, &'a StoreTask);
+/// One task to print, the feed it came from, and what `DescribeImages` said of its AMI.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub feed: &'a FeedInfo,
+    pub task: &'a StoreTask,
+    pub naming: Option<&'a Naming>,
+}
+
+impl<'a> Row<'a> {
+    pub fn new(feed: &'a FeedInfo, task: &'a StoreTask) -> Self {
+        Self { feed, task, naming: None }
+    }
+
+    /// The AMI's name for a column: `(deregistered)` when EC2 no longer knows the AMI.
+    fn name_text(&self) -> Option<&'a str> {
+        match self.naming? {
+            Naming::Known(i) => i.name.as_deref(),
+            Naming::Deregistered => Some("(deregistered)"),
+        }
+    }
+}
+
+/// What to print beyond the AWS CLI's fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// Who each task belongs to (profile, region, account).
+    pub feed: bool,
+    /// Its AMI's name.
+    pub name: bool,
+}
 
 /// The output formats of `--once` and `--wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -26,20 +55,20 @@ pub enum Format {
 }
 
 /// Writes `rows` in `format`. `max_width` (a terminal's width) trims the table's last column.
-/// `with_feed` adds who each task belongs to (profile, region, account): with one feed the
-/// JSON is exactly the AWS CLI's.
+/// `extra` adds who each task belongs to and its AMI's name: without them the JSON is exactly
+/// the AWS CLI's.
 pub fn write(
     out: &mut impl Write,
     format: Format,
     rows: &[Row<'_>],
     next_token: Option<&str>,
     max_width: Option<usize>,
-    with_feed: bool,
+    extra: Extra,
 ) -> io::Result<()> {
     match format {
-        Format::Table => write_table(out, rows, next_token, max_width, with_feed),
-        Format::Json => write_json(out, rows, next_token, with_feed),
-        Format::Csv => write_csv(out, rows, with_feed),
+        Format::Table => write_table(out, rows, next_token, max_width, extra),
+        Format::Json => write_json(out, rows, next_token, extra),
+        Format::Csv => write_csv(out, rows, extra),
     }
 }
 
@@ -62,6 +91,8 @@ struct JsonTask<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ami_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     task_start_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bucket: Option<&'a str>,
@@ -82,10 +113,11 @@ struct JsonTask<'a> {
 }
 
 impl<'a> JsonTask<'a> {
-    fn new((feed, t): Row<'a>, with_feed: bool) -> Self {
-        let feed = with_feed.then_some(feed);
+    fn new(r: Row<'a>, extra: Extra) -> Self {
+        let (t, feed) = (r.task, extra.feed.then_some(r.feed));
         Self {
             ami_id: t.ami_id.as_deref(),
+            name: if extra.name { r.naming.and_then(Naming::name) } else { None },
             task_start_time: t.start_time.as_ref().map(cli_time),
             bucket: t.bucket.as_deref(),
             s3object_key: t.object_key.as_deref(),
@@ -99,9 +131,8 @@ impl<'a> JsonTask<'a> {
     }
 }
 
-fn write_json(out: &mut impl Write, rows: &[Row<'_>], next_token: Option<&str>, with_feed: bool) -> io::Result<()> {
-    let doc =
-        JsonOut { store_image_task_results: rows.iter().map(|&r| JsonTask::new(r, with_feed)).collect(), next_token };
+fn write_json(out: &mut impl Write, rows: &[Row<'_>], next_token: Option<&str>, extra: Extra) -> io::Result<()> {
+    let doc = JsonOut { store_image_task_results: rows.iter().map(|&r| JsonTask::new(r, extra)).collect(), next_token };
     let mut ser = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe(PrettyFormatter::new()));
     doc.serialize(&mut ser)?;
     out.write_all(b"\n")
@@ -167,13 +198,17 @@ fn csv_field(out: &mut impl Write, s: &str) -> io::Result<()> {
     }
 }
 
-fn write_csv(out: &mut impl Write, rows: &[Row<'_>], with_feed: bool) -> io::Result<()> {
+fn write_csv(out: &mut impl Write, rows: &[Row<'_>], extra: Extra) -> io::Result<()> {
     let mut header = "ami_id,task_start_time,bucket,s3_object_key,progress_percentage,state,failure_reason".to_string();
-    if with_feed {
+    if extra.name {
+        header.push_str(",name");
+    }
+    if extra.feed {
         header.push_str(",profile,region,account_id");
     }
     writeln!(out, "{header}")?;
-    for &(feed, t) in rows {
+    for r in rows {
+        let (feed, t) = (r.feed, r.task);
         let mut fields = vec![
             t.ami_id.clone().unwrap_or_default(),
             t.start_time.as_ref().map(cli_time).unwrap_or_default(),
@@ -183,7 +218,10 @@ fn write_csv(out: &mut impl Write, rows: &[Row<'_>], with_feed: bool) -> io::Res
             t.state.as_ref().map(|s| s.as_wire().to_string()).unwrap_or_default(),
             t.failure_reason.clone().unwrap_or_default(),
         ];
-        if with_feed {
+        if extra.name {
+            fields.push(r.name_text().unwrap_or_default().to_string());
+        }
+        if extra.feed {
             for f in [&feed.profile, &feed.region, &feed.account] {
                 fields.push(f.clone().unwrap_or_default());
             }
@@ -213,25 +251,33 @@ fn write_table(
     tasks: &[Row<'_>],
     next_token: Option<&str>,
     max_width: Option<usize>,
-    with_feed: bool,
+    extra: Extra,
 ) -> io::Result<()> {
     let now = Utc::now();
-    let mut headers = vec!["AMI ID", "STATE", "PROG", "STARTED UTC", "BUCKET"];
-    if with_feed {
+    let mut headers = vec!["AMI ID"];
+    if extra.name {
+        headers.push("NAME");
+    }
+    headers.extend(["STATE", "PROG", "STARTED UTC", "BUCKET"]);
+    if extra.feed {
         headers.push("FEED");
     }
     headers.push("S3 KEY / FAILURE REASON");
     let rows: Vec<Vec<String>> = tasks
         .iter()
-        .map(|&(feed, t)| {
-            let mut r = vec![
-                t.ami_id.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
+        .map(|row| {
+            let (feed, t) = (row.feed, row.task);
+            let mut r = vec![t.ami_id.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned())];
+            if extra.name {
+                r.push(row.name_text().map_or(UNKNOWN.into(), |s| safe(s).into_owned()));
+            }
+            r.extend([
                 t.state.as_ref().map_or(UNKNOWN.into(), |s| safe(s.as_wire()).into_owned()),
                 t.progress.map_or(UNKNOWN.into(), |p| format!("{p:>3}%")),
                 t.start_time.map_or(UNKNOWN.into(), |s| started(s, now)),
                 t.bucket.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned()),
-            ];
-            if with_feed {
+            ]);
+            if extra.feed {
                 r.push(safe(&feed.label()).into_owned());
             }
             let last = match (&t.failure_reason, &t.object_key) {
@@ -251,9 +297,11 @@ fn write_table(
     }
     let last = widths.len() - 1;
     if let Some(max) = max_width {
-        // Shrink the free-text columns, the last one first, down to 12 cells each.
-        let bucket = 4;
-        for col in [last, bucket] {
+        // Shrink the free-text columns, the last one first, then the bucket, then the name,
+        // down to 12 cells each.
+        let bucket = 4 + usize::from(extra.name);
+        let name = extra.name.then_some(1);
+        for col in [Some(last), Some(bucket), name].into_iter().flatten() {
             let total: usize = widths.iter().map(|w| w + 2).sum::<usize>() - 2;
             let excess = total.saturating_sub(max);
             widths[col] = widths[col].saturating_sub(excess).max(12.min(widths[col]));
@@ -313,9 +361,9 @@ mod tests {
 
     fn render(format: Format, tasks: &[StoreTask], token: Option<&str>, width: Option<usize>) -> String {
         let feed = FeedInfo::default();
-        let rows: Vec<Row<'_>> = tasks.iter().map(|t| (&feed, t)).collect();
+        let rows: Vec<Row<'_>> = tasks.iter().map(|t| Row::new(&feed, t)).collect();
         let mut buf = Vec::new();
-        write(&mut buf, format, &rows, token, width, false).unwrap();
+        write(&mut buf, format, &rows, token, width, Extra::default()).unwrap();
         String::from_utf8(buf).unwrap()
     }
 

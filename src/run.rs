@@ -59,6 +59,7 @@ impl Mode {
             ("max_items", "--max-items", &["--once"]),
             ("starting_token", "--starting-token", &["--once"]),
             ("partial", "--partial", &["--once"]),
+            ("with_names", "--with-names", &["--once"]),
             ("timeout", "--timeout", &["--wait"]),
             ("output", "--output", &["--once", "--wait"]),
             ("interval", "--interval", &[DASH, "--wait"]),
@@ -182,7 +183,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     match mode {
         Mode::Dashboard => crate::tui::run(&cli, feeds, selection).await,
         Mode::Once { paging, partial } => {
-            crate::once::run(&feeds, &selection, &paging, cli.output, partial, cli.aws.max_time).await
+            crate::once::run(&feeds, &selection, &paging, cli.output, partial, cli.aws.max_time, cli.with_names).await
         }
         Mode::Wait => {
             let opts = crate::wait::WaitOptions {

@@ -215,7 +215,14 @@ pub async fn wait(feeds: &[Feed], sel: &Selection, opts: &WaitOptions) -> anyhow
     let paging = Paging { page_size: opts.page_size, ..Paging::default() };
     let sources: Vec<Arc<dyn Source>> = feeds
         .iter()
-        .map(|f| Arc::new(Ec2Source { ec2: f.ec2.clone(), selection: fetch_sel.clone(), paging: paging.clone() }) as _)
+        .map(|f| {
+            Arc::new(Ec2Source {
+                ec2: f.ec2.clone(),
+                selection: fetch_sel.clone(),
+                paging: paging.clone(),
+                names: false,
+            }) as _
+        })
         .collect();
     let schedule = Schedule {
         interval: opts.interval,
@@ -292,7 +299,12 @@ pub async fn wait(feeds: &[Feed], sel: &Selection, opts: &WaitOptions) -> anyhow
                 }
                 eprintln!("amiwatch: {}{error} (still waiting; next try in {}s)", who(f), retry_in.as_secs().max(1));
             }
-            Some((_, Some(PollEvent::Polling))) | None if !timed_out => continue,
+            Some((_, Some(PollEvent::Polling | PollEvent::Names { .. } | PollEvent::NamesUnavailable { .. })))
+            | None
+                if !timed_out =>
+            {
+                continue;
+            }
             Some((f, None)) => {
                 anyhow::bail!("{}the poller stopped unexpectedly: {}", who(f), pollers.why_ended(f).await)
             }
@@ -344,7 +356,7 @@ async fn last_look(pollers: &mut Pollers, w: &mut Waiter, feeds: usize) -> Optio
                 w.on_snapshot(f, snapshot);
             }
             Some((f, Some(PollEvent::Failed { .. }))) => answered[f] = true,
-            Some((_, Some(PollEvent::Polling))) => {}
+            Some((_, Some(_))) => {}
             Some((f, None)) => return Some(format!("the poller of feed {f} stopped unexpectedly")),
             None => return None,
         }
@@ -353,9 +365,10 @@ async fn last_look(pollers: &mut Pollers, w: &mut Waiter, feeds: usize) -> Optio
 }
 
 fn print_set(feeds: &[Feed], w: &Waiter, format: Format) -> anyhow::Result<()> {
-    let rows: Vec<output::Row<'_>> = w.tasks().into_iter().map(|(f, t)| (&*feeds[f].info, t)).collect();
+    let rows: Vec<output::Row<'_>> = w.tasks().into_iter().map(|(f, t)| output::Row::new(&feeds[f].info, t)).collect();
     let mut out = io::stdout().lock();
-    let res = output::write(&mut out, format, &rows, None, None, feeds.len() > 1).and_then(|()| out.flush());
+    let extra = output::Extra { feed: feeds.len() > 1, name: false };
+    let res = output::write(&mut out, format, &rows, None, None, extra).and_then(|()| out.flush());
     crate::run::quiet_on_broken_pipe(res)
 }
 

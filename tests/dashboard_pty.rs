@@ -222,7 +222,7 @@ fn rows(screen: &str) -> Vec<&str> {
 
 #[test]
 fn a_person_filters_picks_a_bucket_searches_reads_a_reason_and_quits() {
-    let mut d = Dashboard::start(&["--demo", "--frozen"], 120, 36);
+    let mut d = Dashboard::start(&["--demo", "--frozen"], 160, 36);
     d.wait_for("the first data", |s| s.contains("updated") && rows(s).len() > 10);
 
     d.press("4");
@@ -238,7 +238,9 @@ fn a_person_filters_picks_a_bucket_searches_reads_a_reason_and_quits() {
     let s = d.wait_for("a bucket filter", |s| s.contains("bucket: ") && !s.contains("Bucket (Enter picks"));
     let picked =
         s.lines().last().unwrap().split("bucket: ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
-    assert!(rows(&s).iter().all(|l| l.contains(picked.trim_end_matches('…'))), "{s}");
+    // The column may cut the name: its first few characters are on every row.
+    let stem: String = picked.chars().take(8).collect();
+    assert!(rows(&s).iter().all(|l| l.contains(&stem)), "{s}");
 
     // Back to every bucket, then search for a failure reason.
     d.press("b");
@@ -304,7 +306,8 @@ fn sigint_and_sigquit_from_outside_end_cleanly() {
 #[test]
 fn sigtstp_and_ctrl_z_give_the_terminal_back_and_sigcont_takes_it_again_whole() {
     let mut d = Dashboard::start(&["--demo", "--frozen"], 100, 30);
-    let before = d.wait_for("the first data", |s| s.contains("updated") && rows(s).len() > 5);
+    let before =
+        d.wait_for("the first data, named", |s| s.contains("updated") && s.contains("NAME") && rows(s).len() > 5);
     for how in ["SIGTSTP", "Ctrl-Z"] {
         assert!(d.is_raw(), "raw while running");
         match how {

@@ -109,6 +109,7 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
         ec2: client(&h, Duration::from_secs(2), 2),
         selection: Selection::default(),
         paging: Paging::default(),
+        names: false,
     });
     let schedule = Schedule {
         interval: Duration::from_millis(100),
@@ -176,6 +177,7 @@ async fn soak_under_faults_loses_nothing_and_memory_stays_flat() {
         ec2: client(&h, Duration::from_secs(2), 3),
         selection: Selection::default(),
         paging: Paging::default(),
+        names: false,
     });
     let schedule = Schedule {
         interval: Duration::from_millis(10),
@@ -195,7 +197,7 @@ async fn soak_under_faults_loses_nothing_and_memory_stays_flat() {
                 assert_eq!(keys(&snapshot.tasks), want, "snapshot {snapshots} is whole");
             }
             PollEvent::Failed { .. } => failures += 1,
-            PollEvent::Polling => {}
+            PollEvent::Polling | PollEvent::Names { .. } | PollEvent::NamesUnavailable { .. } => {}
         }
         if baseline.is_none() && started.elapsed() > Duration::from_secs(2) {
             baseline = Some(rss_kib());

@@ -20,7 +20,7 @@ fn by_key(tasks: &[StoreTask]) -> HashMap<TaskKey, &StoreTask> {
 
 fn source(h: &SimHandle, selection: Selection) -> Ec2Source {
     let opts = ClientOptions { attempt_timeout: Some(Duration::from_secs(5)), ..ClientOptions::default() };
-    Ec2Source { ec2: ec2::connect_embedded(h.url(), &opts), selection, paging: Paging::default() }
+    Ec2Source { ec2: ec2::connect_embedded(h.url(), &opts), selection, paging: Paging::default(), names: false }
 }
 
 /// Polls `steps` times, the endpoint's clock moving `step` between polls, a sweep every

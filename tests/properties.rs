@@ -7,6 +7,7 @@ use std::time::Duration;
 use amiwatch::app::view::{SortKey, StateFilter};
 use amiwatch::app::{Action, App, Mode};
 use amiwatch::ec2::{FeedInfo, PollEvent, Snapshot};
+use amiwatch::image::Naming;
 use amiwatch::output::{self, Format};
 use amiwatch::task::{StoreTask, TaskState};
 use amiwatch::ui;
@@ -170,9 +171,11 @@ proptest! {
     fn one_shot_output_never_panics_and_json_round_trips(tasks in proptest::collection::vec(task(), 0..40), width in proptest::option::of(1usize..200)) {
         for format in [Format::Table, Format::Csv, Format::Json] {
             let feed = FeedInfo { profile: Some("p".into()), region: Some("r-1".into()), ..FeedInfo::default() };
-            let rows: Vec<output::Row<'_>> = tasks.iter().map(|t| (&feed, t)).collect();
+            let named = Naming::Deregistered;
+            let rows: Vec<output::Row<'_>> =
+                tasks.iter().enumerate().map(|(n, t)| output::Row { feed: &feed, task: t, naming: (n % 2 == 0).then_some(&named) }).collect();
             let mut buf = Vec::new();
-            output::write(&mut buf, format, &rows, Some("tok"), width, true).unwrap();
+            output::write(&mut buf, format, &rows, Some("tok"), width, output::Extra { feed: true, name: true }).unwrap();
             let s = String::from_utf8(buf).unwrap();
             if format != Format::Json {
                 prop_assert!(!s.contains('\u{1b}'), "an escape in {:?} output", format);

@@ -234,3 +234,45 @@ fn detail_of_a_task_in_progress_shows_speed_time_left_and_history() {
     assert!(s.contains("~35m left"), "71% to go at 2%/min: {s}");
     insta::assert_snapshot!(s);
 }
+
+/// Names for the sample's AMIs, one of them deregistered since its export.
+fn with_names(a: &mut App) {
+    use amiwatch::image::{AmiInfo, Volume};
+    let names =
+        ["golden-ubuntu-24.04-20261120", "payments-api-2026-11-03", "base-al2023-20261101", "ci-runner-20261028"];
+    let found = tasks()
+        .iter()
+        .filter_map(|t| t.ami_id.clone())
+        .filter(|id| !id.ends_with("a4"))
+        .enumerate()
+        .map(|(n, id)| {
+            let vol = |dev: &str, gib| Volume {
+                device: Some(dev.into()),
+                snapshot: Some(format!("snap-0{n:016x}")),
+                size_gib: Some(gib),
+            };
+            Arc::new(AmiInfo {
+                id,
+                name: Some(names[n % names.len()].into()),
+                description: Some("built by the image pipeline".into()),
+                created: Some(now() - ChronoDuration::days(9)),
+                architecture: Some("x86_64".into()),
+                state: Some("available".into()),
+                volumes: vec![vol("/dev/xvda", 8), vol("/dev/sdb", 100)],
+                deprecation: None,
+            })
+        })
+        .collect();
+    let missing = vec![format!("ami-0{:016x}", 0xa4)];
+    a.apply(0, PollEvent::Names { found, missing });
+}
+
+#[test]
+fn names_at_80_and_200_columns_and_in_the_detail_pane() {
+    let mut a = app();
+    with_names(&mut a);
+    insta::assert_snapshot!("names_80x24", screen(&mut a, 80, 24));
+    insta::assert_snapshot!("names_200x24", screen(&mut a, 200, 24));
+    a.handle(Action::Confirm);
+    insta::assert_snapshot!("names_detail", screen(&mut a, 120, 30));
+}

@@ -148,7 +148,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("s  Tab", "cycle the state filter"),
     ("b", "bucket picker (Enter picks, Esc cancels)"),
     ("F", "feed picker (account and region), when several are watched"),
-    ("/", "search AMI ID, bucket, key, reason or feed (Enter keeps)"),
+    ("/", "search ID, name, bucket, key, reason, feed (Enter keeps)"),
     ("o  O", "cycle the sort column / reverse the order"),
     ("j k ↑ ↓", "move the selection"),
     ("PgUp PgDn g G", "page up / down, first / last"),

@@ -15,7 +15,10 @@ pub use action::{Action, Mode};
 pub use view::Tasks;
 use view::{Filters, Index, SortKey, StateFilter, View};
 
+use std::collections::HashMap;
+
 use crate::ec2::{FeedInfo, PollEvent, Snapshot};
+use crate::image::Naming;
 use crate::task::{StoreTask, TaskKey};
 
 /// What the event loop must do after an action: the side effects the app does not own.
@@ -27,8 +30,8 @@ pub enum Effect {
     Suspend,
     /// Put this text on the clipboard.
     Copy(String),
-    /// Write these tasks (the current view), each with its feed, to a file.
-    Export(crate::output::Format, Vec<(Arc<FeedInfo>, StoreTask)>),
+    /// Write these tasks (the current view), each with its feed and name, to a file.
+    Export(crate::output::Format, Vec<(Arc<FeedInfo>, StoreTask, Option<Naming>)>),
 }
 
 /// Which task endings ring the bell and raise a desktop notification.
@@ -116,6 +119,8 @@ pub struct FeedState {
     pub history: eta::History,
     /// Per task of the snapshot, its estimate as of the snapshot's fetch (derived on apply).
     estimates: Vec<Option<eta::Estimate>>,
+    /// What `DescribeImages` said of this feed's AMIs, by AMI ID.
+    pub names: HashMap<String, Naming>,
 }
 
 impl FeedState {
@@ -172,6 +177,8 @@ pub struct App {
     /// Endings not yet announced by the event loop.
     pub alerts: Vec<Alert>,
     pub toast: Option<Toast>,
+    /// Why names are not shown, once a feed found out (no `ec2:DescribeImages`).
+    pub names_note: Option<String>,
 }
 
 impl App {
@@ -214,6 +221,7 @@ impl App {
             notify: NotifyMode::default(),
             alerts: Vec::new(),
             toast: None,
+            names_note: None,
         }
     }
 
@@ -280,8 +288,31 @@ impl App {
                 let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();
                 feed.failure = Some(PollFailure { summary: error.summary(), at, retry_at, consecutive });
             }
+            PollEvent::Names { found, missing } => {
+                for info in found {
+                    feed.names.insert(info.id.clone(), Naming::Known(info));
+                }
+                for id in missing {
+                    feed.names.insert(id, Naming::Deregistered);
+                }
+                self.rebuild();
+            }
+            PollEvent::NamesUnavailable { why } => {
+                // Said once: the tasks keep flowing, and nothing asks again.
+                if self.names_note.is_none() {
+                    self.show_toast(why.clone());
+                }
+                self.names_note = Some(why);
+            }
         }
         self.aggregate();
+    }
+
+    /// What `DescribeImages` said of task `i`'s AMI, if it was asked.
+    pub fn naming(&self, i: usize) -> Option<&Naming> {
+        let tasks = self.tasks();
+        let feed = &self.feeds[tasks.locate(i).0];
+        feed.names.get(tasks[i].ami_id.as_deref()?)
     }
 
     /// Re-derives the flat numbering, the grouping and the estimates after a new snapshot.
@@ -363,6 +394,9 @@ impl App {
         for t in ended.filter(|t| running.contains(&t.key())) {
             let failed = t.state == Some(crate::task::TaskState::Failed);
             let mut ami = crate::text::safe(t.ami_id.as_deref().unwrap_or("a task")).into_owned();
+            if let Some(name) = t.ami_id.as_ref().and_then(|a| feed.names.get(a)).and_then(Naming::name) {
+                ami = format!("{ami} {}", crate::text::safe(name));
+            }
             if self.feeds.len() > 1 {
                 ami = format!("{ami} ({})", crate::text::safe(&feed.info.label()));
             }
@@ -421,7 +455,12 @@ impl App {
             }
             Action::Export(format) => {
                 let tasks = self.tasks();
-                let rows = self.view.rows.iter().map(|&i| (self.feed_of(i).info.clone(), tasks[i].clone())).collect();
+                let rows = self
+                    .view
+                    .rows
+                    .iter()
+                    .map(|&i| (self.feed_of(i).info.clone(), tasks[i].clone(), self.naming(i).cloned()))
+                    .collect();
                 return Some(Effect::Export(format, rows));
             }
             Action::CycleNotify => {

@@ -111,6 +111,8 @@ pub enum SortKey {
     Started,
     Progress,
     AmiId,
+    /// The AMI's name (from `DescribeImages`); AMIs without one last.
+    Name,
     Bucket,
     State,
 }
@@ -121,6 +123,7 @@ impl SortKey {
             Self::Started => "started",
             Self::Progress => "progress",
             Self::AmiId => "AMI ID",
+            Self::Name => "name",
             Self::Bucket => "bucket",
             Self::State => "state",
         }
@@ -130,7 +133,8 @@ impl SortKey {
         match self {
             Self::Started => Self::Progress,
             Self::Progress => Self::AmiId,
-            Self::AmiId => Self::Bucket,
+            Self::AmiId => Self::Name,
+            Self::Name => Self::Bucket,
             Self::Bucket => Self::State,
             Self::State => Self::Started,
         }
@@ -174,6 +178,10 @@ pub struct Index {
     /// Every feed (by position) with its number of tasks (latest per AMI), in feed order.
     pub feeds: Vec<(usize, usize)>,
     pub feeds_all: Vec<(usize, usize)>,
+    /// Per task, its AMI's name, when `DescribeImages` gave one.
+    pub names: Vec<Option<String>>,
+    /// The longest name, in cells (0: no names, no column).
+    pub longest_name: usize,
 }
 
 impl Index {
@@ -201,12 +209,17 @@ impl Index {
             1 => vec![String::new()],
             _ => feeds.iter().map(|f| f.info.label()).collect(),
         };
+        let names: Vec<Option<String>> =
+            all.iter().map(|(_, f, t)| feeds[*f].names.get(t.ami_id.as_deref()?)?.name().map(str::to_string)).collect();
+        let longest_name = names.iter().flatten().map(|n| crate::text::width(n)).max().unwrap_or(0);
         // The full label is searched, so a search for the account or profile finds its rows.
         let haystack = all
             .iter()
-            .map(|(_, f, t)| {
+            .zip(&names)
+            .map(|((_, f, t), name)| {
                 [t.ami_id.as_deref(), t.bucket.as_deref(), t.object_key.as_deref(), t.failure_reason.as_deref()]
                     .into_iter()
+                    .chain(std::iter::once(name.as_deref()))
                     .flatten()
                     .chain(std::iter::once(labels[*f].as_str()))
                     .collect::<Vec<_>>()
@@ -240,6 +253,8 @@ impl Index {
             haystack,
             latest,
             attempts,
+            names,
+            longest_name,
         }
     }
 
@@ -293,6 +308,11 @@ pub fn sorted(tasks: &Tasks<'_>, index: &Index, f: &Filters) -> Vec<usize> {
             SortKey::Started => std::cmp::Ordering::Equal,
             SortKey::Progress => x.progress.cmp(&y.progress),
             SortKey::AmiId => x.ami_id.cmp(&y.ami_id),
+            // Named AMIs first, A-Z; those without a name after them.
+            SortKey::Name => match (&index.names[a], &index.names[b]) {
+                (Some(p), Some(q)) => p.cmp(q),
+                (p, q) => q.is_some().cmp(&p.is_some()),
+            },
             SortKey::Bucket => x.bucket.cmp(&y.bucket),
             SortKey::State => x.state.cmp(&y.state),
         };

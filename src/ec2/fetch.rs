@@ -136,14 +136,14 @@ async fn timed(
 
 /// Guards one listing against a server whose pages never end.
 #[derive(Default)]
-struct PageGuard {
+pub(super) struct PageGuard {
     tokens: HashSet<String>,
     pages: u32,
 }
 
 impl PageGuard {
     /// Accepts the next page's token, or says why the listing must stop.
-    fn next(&mut self, token: &str) -> Result<(), FetchError> {
+    pub(super) fn next(&mut self, token: &str) -> Result<(), FetchError> {
         self.pages += 1;
         if self.pages >= MAX_PAGES {
             let why = format!("more than {MAX_PAGES} pages");

@@ -5,6 +5,7 @@ pub mod client;
 pub mod error;
 pub mod feed;
 pub mod fetch;
+pub mod images;
 pub mod poller;
 
 pub use client::{ClientOptions, Ec2, connect, connect_embedded};

@@ -23,6 +23,7 @@ use super::error::FetchError;
 use std::collections::HashMap;
 
 use super::fetch::{Fetched, Paging, Selection, fetch_all, fetch_changes};
+use crate::image::AmiInfo;
 use crate::task::{StoreTask, TaskKey};
 
 /// Every task of one complete poll of one feed.
@@ -44,6 +45,11 @@ pub enum PollEvent {
     Snapshot { snapshot: Arc<Snapshot>, next_in: Duration, slowed: bool },
     /// A poll failed; the previous snapshot still stands. The next try starts in `retry_in`.
     Failed { error: FetchError, at: DateTime<Utc>, retry_in: Duration, consecutive: u32 },
+    /// What `DescribeImages` said of AMIs not seen before: those found, and those it does
+    /// not know (deregistered since their export).
+    Names { found: Vec<Arc<AmiInfo>>, missing: Vec<String> },
+    /// Names cannot be had (no `ec2:DescribeImages`): said once, never asked again.
+    NamesUnavailable { why: String },
 }
 
 /// What one poll asks for.
@@ -55,20 +61,34 @@ pub enum Ask {
     Changes { running: Vec<String> },
 }
 
+/// A future of the poller's, boxed so that sources can be mixed.
+pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, FetchError>> + Send + 'a>>;
+
 /// Anything that can run one poll: the EC2 client, or a fake in unit tests.
 pub trait Source: Send + Sync + 'static {
-    fn fetch<'a>(&'a self, ask: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>>;
+    fn fetch<'a>(&'a self, ask: &'a Ask) -> Answer<'a, Fetched>;
+
+    /// What EC2 knows of these AMIs, for their names; `None` when this source gives none.
+    fn names<'a>(&'a self, _ids: &'a [String]) -> Option<Answer<'a, Vec<AmiInfo>>> {
+        None
+    }
 }
 
-/// The real source: the SDK client, a selection and how to page.
+/// The real source: the SDK client, a selection, how to page, and whether to name AMIs.
 pub struct Ec2Source {
     pub ec2: Ec2,
     pub selection: Selection,
     pub paging: Paging,
+    /// Look up the names of AMIs (`DescribeImages`), after each poll that shows new ones.
+    pub names: bool,
 }
 
 impl Source for Ec2Source {
-    fn fetch<'a>(&'a self, ask: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>> {
+    fn names<'a>(&'a self, ids: &'a [String]) -> Option<Answer<'a, Vec<AmiInfo>>> {
+        self.names.then(|| Box::pin(super::images::describe_images(&self.ec2, ids)) as _)
+    }
+
+    fn fetch<'a>(&'a self, ask: &'a Ask) -> Answer<'a, Fetched> {
         Box::pin(async move {
             match ask {
                 Ask::Sweep => fetch_all(&self.ec2, &self.selection, &self.paging).await,
@@ -325,15 +345,71 @@ impl Cadence {
     }
 }
 
+/// Which AMIs' names to ask for: each once, and one EC2 did not know again at most once a
+/// sweep (an AMI registered late); nothing at all once names proved unavailable.
+#[derive(Debug, Default)]
+struct Namer {
+    asked: std::collections::HashSet<String>,
+    unknown: std::collections::HashSet<String>,
+    off: bool,
+}
+
+impl Namer {
+    fn wanted(&mut self, tasks: &[StoreTask], swept: bool) -> Vec<String> {
+        if self.off {
+            return Vec::new();
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for id in tasks.iter().filter_map(|t| t.ami_id.as_deref()) {
+            let again = swept && self.unknown.remove(id);
+            if (self.asked.insert(id.to_string()) || again) && !ids.iter().any(|i| i == id) {
+                ids.push(id.to_string());
+            }
+        }
+        ids
+    }
+
+    /// The names of AMIs new since the last poll, as an event; `None` when there is nothing
+    /// to say. Never on the poll's own path: the snapshot was sent before this runs.
+    async fn lookup(&mut self, source: &dyn Source, tasks: &[StoreTask], swept: bool) -> Option<PollEvent> {
+        let ids = self.wanted(tasks, swept);
+        if ids.is_empty() {
+            return None;
+        }
+        match source.names(&ids)?.await {
+            Ok(found) => {
+                let known: std::collections::HashSet<&str> = found.iter().map(|i| i.id.as_str()).collect();
+                let missing: Vec<String> = ids.iter().filter(|i| !known.contains(i.as_str())).cloned().collect();
+                self.unknown.extend(missing.iter().cloned());
+                Some(PollEvent::Names { found: found.into_iter().map(Arc::new).collect(), missing })
+            }
+            Err(e) if matches!(e.kind, super::ErrorKind::Unauthorized) => {
+                self.off = true;
+                let why =
+                    "names are not available: the caller may not call ec2:DescribeImages (optional; it adds AMI names)";
+                Some(PollEvent::NamesUnavailable { why: why.into() })
+            }
+            Err(e) => {
+                // Asked again at the next sweep, not at every poll.
+                tracing::warn!(error = %e, detail = %e.detail, "names lookup failed");
+                self.unknown.extend(ids.iter().cloned());
+                None
+            }
+        }
+    }
+}
+
 async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollEvent>, refresh: Arc<Notify>) {
     let mut failures = 0u32;
     let mut jitter = Jitter::new();
     let mut cadence = Cadence::new(schedule);
+    let mut namer = Namer::default();
     loop {
         if tx.send(PollEvent::Polling).await.is_err() {
             return;
         }
         let ask = cadence.ask();
+        let mut named = None;
         let (event, wait) = match source.fetch(&ask).await {
             Ok(f) => {
                 failures = 0;
@@ -341,6 +417,7 @@ async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollE
                 let (snapshot, next_in, slowed) = cadence.take(&ask, f);
                 let (sweep, tasks) = (ask == Ask::Sweep, snapshot.tasks.len());
                 tracing::debug!(sweep, tasks, requests, throttled, ?took, ?next_in, "polled");
+                named = Some((snapshot.clone(), sweep));
                 (PollEvent::Snapshot { snapshot, next_in, slowed }, next_in)
             }
             Err(error) => {
@@ -353,8 +430,15 @@ async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollE
         if tx.send(event).await.is_err() {
             return;
         }
+        let wait_from = tokio::time::Instant::now();
+        if let Some((snapshot, swept)) = named
+            && let Some(names) = namer.lookup(source.as_ref(), &snapshot.tasks, swept).await
+            && tx.send(names).await.is_err()
+        {
+            return;
+        }
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep_until(wait_from + wait) => {}
             // The refresh key reads everything, as a person pressing it expects.
             _ = refresh.notified() => cadence.sweep_next(),
         }
@@ -389,7 +473,7 @@ mod tests {
     struct Scripted(Mutex<Vec<Result<Fetched, FetchError>>>);
 
     impl Source for Scripted {
-        fn fetch<'a>(&'a self, _: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>> {
+        fn fetch<'a>(&'a self, _: &'a Ask) -> Answer<'a, Fetched> {
             let mut v = self.0.lock().unwrap();
             let next = if v.len() > 1 { v.remove(0) } else { v[0].clone() };
             Box::pin(async move { next })
@@ -433,7 +517,7 @@ mod tests {
     struct Recording(Mutex<(Vec<Ask>, Vec<StoreTask>)>);
 
     impl Source for Recording {
-        fn fetch<'a>(&'a self, ask: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>> {
+        fn fetch<'a>(&'a self, ask: &'a Ask) -> Answer<'a, Fetched> {
             let mut g = self.0.lock().unwrap();
             g.0.push(ask.clone());
             let tasks = match ask {
@@ -470,6 +554,23 @@ mod tests {
         // At 0 s, then at 30 s (the 7th poll, 5 s apart), then the refresh.
         assert_eq!(sweeps, vec![0, 6, 8], "{asks:?}");
         assert_eq!(asks[1], Ask::Changes { running: vec!["ami-0000000a".into()] });
+    }
+
+    #[test]
+    fn names_are_asked_once_and_unknown_ones_again_only_at_a_sweep() {
+        let t = |ami: &str| StoreTask { ami_id: Some(ami.into()), ..StoreTask::default() };
+        let mut n = Namer::default();
+        assert_eq!(
+            n.wanted(&[t("ami-0000000a"), t("ami-0000000b"), t("ami-0000000a")], true),
+            ["ami-0000000a", "ami-0000000b"]
+        );
+        assert!(n.wanted(&[t("ami-0000000a")], false).is_empty(), "known: not asked again");
+        n.unknown.insert("ami-0000000b".into());
+        assert!(n.wanted(&[t("ami-0000000b")], false).is_empty(), "unknown: not at a fast poll");
+        assert_eq!(n.wanted(&[t("ami-0000000b")], true), ["ami-0000000b"], "unknown: once a sweep");
+        assert!(n.wanted(&[t("ami-0000000b")], true).is_empty(), "and only once");
+        n.off = true;
+        assert!(n.wanted(&[t("ami-0000000c")], true).is_empty(), "denied: never again");
     }
 
     #[test]
@@ -529,7 +630,7 @@ mod tests {
     struct Panicking(std::sync::atomic::AtomicU32);
 
     impl Source for Panicking {
-        fn fetch<'a>(&'a self, _: &'a Ask) -> Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>> {
+        fn fetch<'a>(&'a self, _: &'a Ask) -> Answer<'a, Fetched> {
             let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Box::pin(async move {
                 assert!(n == 0, "a bug in the fetch path");

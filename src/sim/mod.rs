@@ -3,6 +3,7 @@
 //! progress over time. The demo and the tests point the real SDK client at it.
 
 pub mod faults;
+pub mod images;
 pub mod protocol;
 pub mod scenario;
 
@@ -72,6 +73,7 @@ pub struct Stats {
     pub requests: AtomicU64,
     pub describe_store_image_tasks: AtomicU64,
     pub describe_regions: AtomicU64,
+    pub describe_images: AtomicU64,
     pub faults_injected: AtomicU64,
 }
 
@@ -81,6 +83,7 @@ pub struct StatsSnapshot {
     pub requests: u64,
     pub describe_store_image_tasks: u64,
     pub describe_regions: u64,
+    pub describe_images: u64,
     pub faults_injected: u64,
 }
 
@@ -153,6 +156,7 @@ fn snapshot(s: &Stats) -> StatsSnapshot {
         requests: s.requests.load(Ordering::Relaxed),
         describe_store_image_tasks: s.describe_store_image_tasks.load(Ordering::Relaxed),
         describe_regions: s.describe_regions.load(Ordering::Relaxed),
+        describe_images: s.describe_images.load(Ordering::Relaxed),
         faults_injected: s.faults_injected.load(Ordering::Relaxed),
     }
 }
@@ -375,6 +379,32 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
                 xml = xml.replace("</s3objectKey>", &format!("{EVIL}</s3objectKey>"));
             }
             Ok(reply(200, "text/xml;charset=UTF-8", xml))
+        }
+        Some("DescribeImages") => {
+            state.stats.describe_images.fetch_add(1, Ordering::Relaxed);
+            // A key starting with NOIMAGES may read tasks but not images.
+            if denied || access_key.starts_with("NOIMAGES") {
+                let e = Ec2Error::new(
+                    403,
+                    "UnauthorizedOperation",
+                    "You are not authorized to perform this operation. User is not authorized to perform: ec2:DescribeImages",
+                );
+                return Ok(error_reply(&e, &request_id));
+            }
+            let req = match images::ImagesRequest::from_params(&params) {
+                Ok(r) => r,
+                Err(e) => return Ok(error_reply(&e, &request_id)),
+            };
+            if params.dry_run() {
+                let e = Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+                return Ok(error_reply(&e, &request_id));
+            }
+            let scenario = state.scenario(&access_key, &region);
+            let seed = state.config.seed;
+            match images::describe(&scenario, &req, seed, state.clock.base(), state.clock.now()) {
+                Ok(found) => Ok(reply(200, "text/xml;charset=UTF-8", images::describe_xml(&found, &request_id))),
+                Err(e) => Ok(error_reply(&e, &request_id)),
+            }
         }
         Some("DescribeRegions") => {
             state.stats.describe_regions.fetch_add(1, Ordering::Relaxed);

@@ -51,7 +51,7 @@ impl Params {
     }
 
     /// Values of a flattened list: `Prefix.1`, `Prefix.2`, ... in order.
-    fn list(&self, prefix: &str) -> Vec<String> {
+    pub fn list(&self, prefix: &str) -> Vec<String> {
         (1..).map_while(|i| self.0.get(&format!("{prefix}.{i}")).cloned()).collect()
     }
 

@@ -18,6 +18,7 @@ use crate::app::{App, Effect, action};
 use crate::cli::Cli;
 use crate::ec2::poller::{Ec2Source, Schedule, Source};
 use crate::ec2::{Feed, FeedInfo, Paging, PollEvent, Pollers, Selection};
+use crate::image::Naming;
 use crate::ui;
 use terminal::{Term, TerminalGuard};
 
@@ -50,7 +51,7 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
         .map(|f| {
             let selection = Selection { image_ids: selection.image_ids.clone(), ..Selection::default() };
             let paging = Paging { page_size: cli.select.page_size, ..Paging::default() };
-            Arc::new(Ec2Source { ec2: f.ec2, selection, paging }) as _
+            Arc::new(Ec2Source { ec2: f.ec2, selection, paging, names: true }) as _
         })
         .collect();
     let mut pollers = Pollers::spawn(sources, schedule);
@@ -161,13 +162,19 @@ async fn event_loop(guard: &mut TerminalGuard, app: &mut App, pollers: &mut Poll
 }
 
 /// Writes the current view to a timestamped file in the working folder and says where.
-fn export(app: &mut App, format: crate::output::Format, rows: &[(Arc<FeedInfo>, crate::task::StoreTask)]) {
+fn export(
+    app: &mut App,
+    format: crate::output::Format,
+    rows: &[(Arc<FeedInfo>, crate::task::StoreTask, Option<Naming>)],
+) {
     let ext = if format == crate::output::Format::Json { "json" } else { "csv" };
     let path = format!("amiwatch-{}.{ext}", Local::now().format("%Y%m%d-%H%M%S"));
     let res = std::fs::File::create(&path).and_then(|f| {
         let mut w = std::io::BufWriter::new(f);
-        let rows: Vec<crate::output::Row<'_>> = rows.iter().map(|(f, t)| (&**f, t)).collect();
-        crate::output::write(&mut w, format, &rows, None, None, true)?;
+        let rows: Vec<crate::output::Row<'_>> =
+            rows.iter().map(|(f, t, n)| crate::output::Row { feed: f, task: t, naming: n.as_ref() }).collect();
+        let extra = crate::output::Extra { feed: true, name: true };
+        crate::output::write(&mut w, format, &rows, None, None, extra)?;
         std::io::Write::flush(&mut w)
     });
     match res {

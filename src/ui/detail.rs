@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::format::{ago, duration_short};
 use super::theme::Theme;
 use crate::app::App;
+use crate::image::Naming;
 use crate::task::StoreTask;
 use crate::text::safe;
 
@@ -23,6 +24,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let value = |s: String| Span::raw(s);
 
     let mut lines = vec![];
+    image_lines(app, i, &mut lines, theme);
     let state = t.state.as_ref().map_or("unknown".into(), |s| safe(s.as_wire()).into_owned());
     let progress = t.progress.map_or("?".into(), |p| format!("{p}%"));
     lines.push(Line::from(vec![
@@ -88,6 +90,54 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     let p = Paragraph::new(lines).block(block).wrap(Wrap { trim: false });
     frame.render_widget(p, area);
+}
+
+/// What `DescribeImages` says of the AMI: its name and details, or that it is deregistered.
+fn image_lines(app: &App, i: usize, lines: &mut Vec<Line<'static>>, theme: &Theme) {
+    let label = |s: &'static str| Span::styled(format!(" {s:<11}"), theme.dim());
+    match app.naming(i) {
+        Some(Naming::Known(info)) => {
+            let mut head = vec![
+                label("Image"),
+                Span::styled(safe(info.name.as_deref().unwrap_or("(no name)")).into_owned(), theme.bold()),
+            ];
+            let mut facts = Vec::new();
+            if let Some(a) = &info.architecture {
+                facts.push(safe(a).into_owned());
+            }
+            if let Some(c) = info.created {
+                facts.push(format!("created {} UTC", c.format("%Y-%m-%d")));
+            }
+            if let Some(d) = info.deprecation {
+                facts.push(format!("deprecated from {} UTC", d.format("%Y-%m-%d")));
+            }
+            if !facts.is_empty() {
+                head.push(Span::styled(format!("  {}", facts.join(" · ")), theme.dim()));
+            }
+            lines.push(Line::from(head));
+            if let Some(d) = &info.description {
+                lines.push(Line::from(vec![label(""), Span::styled(safe(d).into_owned(), theme.dim())]));
+            }
+            if !info.volumes.is_empty() {
+                let vols: Vec<String> = info
+                    .volumes
+                    .iter()
+                    .map(|v| {
+                        let size = v.size_gib.map_or("? GiB".into(), |g| format!("{g} GiB"));
+                        let snap = v.snapshot.as_deref().map_or(String::new(), |s| format!(" {}", safe(s)));
+                        format!("{} {size}{snap}", safe(v.device.as_deref().unwrap_or("?")))
+                    })
+                    .collect();
+                let total = info.total_gib().map_or(String::new(), |g| format!(" = {g} GiB"));
+                lines.push(Line::from(vec![label("Volumes"), Span::raw(format!("{}{total}", vols.join(", ")))]));
+            }
+        }
+        Some(Naming::Deregistered) => lines.push(Line::from(vec![
+            label("Image"),
+            Span::styled("deregistered since its export (EC2 no longer describes it)", theme.dim()),
+        ])),
+        None => {}
+    }
 }
 
 fn speed_line(app: &App, i: usize, label: Span<'static>) -> Line<'static> {

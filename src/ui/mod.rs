@@ -18,7 +18,7 @@ use theme::Theme;
 pub const MIN_WIDTH: u16 = 70;
 pub const MIN_HEIGHT: u16 = 12;
 /// Height of the detail pane, border included.
-const DETAIL_HEIGHT: u16 = 12;
+const DETAIL_HEIGHT: u16 = 15;
 
 /// Where each part of the screen goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,13 +43,15 @@ impl Areas {
 /// The layout for `area`; shared by drawing and by the event loop (clicks, paging).
 pub fn layout(area: Rect, app: &App) -> Areas {
     let warning = app.poll.failure.is_some() || app.is_stale();
-    let detail = app.detail_open && area.height >= MIN_HEIGHT + DETAIL_HEIGHT - 4;
+    let detail = app.detail_open && area.height >= MIN_HEIGHT + 8;
+    // The pane takes up to its height, leaving the table at least a few rows.
+    let detail_h = DETAIL_HEIGHT.min(area.height.saturating_sub(8));
     let [header, summary, warn, table, det, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(u16::from(warning)),
         Constraint::Min(3),
-        Constraint::Length(if detail { DETAIL_HEIGHT } else { 0 }),
+        Constraint::Length(if detail { detail_h } else { 0 }),
         Constraint::Length(1),
     ])
     .areas(area);

@@ -11,6 +11,7 @@ use super::format::{ago, bar, duration_short};
 use super::theme::Theme;
 use crate::app::App;
 use crate::app::view::StateFilter;
+use crate::image::Naming;
 use crate::task::StoreTask;
 use crate::text::{safe, truncate};
 
@@ -25,6 +26,9 @@ const MIN_BAR: u16 = 10 + PCT_W as u16;
 /// Widths of the flexible columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cols {
+    /// The AMI's name, when any AMI has one: it takes the room it can, before the bucket,
+    /// and gives way before the progress bar does.
+    name: Option<u16>,
     bucket: u16,
     bar: u16,
     /// Time left, when a readable bar still fits beside it.
@@ -35,20 +39,37 @@ struct Cols {
     started: bool,
 }
 
-fn columns(total: u16, longest_bucket: u16) -> Cols {
-    let started = total >= 2 + AMI_W + STATE_W + STARTED_W + 5 + 8 + MIN_BAR;
+/// The narrowest name column worth showing.
+const MIN_NAME: u16 = 12;
+
+fn columns(total: u16, longest_bucket: u16, longest_name: u16) -> Cols {
+    // With names, the start column gives way first, so the name fits even at 80 columns.
+    let name_room = if longest_name > 0 { MIN_NAME + 1 } else { 0 };
+    let started = total >= 2 + AMI_W + STATE_W + STARTED_W + 5 + 8 + MIN_BAR + name_room;
     // marker, fixed columns, spacing
     let fixed = 2 + AMI_W + STATE_W + 4 + if started { STARTED_W + 1 } else { 0 };
     let rest = total.saturating_sub(fixed);
-    let left = (rest > 12 + MIN_BAR + LEFT_W).then_some(LEFT_W);
+    let left = (rest > 12 + MIN_BAR + LEFT_W + name_room).then_some(LEFT_W);
     let rest = rest - left.map_or(0, |w| w + 1);
+    // The name and the bucket share what the bar leaves: each as wide as its longest when
+    // that fits, else three fifths to the name.
+    let name = (longest_name > 0)
+        .then(|| {
+            let want = longest_name.clamp(MIN_NAME, 40);
+            let avail = rest.saturating_sub(MIN_BAR + 1);
+            let share = if avail > want + longest_bucket.clamp(12, 30) { want } else { (avail * 3 / 5).min(want) };
+            // The bucket keeps its 8 cells.
+            share.min(rest.saturating_sub(MIN_BAR + 8 + 2))
+        })
+        .filter(|w| *w >= 8);
+    let rest = rest - name.map_or(0, |w| w + 1);
     let bucket = longest_bucket.clamp(12, 30).min(rest.saturating_sub(MIN_BAR)).max(8);
     let bar = (rest.saturating_sub(bucket) / 2).clamp(MIN_BAR, 30);
     let detail = rest.saturating_sub(bucket + bar + 1);
     if detail >= 16 {
-        Cols { bucket, bar, left, detail: Some(detail), started }
+        Cols { name, bucket, bar, left, detail: Some(detail), started }
     } else {
-        Cols { bucket, bar: rest.saturating_sub(bucket).clamp(MIN_BAR, 40), left, detail: None, started }
+        Cols { name, bucket, bar: rest.saturating_sub(bucket).clamp(MIN_BAR, 40), left, detail: None, started }
     }
 }
 
@@ -72,6 +93,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let cols = columns(
         area.width.saturating_sub(region_w + u16::from(region_w > 0)),
         longest.min(usize::from(u16::MAX)) as u16,
+        app.index.longest_name.min(usize::from(u16::MAX)) as u16,
     );
     let (bucket_w, bar_w, detail_w) = (cols.bucket, cols.bar, cols.detail);
     let mut header = vec!["", "AMI ID"];
@@ -79,6 +101,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if region_w > 0 {
         header.push("FEED");
         widths.push(Constraint::Length(region_w));
+    }
+    if let Some(w) = cols.name {
+        header.push("NAME");
+        widths.push(Constraint::Length(w));
     }
     header.extend(["BUCKET", "PROGRESS"]);
     widths.extend([Constraint::Length(bucket_w), Constraint::Length(bar_w)]);
@@ -108,6 +134,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             let label = &labels[tasks.locate(i).0];
             cells.push(Cell::from(truncate(&safe(label), usize::from(region_w)).into_owned()));
         }
+        if let Some(w) = cols.name {
+            cells.push(name_cell(app, i, usize::from(w), theme));
+        }
         cells.push(Cell::from(truncate(&safe(t.bucket.as_deref().unwrap_or("-")), usize::from(bucket_w)).into_owned()));
         cells.push(Cell::from(progress_line(t, usize::from(bar_w), theme)));
         if cols.left.is_some() {
@@ -127,6 +156,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     });
     let table = Table::new(rows, widths).header(Row::new(header).style(theme.header_row())).column_spacing(1);
     frame.render_widget(table, area);
+}
+
+/// The AMI's name; `deregistered`, dimmed, when EC2 no longer knows it; blank until asked.
+fn name_cell(app: &App, i: usize, w: usize, theme: &Theme) -> Cell<'static> {
+    match app.naming(i) {
+        Some(Naming::Known(info)) => Cell::from(truncate(&safe(info.name.as_deref().unwrap_or("-")), w).into_owned()),
+        Some(Naming::Deregistered) => Cell::from(Span::styled(truncate("(deregistered)", w).into_owned(), theme.dim())),
+        None => Cell::from(""),
+    }
 }
 
 /// `~14m` for a task in progress with an estimate, `?` without one, blank otherwise.
@@ -205,22 +243,31 @@ mod tests {
                 + STATE_W
                 + 4
                 + if c.started { STARTED_W + 1 } else { 0 }
+                + c.name.map_or(0, |w| w + 1)
                 + c.bucket
                 + c.bar
                 + c.left.map_or(0, |w| w + 1)
                 + c.detail.map_or(0, |d| d + 1)
         };
         for total in [super::super::MIN_WIDTH, 75, 80, 90, 100, 120, 160, 200] {
-            let c = columns(total, 20);
-            assert!(c.bar >= MIN_BAR, "bar at least 10 cells plus the percentage at {total}");
-            assert!(width(c) <= total, "{c:?} fits {total}");
+            for names in [0, 28] {
+                let c = columns(total, 20, names);
+                assert!(c.bar >= MIN_BAR, "bar at least 10 cells plus the percentage at {total}");
+                assert!(width(c) <= total, "{c:?} fits {total}");
+                if total >= 80 {
+                    assert_eq!(c.name.is_some(), names > 0, "a name column at {total} when there are names");
+                }
+            }
         }
-        assert_eq!(columns(80, 20).left, None, "80 columns keep the bar readable");
-        assert!(columns(80, 20).started);
-        assert!(!columns(70, 20).started, "the narrowest screens drop the start column");
-        assert!(columns(100, 20).left.is_some());
-        let c = columns(200, 20);
-        assert_eq!(c.bucket, 20, "a bucket column as wide as the longest name");
+        assert_eq!(columns(80, 20, 0).left, None, "80 columns keep the bar readable");
+        assert!(columns(80, 20, 0).started);
+        assert!(!columns(80, 20, 28).started, "names come before the start column");
+        assert!(!columns(70, 20, 0).started, "the narrowest screens drop the start column");
+        assert!(columns(100, 20, 0).left.is_some());
+        let c = columns(200, 20, 28);
+        assert_eq!((c.name, c.bucket), (Some(28), 20), "name and bucket as wide as their longest");
         assert!(c.detail.is_some_and(|d| d > 40));
+        let c = columns(80, 16, 28);
+        assert!(c.name.is_some_and(|n| n >= 12) && c.bucket >= 8, "both readable at 80: {c:?}");
     }
 }
