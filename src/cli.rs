@@ -91,6 +91,12 @@ pub struct Cli {
     #[arg(long, default_value = "30s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub idle_interval: Duration,
 
+    /// Allow key x to export a failed task's AMI again (CreateStoreImageTask, after a
+    /// confirmation). Without it amiwatch only ever reads. With --dry-run, also check the
+    /// permission for it.
+    #[arg(long, help_heading = "Polling")]
+    pub allow_retry: bool,
+
     /// Which task endings ring the bell and raise a desktop notification (key n cycles).
     #[arg(long, value_enum, default_value_t = crate::app::NotifyMode::Failures, help_heading = "Polling")]
     pub notify: crate::app::NotifyMode,

@@ -66,6 +66,7 @@ impl Mode {
             ("idle_interval", "--idle-interval", &[DASH]),
             ("sweep_interval", "--sweep-interval", &[DASH, "--wait"]),
             ("notify", "--notify", &[DASH]),
+            ("allow_retry", "--allow-retry", &[DASH, "--dry-run"]),
             ("image_ids", "--image-id", &[DASH, "--once", "--wait"]),
             ("states", "--state", &[DASH, "--once", "--wait"]),
             ("buckets", "--bucket", &[DASH, "--once", "--wait"]),
@@ -195,7 +196,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             };
             crate::wait::wait(&feeds, &selection, &opts).await
         }
-        Mode::DryRun => dry_run(&feeds, cli.aws.max_time).await,
+        Mode::DryRun => dry_run(&feeds, cli.aws.max_time, cli.allow_retry).await,
     }
 }
 
@@ -211,39 +212,52 @@ fn dedup(items: &[String]) -> Vec<String> {
     items.iter().filter(|i| seen.insert(i.as_str())).cloned().collect()
 }
 
-/// Every feed's permission, checked side by side; exit 0 only when every feed may read.
-async fn dry_run(feeds: &[Feed], max_time: std::time::Duration) -> anyhow::Result<ExitCode> {
+/// Every feed's permissions, checked side by side (DryRun: nothing is read or written):
+/// `ec2:DescribeStoreImageTasks`, and with `--allow-retry` `ec2:CreateStoreImageTask` too.
+/// Exit 0 only when every feed has every permission asked about.
+async fn dry_run(feeds: &[Feed], max_time: std::time::Duration, retry: bool) -> anyhow::Result<ExitCode> {
+    const READ: &str = "ec2:DescribeStoreImageTasks";
+    const WRITE: &str = "ec2:CreateStoreImageTask";
+    let actions: &[&'static str] = if retry { &[READ, WRITE] } else { &[READ] };
     let mut set = tokio::task::JoinSet::new();
-    for (n, feed) in feeds.iter().cloned().enumerate() {
-        set.spawn(async move {
-            let late = || {
-                let why =
-                    format!("no answer within {} (--max-time)", crate::text::duration_short(max_time.as_secs() as i64));
-                ec2::FetchError::new(ec2::ErrorKind::Timeout, why)
-            };
-            let res = tokio::time::timeout(max_time, ec2::check_permission(&feed.ec2)).await;
-            (n, res.unwrap_or_else(|_| Err(late())))
-        });
+    for (n, feed) in feeds.iter().enumerate() {
+        for (a, &action) in actions.iter().enumerate() {
+            let ec2 = feed.ec2.clone();
+            set.spawn(async move {
+                let late = || {
+                    let why = format!(
+                        "no answer within {} (--max-time)",
+                        crate::text::duration_short(max_time.as_secs() as i64)
+                    );
+                    ec2::FetchError::new(ec2::ErrorKind::Timeout, why)
+                };
+                let res = match action {
+                    WRITE => tokio::time::timeout(max_time, ec2::export::check_permission(&ec2)).await,
+                    _ => tokio::time::timeout(max_time, ec2::check_permission(&ec2)).await,
+                };
+                ((n, a), action, res.unwrap_or_else(|_| Err(late())))
+            });
+        }
     }
     let mut results = set.join_all().await;
-    results.sort_by_key(|(n, _)| *n);
+    results.sort_by_key(|(at, _, _)| *at);
     let mut all_allowed = true;
-    for (n, res) in results {
+    for ((n, _), action, res) in results {
         let label = crate::text::safe(&feeds[n].info.long_label()).into_owned();
         match res {
             Ok(Permission::Allowed) => {
-                println!("allowed: the caller may call ec2:DescribeStoreImageTasks ({label})");
+                println!("allowed: the caller may call {action} ({label})");
             }
             Ok(Permission::Denied(why)) => {
                 all_allowed = false;
-                println!("denied: the caller may not call ec2:DescribeStoreImageTasks ({label})");
+                println!("denied: the caller may not call {action} ({label})");
                 if !why.is_empty() {
                     println!("  {}", crate::text::safe(&why));
                 }
             }
             Err(e) => {
                 all_allowed = false;
-                eprintln!("amiwatch: {label}: cannot check the permission: {e}");
+                eprintln!("amiwatch: {label}: cannot check {action}: {e}");
             }
         }
     }

@@ -451,16 +451,7 @@ fn a_hostile_server_is_an_error_on_screen_not_a_hang_nor_raw_escapes() {
     let config = SimConfig { tasks: 500, frozen: true, ..SimConfig::default() };
     let h = rt.block_on(sim::start(([127, 0, 0, 1], 0).into(), config)).unwrap();
     h.set_faults(FaultConfig { hostile: Hostile::RepeatToken, ..FaultConfig::default() });
-    let env: Vec<(String, String)> = [
-        ("AWS_ACCESS_KEY_ID", "AKIDHOSTILE"),
-        ("AWS_SECRET_ACCESS_KEY", "secret"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_CONFIG_FILE", "/nonexistent/amiwatch-config"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let env = common::static_env();
     let mut d = Dashboard::start_with(&["--endpoint-url", h.url()], 120, 30, &std::env::temp_dir(), &env);
     let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     d.wait_for("the loop named as an error", |s| {
@@ -475,6 +466,54 @@ fn a_hostile_server_is_an_error_on_screen_not_a_hang_nor_raw_escapes() {
     for evil in ["\u{9d}0;pwned", "\u{9b}2J", "\u{202e}"] {
         assert!(!String::from_utf8_lossy(&raw).contains(evil), "{evil:?} reached the terminal raw");
     }
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+}
+
+#[test]
+fn x_retries_a_failed_export_only_when_allowed_and_confirmed() {
+    use amiwatch::sim::{self, SimConfig};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = SimConfig { tasks: 80, seed: 17, frozen: true, ..SimConfig::default() };
+    let h = rt.block_on(sim::start(([127, 0, 0, 1], 0).into(), config)).unwrap();
+    let env = common::static_env();
+    // Find a failed export whose AMI still exists: the first failed row, going down.
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--endpoint-url", h.url()];
+        args.extend_from_slice(extra);
+        let mut d = Dashboard::start_with(&args, 160, 40, &std::env::temp_dir(), &env);
+        d.wait_for("the first data", |s| s.contains("updated") && rows(s).len() > 5);
+        d.press("4");
+        d.wait_for("failed tasks only", |s| !rows(s).is_empty() && rows(s).iter().all(|l| l.contains("Failed")));
+        d
+    };
+    let mut d = run(&[]);
+    d.press("x");
+    d.wait_for("the toast saying how to allow retries", |s| s.contains("--allow-retry"));
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+    assert_eq!(h.stats().create_store_image_task, 0, "without --allow-retry nothing but Describe calls");
+
+    let mut d = run(&["--allow-retry"]);
+    let s = d.wait_for("names", |s| s.contains("NAME"));
+    // The first failed row whose AMI EC2 still knows (not deregistered).
+    let row = rows(&s).iter().position(|l| !l.contains("(deregistered)")).expect("a failed export of a live AMI");
+    d.press(&"j".repeat(row));
+    d.press("x");
+    let s = d.wait_for("the confirmation", |s| s.contains("Export this AMI to S3 again?"));
+    assert!(s.contains("aws ec2 create-store-image-task --image-id ami-"), "the exact call: {s}");
+    d.press("\x1b");
+    d.wait_for("cancelled", |s| s.contains("nothing was sent"));
+    assert_eq!(h.stats().create_store_image_task, 0);
+    d.press("x");
+    d.wait_for("the confirmation", |s| s.contains("Export this AMI to S3 again?"));
+    d.press("\r");
+    d.wait_for("the export started", |s| s.contains("started again: s3://"));
+    assert_eq!(h.stats().create_store_image_task, 1, "sent once");
+    d.press("2");
+    d.wait_for("the new attempt in progress", |s| {
+        rows(s).iter().any(|l| l.contains("InProgress") && l.contains(" 0% "))
+    });
     d.press("q");
     assert_eq!(d.wait_exit(), 0);
 }

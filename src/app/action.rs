@@ -45,6 +45,8 @@ pub enum Action {
     CycleNotify,
     /// Ctrl-Z: stop the program as the shell's job control does (`fg` resumes it).
     Suspend,
+    /// `x`: export the selected failed task's AMI again (asks to confirm first).
+    Retry,
 }
 
 /// What has keyboard focus: it decides what a key means.
@@ -56,6 +58,8 @@ pub enum Mode {
     BucketPicker,
     FeedPicker,
     Help,
+    /// The confirmation of a retry: Enter sends it, Esc cancels.
+    ConfirmRetry,
 }
 
 impl Mode {
@@ -90,6 +94,13 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
     if mode == Mode::Help {
         return match key.code {
             KeyCode::Char('q') => Some(Action::Quit),
+            _ => Some(Action::Back),
+        };
+    }
+    if mode == Mode::ConfirmRetry {
+        // Only Enter confirms: any other key cancels, so nothing is sent by a stray key.
+        return match key.code {
+            KeyCode::Enter => Some(Action::Confirm),
             _ => Some(Action::Back),
         };
     }
@@ -128,6 +139,7 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('e') => Some(Action::Export(crate::output::Format::Csv)),
         KeyCode::Char('E') => Some(Action::Export(crate::output::Format::Json)),
         KeyCode::Char('n') => Some(Action::CycleNotify),
+        KeyCode::Char('x') => Some(Action::Retry),
         _ => None,
     }
 }
@@ -158,6 +170,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("y", "copy the S3 URI to the clipboard (OSC 52)"),
     ("e  E", "export the view to a CSV / JSON file"),
     ("n", "notifications: failures / every end / off"),
+    ("x", "export a failed task again (with --allow-retry, asks first)"),
     ("?", "this help"),
     ("Ctrl-Z", "suspend (fg resumes)"),
     ("q  Ctrl-C", "quit"),
@@ -179,7 +192,9 @@ mod tests {
         assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('q'))), Some(Action::Quit));
         assert_eq!(for_key(Mode::Normal, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
         assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('G'))), Some(Action::Bottom));
-        assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('x'))), None);
+        assert_eq!(for_key(Mode::Normal, key(KeyCode::Char('x'))), Some(Action::Retry));
+        assert_eq!(for_key(Mode::ConfirmRetry, key(KeyCode::Enter)), Some(Action::Confirm));
+        assert_eq!(for_key(Mode::ConfirmRetry, key(KeyCode::Char('y'))), Some(Action::Back), "only Enter sends");
         let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
         assert_eq!(for_key(Mode::Search, ctrl_z), Some(Action::Suspend), "in any mode, like Ctrl-C");
     }

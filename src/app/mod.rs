@@ -28,6 +28,8 @@ pub enum Effect {
     Refresh,
     /// Stop until the shell resumes the program.
     Suspend,
+    /// Send `CreateStoreImageTask` once, as the user confirmed.
+    Retry(RetryPlan),
     /// Put this text on the clipboard.
     Copy(String),
     /// Write these tasks (the current view), each with its feed and name, to a file.
@@ -62,6 +64,15 @@ impl NotifyMode {
             Self::Off => "off",
         }
     }
+}
+
+/// A retry the user is asked to confirm, then the call the event loop makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPlan {
+    pub feed: usize,
+    pub ami: String,
+    pub bucket: String,
+    pub name: Option<String>,
 }
 
 /// A task that ended while watched: the event loop rings and notifies.
@@ -179,6 +190,10 @@ pub struct App {
     pub toast: Option<Toast>,
     /// Why names are not shown, once a feed found out (no `ec2:DescribeImages`).
     pub names_note: Option<String>,
+    /// Whether `x` may export a failed task again (`--allow-retry`).
+    pub allow_retry: bool,
+    /// The retry waiting for confirmation.
+    pub confirm: Option<RetryPlan>,
 }
 
 impl App {
@@ -222,6 +237,8 @@ impl App {
             alerts: Vec::new(),
             toast: None,
             names_note: None,
+            allow_retry: false,
+            confirm: None,
         }
     }
 
@@ -439,6 +456,13 @@ impl App {
             Action::Quit => return Some(Effect::Quit),
             Action::Refresh => return Some(Effect::Refresh),
             Action::Suspend => return Some(Effect::Suspend),
+            Action::Retry => match self.retry_plan() {
+                Ok(plan) => {
+                    self.confirm = Some(plan);
+                    self.mode = Mode::ConfirmRetry;
+                }
+                Err(why) => self.show_toast(why),
+            },
             Action::CopyUri => {
                 let tasks = self.tasks();
                 let uris = self.selected_task().map(|i| (tasks[i].valid_s3_uri(), tasks[i].s3_uri()));
@@ -502,6 +526,13 @@ impl App {
             Action::PageUp => self.move_by(-(self.page() as i64)),
             Action::Top => self.move_by(i64::MIN / 2),
             Action::Bottom => self.move_by(i64::MAX / 2),
+            Action::Confirm if self.mode == Mode::ConfirmRetry => {
+                self.mode = Mode::Normal;
+                if let Some(plan) = self.confirm.take() {
+                    self.show_toast(format!("exporting {} again…", crate::text::safe(&plan.ami)));
+                    return Some(Effect::Retry(plan));
+                }
+            }
             Action::Confirm => self.confirm(),
             Action::Back => self.back(),
             Action::ToggleHelp => self.mode = if self.mode == Mode::Help { Mode::Normal } else { Mode::Help },
@@ -535,6 +566,46 @@ impl App {
         self.picker = entries.iter().position(|(b, _)| *b == active).unwrap_or(0);
     }
 
+    /// What `x` would send for the selected task, or why it cannot.
+    pub fn retry_plan(&self) -> Result<RetryPlan, String> {
+        if !self.allow_retry {
+            return Err("retries are off: start amiwatch with --allow-retry to export a failed task's AMI again (it needs ec2:CreateStoreImageTask)".into());
+        }
+        let i = self.selected_task().ok_or("nothing selected to retry")?;
+        let tasks = self.tasks();
+        let t = &tasks[i];
+        let ami = t.ami_id.clone().ok_or("cannot retry: the task has no AMI ID")?;
+        let shown = crate::text::safe(&ami).into_owned();
+        if t.state != Some(crate::task::TaskState::Failed) {
+            let state =
+                t.state.as_ref().map_or("of unknown state".into(), |s| crate::text::safe(s.label()).into_owned());
+            return Err(format!("cannot retry {shown}: it is {state}, not failed"));
+        }
+        if self.index.earlier_attempts(&tasks, i).iter().any(|&j| tasks[j].start_time > t.start_time) {
+            return Err(format!("cannot retry {shown}: a newer export of it exists (press a to see every attempt)"));
+        }
+        let bucket = t
+            .bucket
+            .clone()
+            .filter(|b| crate::task::is_bucket_name(b))
+            .ok_or("cannot retry: the task names no valid bucket")?;
+        let name = self.naming(i).and_then(Naming::name).map(str::to_string);
+        Ok(RetryPlan { feed: tasks.locate(i).0, ami, bucket, name })
+    }
+
+    /// The answer to a retry the event loop sent: said in a toast, never tried again.
+    pub fn retry_done(&mut self, plan: &RetryPlan, result: Result<String, String>) {
+        let ami = crate::text::safe(&plan.ami).into_owned();
+        match result {
+            Ok(key) => self.show_toast(format!(
+                "export of {ami} started again: s3://{}/{}",
+                crate::text::safe(&plan.bucket),
+                crate::text::safe(&key)
+            )),
+            Err(why) => self.show_toast(crate::text::safe(&why).into_owned()),
+        }
+    }
+
     fn confirm(&mut self) {
         match self.mode {
             Mode::BucketPicker | Mode::FeedPicker => {
@@ -548,6 +619,7 @@ impl App {
                 self.refilter();
             }
             Mode::Normal if !self.view.rows.is_empty() => self.detail_open = true,
+            Mode::ConfirmRetry => self.mode = Mode::Normal,
             _ => {}
         }
     }
@@ -555,6 +627,11 @@ impl App {
     fn back(&mut self) {
         match self.mode {
             Mode::BucketPicker | Mode::FeedPicker | Mode::Help => self.mode = Mode::Normal,
+            Mode::ConfirmRetry => {
+                self.confirm = None;
+                self.mode = Mode::Normal;
+                self.show_toast("retry cancelled: nothing was sent");
+            }
             Mode::Search => self.mode = Mode::Normal,
             Mode::Normal => self.detail_open = false,
         }

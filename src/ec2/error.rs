@@ -186,7 +186,9 @@ fn kind_of_code(code: &str, message: &str) -> ErrorKind {
         }
         "InternalError" | "InternalFailure" | "Unavailable" | "ServiceUnavailable" => ErrorKind::Service(code.into()),
         "" if message.is_empty() => ErrorKind::BadResponse,
-        c if c.starts_with("Invalid") || c.starts_with("Missing") => ErrorKind::InvalidRequest(c.into()),
+        c if c.starts_with("Invalid") || c.starts_with("Missing") || c == "IncorrectState" => {
+            ErrorKind::InvalidRequest(c.into())
+        }
         c => ErrorKind::Service(c.into()),
     }
 }

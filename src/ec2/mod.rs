@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod error;
+pub mod export;
 pub mod feed;
 pub mod fetch;
 pub mod images;

@@ -278,6 +278,13 @@ impl Pollers {
         }
     }
 
+    /// Feed `idx` sweeps now (after a write to it).
+    pub fn refresh_feed(&self, idx: usize) {
+        if let Some(p) = self.pollers.get(idx) {
+            p.refresh();
+        }
+    }
+
     /// Every feed polls now.
     pub fn refresh(&self) {
         self.pollers.iter().for_each(Poller::refresh);

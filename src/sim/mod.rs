@@ -23,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::task::is_ami_id;
 pub use faults::{Fault, FaultConfig, Hostile};
 use protocol::{DescribeRequest, Ec2Error, Params};
 use scenario::{Scenario, ScenarioShape, SimClock};
@@ -74,6 +75,7 @@ pub struct Stats {
     pub describe_store_image_tasks: AtomicU64,
     pub describe_regions: AtomicU64,
     pub describe_images: AtomicU64,
+    pub create_store_image_task: AtomicU64,
     pub faults_injected: AtomicU64,
 }
 
@@ -84,6 +86,7 @@ pub struct StatsSnapshot {
     pub describe_store_image_tasks: u64,
     pub describe_regions: u64,
     pub describe_images: u64,
+    pub create_store_image_task: u64,
     pub faults_injected: u64,
 }
 
@@ -100,6 +103,39 @@ struct State {
 }
 
 impl State {
+    /// Starts an export of `ami` to `bucket` now, as `CreateStoreImageTask` does: the AMI must
+    /// exist (not deregistered), and no export of it may be in progress.
+    fn create(&self, access_key: &str, region: &str, ami: &str, bucket: &str) -> Result<String, Ec2Error> {
+        let current = self.scenario(access_key, region);
+        let now = self.clock.now();
+        let exported = current.tasks.iter().filter(|t| t.ami_id == ami && t.start <= now);
+        let visible = exported.clone().next().is_some();
+        if !visible || images::image_of(ami, self.config.seed, self.clock.base()).is_none() {
+            let msg = format!("The image id '[{ami}]' does not exist");
+            return Err(Ec2Error::new(400, "InvalidAMIID.NotFound", msg));
+        }
+        if exported.clone().any(|t| t.status_at(now).state == "InProgress") {
+            let msg = format!("An export of {ami} to Amazon S3 is already in progress.");
+            return Err(Ec2Error::new(400, "IncorrectState", msg));
+        }
+        let mut rng = scenario::Rng::new(crate::text::stable_hash(ami) ^ now.timestamp() as u64);
+        let task = scenario::SimTask {
+            ami_id: ami.to_string(),
+            bucket: bucket.to_string(),
+            start: chrono::SubsecRound::trunc_subsecs(now, 0),
+            duration_secs: rng.range(600, 3600) as f64,
+            fail_at: None,
+            failure_reason: String::new(),
+        };
+        let key = task.object_key();
+        let mut next = (*current).clone();
+        next.tasks.insert(0, task);
+        let account = if self.config.accounts_by_key { access_key } else { "" };
+        let mut map = self.scenarios.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert((account.to_string(), region.to_string()), Arc::new(next));
+        Ok(key)
+    }
+
     fn scenario(&self, access_key: &str, region: &str) -> Arc<Scenario> {
         let account = if self.config.accounts_by_key { access_key } else { "" };
         let mut map = self.scenarios.lock().unwrap_or_else(|p| p.into_inner());
@@ -157,6 +193,7 @@ fn snapshot(s: &Stats) -> StatsSnapshot {
         describe_store_image_tasks: s.describe_store_image_tasks.load(Ordering::Relaxed),
         describe_regions: s.describe_regions.load(Ordering::Relaxed),
         describe_images: s.describe_images.load(Ordering::Relaxed),
+        create_store_image_task: s.create_store_image_task.load(Ordering::Relaxed),
         faults_injected: s.faults_injected.load(Ordering::Relaxed),
     }
 }
@@ -403,6 +440,43 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             let seed = state.config.seed;
             match images::describe(&scenario, &req, seed, state.clock.base(), state.clock.now()) {
                 Ok(found) => Ok(reply(200, "text/xml;charset=UTF-8", images::describe_xml(&found, &request_id))),
+                Err(e) => Ok(error_reply(&e, &request_id)),
+            }
+        }
+        Some("CreateStoreImageTask") => {
+            state.stats.create_store_image_task.fetch_add(1, Ordering::Relaxed);
+            // Keys starting with READONLY (or DENIED) may read but not write.
+            if denied || access_key.starts_with("READONLY") || access_key.starts_with("NOIMAGES") {
+                let e = Ec2Error::new(
+                    403,
+                    "UnauthorizedOperation",
+                    "You are not authorized to perform this operation. User is not authorized to perform: ec2:CreateStoreImageTask",
+                );
+                return Ok(error_reply(&e, &request_id));
+            }
+            let (ami, bucket) = (params.get("ImageId").unwrap_or(""), params.get("Bucket").unwrap_or(""));
+            if !is_ami_id(ami) {
+                let e = Ec2Error::new(400, "InvalidAMIID.Malformed", format!("Invalid id: \"{ami}\""));
+                return Ok(error_reply(&e, &request_id));
+            }
+            if !crate::task::is_bucket_name(bucket) {
+                let e =
+                    Ec2Error::new(400, "InvalidParameterValue", format!("The bucket name '{bucket}' is not valid."));
+                return Ok(error_reply(&e, &request_id));
+            }
+            if params.dry_run() {
+                let e = Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+                return Ok(error_reply(&e, &request_id));
+            }
+            match state.create(&access_key, &region, ami, bucket) {
+                Ok(key) => {
+                    let xml = format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateStoreImageTaskResponse xmlns=\"{}\">\n    <requestId>{request_id}</requestId>\n    <objectKey>{}</objectKey>\n</CreateStoreImageTaskResponse>",
+                        protocol::XMLNS,
+                        protocol::escape(&key)
+                    );
+                    Ok(reply(200, "text/xml;charset=UTF-8", xml))
+                }
                 Err(e) => Ok(error_reply(&e, &request_id)),
             }
         }

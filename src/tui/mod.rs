@@ -12,6 +12,7 @@ use anyhow::Context;
 use chrono::{Local, Offset, Utc};
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 
 use crate::app::view::StateFilter;
 use crate::app::{App, Effect, action};
@@ -40,6 +41,10 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
     let infos = feeds.iter().map(|f| f.info.clone()).collect();
     let mut app = App::new(infos, cli.interval, Utc::now()).with_filters(state, selection.buckets.first().cloned());
     app.notify = cli.notify;
+    app.allow_retry = cli.allow_retry;
+    // Only with --allow-retry does the loop hold the clients it would write with: without
+    // it, no code path can send anything but Describe calls.
+    let writers: Option<Vec<crate::ec2::Ec2>> = cli.allow_retry.then(|| feeds.iter().map(|f| f.ec2.clone()).collect());
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     app.local_offset = Local::now().offset().fix();
 
@@ -55,7 +60,7 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
         })
         .collect();
     let mut pollers = Pollers::spawn(sources, schedule);
-    let result = event_loop(&mut guard, &mut app, &mut pollers).await;
+    let result = event_loop(&mut guard, &mut app, &mut pollers, writers).await;
     drop(pollers);
     drop(guard);
     result.map(|()| ExitCode::SUCCESS)
@@ -68,9 +73,17 @@ enum Msg {
     Tick,
     Signal(Sig),
     PollerDied(String),
+    /// The answer to a retry the user confirmed.
+    Retried(crate::app::RetryPlan, Result<String, String>),
 }
 
-async fn event_loop(guard: &mut TerminalGuard, app: &mut App, pollers: &mut Pollers) -> anyhow::Result<()> {
+async fn event_loop(
+    guard: &mut TerminalGuard,
+    app: &mut App,
+    pollers: &mut Pollers,
+    writers: Option<Vec<crate::ec2::Ec2>>,
+) -> anyhow::Result<()> {
+    let (retried_tx, mut retried) = mpsc::channel(4);
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -93,6 +106,7 @@ async fn event_loop(guard: &mut TerminalGuard, app: &mut App, pollers: &mut Poll
             },
             _ = tick.tick() => Msg::Tick,
             sig = signals.recv() => Msg::Signal(sig),
+            Some((plan, res)) = retried.recv() => Msg::Retried(plan, res),
         };
         let mut pending = vec![msg];
         // Batch poller events already waiting, so a burst costs one frame. (Not terminal
@@ -122,6 +136,19 @@ async fn event_loop(guard: &mut TerminalGuard, app: &mut App, pollers: &mut Poll
                             Some(Effect::Quit) => return Ok(()),
                             Some(Effect::Refresh) => pollers.refresh(),
                             Some(Effect::Suspend) => guard.suspend().context("cannot suspend")?,
+                            Some(Effect::Retry(plan)) => match writers.as_ref().and_then(|w| w.get(plan.feed)) {
+                                Some(ec2) => {
+                                    let (ec2, tx) = (ec2.clone(), retried_tx.clone());
+                                    tokio::spawn(async move {
+                                        let res =
+                                            crate::ec2::export::create_store_image_task(&ec2, &plan.ami, &plan.bucket)
+                                                .await
+                                                .map_err(|e| crate::ec2::export::explain(&e, &plan.ami));
+                                        let _ = tx.send((plan, res)).await;
+                                    });
+                                }
+                                None => app.show_toast("retries are off: start amiwatch with --allow-retry"),
+                            },
                             Some(Effect::Copy(text)) => {
                                 let _ = osc::copy(&mut std::io::stdout(), &text);
                             }
@@ -151,6 +178,15 @@ async fn event_loop(guard: &mut TerminalGuard, app: &mut App, pollers: &mut Poll
                 Msg::Signal(Sig::Continue) => {
                     // Stopped and resumed by someone else (kill -STOP, kill -CONT): repaint.
                     guard.repaint_all().context("cannot clear the screen")?;
+                    dirty = true;
+                }
+                Msg::Retried(plan, res) => {
+                    app.now = Utc::now();
+                    // A poll right after the call, so the new attempt shows in progress at once.
+                    if res.is_ok() {
+                        pollers.refresh_feed(plan.feed);
+                    }
+                    app.retry_done(&plan, res);
                     dirty = true;
                 }
                 Msg::PollerDied(why) => {

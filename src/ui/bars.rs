@@ -92,6 +92,7 @@ pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Mode::Search => &[("Enter", "keep"), ("Esc", "clear"), ("↑↓", "move")],
         Mode::BucketPicker | Mode::FeedPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
         Mode::Help => &[("any key", "close")],
+        Mode::ConfirmRetry => &[("Enter", "send it once"), ("Esc", "cancel")],
         Mode::Normal if app.detail_open => {
             &[("Esc", "close"), ("↑↓", "move"), ("a", "all tasks"), ("?", "help"), ("q", "quit")]
         }

@@ -80,6 +80,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     match app.mode {
         Mode::BucketPicker | Mode::FeedPicker => popup::picker(app, frame, area, &theme),
         Mode::Help => popup::help(frame, area, &theme),
+        Mode::ConfirmRetry => popup::confirm_retry(app, frame, area, &theme),
         Mode::Normal | Mode::Search => {}
     }
 }

@@ -44,6 +44,43 @@ pub fn picker(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     frame.render_widget(Paragraph::new(lines).block(boxed(title, theme)), popup);
 }
 
+/// The confirmation of a retry: what will be exported, where, and the exact call.
+pub fn confirm_retry(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let Some(plan) = &app.confirm else { return };
+    let feed = &app.feeds[plan.feed].info;
+    let mut call =
+        format!("aws ec2 create-store-image-task --image-id {} --bucket {}", safe(&plan.ami), safe(&plan.bucket));
+    if let Some(r) = &feed.region {
+        call.push_str(&format!(" --region {}", safe(r)));
+    }
+    if let Some(p) = feed.profile.as_deref().filter(|p| *p != "demo") {
+        call.push_str(&format!(" --profile {}", safe(p)));
+    }
+    let row = |k: &str, v: String| Line::from(vec![Span::styled(format!(" {k:<9}"), theme.dim()), Span::raw(v)]);
+    let lines = vec![
+        row(
+            "AMI",
+            format!("{}{}", safe(&plan.ami), plan.name.as_deref().map_or(String::new(), |n| format!("  {}", safe(n)))),
+        ),
+        row("bucket", format!("s3://{}", safe(&plan.bucket))),
+        row("feed", safe(&feed.label()).into_owned()),
+        Line::raw(""),
+        Line::styled(" The call, sent once:", theme.dim()),
+        Line::raw(format!(" {call}")),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled(" Enter", theme.key()),
+            Span::raw(" exports the AMI again   "),
+            Span::styled("Esc", theme.key()),
+            Span::raw(" cancels"),
+        ]),
+    ];
+    let popup = centered(area, 100, lines.len() as u16 + 2);
+    frame.render_widget(Clear, popup);
+    let p = Paragraph::new(lines).block(boxed(" Export this AMI to S3 again? ", theme)).wrap(Wrap { trim: false });
+    frame.render_widget(p, popup);
+}
+
 pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut lines: Vec<Line> = KEY_HELP
         .iter()

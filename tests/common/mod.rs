@@ -11,20 +11,28 @@ use amiwatch::ec2::client::connect_embedded_as;
 use amiwatch::ec2::{self, ClientOptions, Paging, Selection};
 use amiwatch::sim::{self, SimConfig, SimHandle};
 
+/// Static credentials and a region, and nothing from this machine's AWS set-up.
+pub fn static_env() -> Vec<(String, String)> {
+    [
+        ("AWS_ACCESS_KEY_ID", "AKIDSTATIC"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_CONFIG_FILE", "/nonexistent/amiwatch-config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/amiwatch-credentials"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// The binary against an endpoint, with static credentials and a region, timed.
 pub fn amiwatch_at(url: &str, args: &[&str]) -> (i32, String, String, std::time::Duration) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_amiwatch"));
     for k in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_SESSION_TOKEN"] {
         c.env_remove(k);
     }
-    c.env("AWS_ACCESS_KEY_ID", "AKIDHOSTILE")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent/amiwatch-config")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(["--endpoint-url", url])
-        .args(args)
-        .stdin(Stdio::null());
+    c.envs(static_env()).args(["--endpoint-url", url]).args(args).stdin(Stdio::null());
     let t0 = std::time::Instant::now();
     let out = c.output().unwrap();
     (

@@ -1,0 +1,64 @@
+//! `CreateStoreImageTask`: the one call that writes, made only when the user allowed retries
+//! (`--allow-retry`), once per confirmation, never retried on its own.
+
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+
+use super::client::Ec2;
+use super::error::{ErrorKind, FetchError};
+use super::fetch::Permission;
+
+/// Starts an export of `ami` to `bucket`; returns the S3 object key EC2 chose. One attempt:
+/// a write is not repeated behind the user's back.
+pub async fn create_store_image_task(ec2: &Ec2, ami: &str, bucket: &str) -> Result<String, FetchError> {
+    let resp = ec2
+        .client
+        .create_store_image_task()
+        .image_id(ami)
+        .bucket(bucket)
+        .customize()
+        .config_override(
+            aws_sdk_ec2::config::Config::builder()
+                .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(1)),
+        )
+        .send()
+        .await
+        .map_err(|e| FetchError::from_sdk(&e).at(&ec2.endpoint))?;
+    Ok(resp.object_key().unwrap_or_default().to_string())
+}
+
+/// Whether the caller may call `CreateStoreImageTask` (DryRun: nothing is exported).
+pub async fn check_permission(ec2: &Ec2) -> Result<Permission, FetchError> {
+    // Any well-formed AMI and bucket: DryRun answers for the permission.
+    let res = ec2
+        .client
+        .create_store_image_task()
+        .image_id("ami-00000000")
+        .bucket("amiwatch-dry-run")
+        .dry_run(true)
+        .send()
+        .await;
+    match res {
+        Ok(_) => Ok(Permission::Allowed),
+        Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("DryRunOperation") => Ok(Permission::Allowed),
+        Err(e) => {
+            let err = FetchError::from_sdk(&e).at(&ec2.endpoint);
+            if err.kind == ErrorKind::Unauthorized { Ok(Permission::Denied(err.detail)) } else { Err(err) }
+        }
+    }
+}
+
+/// Why a retry was refused, in words for the toast: the cause first, then the server's.
+pub fn explain(e: &FetchError, ami: &str) -> String {
+    let said = crate::text::truncate(&e.detail, 160).into_owned();
+    match &e.kind {
+        ErrorKind::Unauthorized => "retry refused: the caller may not call ec2:CreateStoreImageTask (and the service needs S3 write access to the bucket)".to_string(),
+        ErrorKind::InvalidRequest(code) if code == "InvalidAMIID.NotFound" => {
+            format!("retry refused: {ami} no longer exists (deregistered), so it cannot be exported again")
+        }
+        ErrorKind::InvalidRequest(code) if code == "IncorrectState" => {
+            format!("retry refused: an export of {ami} is already in progress ({said})")
+        }
+        ErrorKind::InvalidRequest(_) => format!("retry refused by EC2: {said}"),
+        _ => format!("retry failed: {}", e.summary()),
+    }
+}
