@@ -68,6 +68,11 @@ pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, FetchError>> + Se
 pub trait Source: Send + Sync + 'static {
     fn fetch<'a>(&'a self, ask: &'a Ask) -> Answer<'a, Fetched>;
 
+    /// Whether this source gives names at all (so none are looked for when not).
+    fn gives_names(&self) -> bool {
+        false
+    }
+
     /// What EC2 knows of these AMIs, for their names; `None` when this source gives none.
     fn names<'a>(&'a self, _ids: &'a [String]) -> Option<Answer<'a, Vec<AmiInfo>>> {
         None
@@ -84,6 +89,10 @@ pub struct Ec2Source {
 }
 
 impl Source for Ec2Source {
+    fn gives_names(&self) -> bool {
+        self.names
+    }
+
     fn names<'a>(&'a self, ids: &'a [String]) -> Option<Answer<'a, Vec<AmiInfo>>> {
         self.names.then(|| Box::pin(super::images::describe_images(&self.ec2, ids)) as _)
     }
@@ -368,8 +377,10 @@ impl Namer {
         }
         let mut ids: Vec<String> = Vec::new();
         for id in tasks.iter().filter_map(|t| t.ami_id.as_deref()) {
+            // Each at most once here: `asked` holds every AMI seen, and an unknown one leaves
+            // `unknown` the first time it is asked again.
             let again = swept && self.unknown.remove(id);
-            if (self.asked.insert(id.to_string()) || again) && !ids.iter().any(|i| i == id) {
+            if again || (!self.asked.contains(id) && self.asked.insert(id.to_string())) {
                 ids.push(id.to_string());
             }
         }
@@ -379,6 +390,9 @@ impl Namer {
     /// The names of AMIs new since the last poll, as an event; `None` when there is nothing
     /// to say. Never on the poll's own path: the snapshot was sent before this runs.
     async fn lookup(&mut self, source: &dyn Source, tasks: &[StoreTask], swept: bool) -> Option<PollEvent> {
+        if !source.gives_names() {
+            return None;
+        }
         let ids = self.wanted(tasks, swept);
         if ids.is_empty() {
             return None;
