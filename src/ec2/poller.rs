@@ -361,12 +361,17 @@ impl Cadence {
     }
 }
 
-/// Which AMIs' names to ask for: each once, and one EC2 did not know again at most once a
-/// sweep (an AMI registered late); nothing at all once names proved unavailable.
+/// How long before an AMI EC2 did not know is asked about again: deregistered AMIs rarely
+/// come back, and with thousands of tasks they are hundreds.
+const RECHECK_UNKNOWN: Duration = Duration::from_secs(3600);
+
+/// Which AMIs' names to ask for: each once, and one EC2 did not know again at a sweep at
+/// most once an hour (an AMI shared late); nothing at all once names proved unavailable.
 #[derive(Debug, Default)]
 struct Namer {
     asked: std::collections::HashSet<String>,
-    unknown: std::collections::HashSet<String>,
+    /// AMIs EC2 did not know, and when they were last asked about.
+    unknown: HashMap<String, tokio::time::Instant>,
     off: bool,
 }
 
@@ -379,7 +384,9 @@ impl Namer {
         for id in tasks.iter().filter_map(|t| t.ami_id.as_deref()) {
             // Each at most once here: `asked` holds every AMI seen, and an unknown one leaves
             // `unknown` the first time it is asked again.
-            let again = swept && self.unknown.remove(id);
+            let again = swept
+                && self.unknown.get(id).is_some_and(|at| at.elapsed() >= RECHECK_UNKNOWN)
+                && self.unknown.remove(id).is_some();
             if again || (!self.asked.contains(id) && self.asked.insert(id.to_string())) {
                 ids.push(id.to_string());
             }
@@ -401,7 +408,8 @@ impl Namer {
             Ok(found) => {
                 let known: std::collections::HashSet<&str> = found.iter().map(|i| i.id.as_str()).collect();
                 let missing: Vec<String> = ids.iter().filter(|i| !known.contains(i.as_str())).cloned().collect();
-                self.unknown.extend(missing.iter().cloned());
+                let now = tokio::time::Instant::now();
+                self.unknown.extend(missing.iter().map(|m| (m.clone(), now)));
                 Some(PollEvent::Names { found: found.into_iter().map(Arc::new).collect(), missing })
             }
             Err(e) if matches!(e.kind, super::ErrorKind::Unauthorized) => {
@@ -411,9 +419,10 @@ impl Namer {
                 Some(PollEvent::NamesUnavailable { why: why.into() })
             }
             Err(e) => {
-                // Asked again at the next sweep, not at every poll.
+                // Asked again later, at a sweep, not at every poll.
                 tracing::warn!(error = %e, detail = %e.detail, "names lookup failed");
-                self.unknown.extend(ids.iter().cloned());
+                let now = tokio::time::Instant::now();
+                self.unknown.extend(ids.iter().map(|m| (m.clone(), now)));
                 None
             }
         }
@@ -586,9 +595,12 @@ mod tests {
             ["ami-0000000a", "ami-0000000b"]
         );
         assert!(n.wanted(&[t("ami-0000000a")], false).is_empty(), "known: not asked again");
-        n.unknown.insert("ami-0000000b".into());
+        n.unknown.insert("ami-0000000b".into(), tokio::time::Instant::now());
+        assert!(n.wanted(&[t("ami-0000000b")], true).is_empty(), "unknown: not again within the hour");
+        let long_ago = tokio::time::Instant::now().checked_sub(RECHECK_UNKNOWN).unwrap();
+        n.unknown.insert("ami-0000000b".into(), long_ago);
         assert!(n.wanted(&[t("ami-0000000b")], false).is_empty(), "unknown: not at a fast poll");
-        assert_eq!(n.wanted(&[t("ami-0000000b")], true), ["ami-0000000b"], "unknown: once a sweep");
+        assert_eq!(n.wanted(&[t("ami-0000000b")], true), ["ami-0000000b"], "unknown: at a sweep, an hour on");
         assert!(n.wanted(&[t("ami-0000000b")], true).is_empty(), "and only once");
         n.off = true;
         assert!(n.wanted(&[t("ami-0000000c")], true).is_empty(), "denied: never again");
