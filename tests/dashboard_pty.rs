@@ -452,7 +452,7 @@ fn a_hostile_server_is_an_error_on_screen_not_a_hang_nor_raw_escapes() {
     let h = rt.block_on(sim::start(([127, 0, 0, 1], 0).into(), config)).unwrap();
     h.set_faults(FaultConfig { hostile: Hostile::RepeatToken, ..FaultConfig::default() });
     let env = common::static_env();
-    let mut d = Dashboard::start_with(&["--endpoint-url", h.url()], 120, 30, &std::env::temp_dir(), &env);
+    let mut d = Dashboard::start_with(&["--endpoint-url", h.url()], 200, 30, &std::env::temp_dir(), &env);
     let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     d.wait_for("the loop named as an error", |s| {
         let s = words(s);
@@ -461,6 +461,7 @@ fn a_hostile_server_is_an_error_on_screen_not_a_hang_nor_raw_escapes() {
     // Bad fields are escaped, not sent raw: the terminal title is untouched.
     h.set_faults(FaultConfig { hostile: Hostile::EvilFields, ..FaultConfig::default() });
     d.press("r");
+    // The bucket column (up to 30 cells) shows where the escape was, as text.
     d.wait_for("the data, its escapes shown as text", |s| rows(s).len() > 5 && s.contains("\\u{9d}"));
     let raw = d.raw.lock().unwrap().clone();
     for evil in ["\u{9d}0;pwned", "\u{9b}2J", "\u{202e}"] {

@@ -256,3 +256,138 @@ mod parsers {
         }
     }
 }
+
+/// The poller's merge, against a model of the service: any sequence of exports that start,
+/// progress and end, sweeps, fast polls and failed polls. After a sweep the snapshot is the
+/// service's list exactly; after a fast poll every task that is or was in progress is as the
+/// service has it, and the snapshot never loses a task.
+mod merge {
+    use std::collections::{HashMap, HashSet};
+
+    use amiwatch::ec2::Fetched;
+    use amiwatch::ec2::poller::{Ask, Cadence, Schedule};
+    use amiwatch::task::{StoreTask, TaskKey, TaskState};
+    use chrono::{DateTime, Duration, Utc};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Start(u8),
+        Progress(usize, u8),
+        End(usize, bool),
+        Sweep,
+        Fast,
+        FailedPoll,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u8..6).prop_map(Step::Start),
+            (0usize..40, 1u8..30).prop_map(|(i, d)| Step::Progress(i, d)),
+            (0usize..40, any::<bool>()).prop_map(|(i, f)| Step::End(i, f)),
+            Just(Step::Sweep),
+            Just(Step::Fast),
+            Just(Step::Fast),
+            Just(Step::FailedPoll),
+        ]
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc()
+    }
+
+    /// The service's list, newest first, as a listing returns it.
+    fn listing(server: &[StoreTask]) -> Vec<StoreTask> {
+        let mut v = server.to_vec();
+        v.sort_by_key(|t| std::cmp::Reverse(t.start_time));
+        v
+    }
+
+    /// What a fast poll returns, as `fetch_changes` asks the service: the tasks in progress,
+    /// the latest task of each AMI that was in progress and is not listed, and a full listing
+    /// when a task that was in progress can be seen neither way.
+    fn changes(server: &[StoreTask], running: &[TaskKey]) -> Fetched {
+        let all = listing(server);
+        let mut out: Vec<StoreTask> = all.iter().filter(|t| t.is_in_progress()).cloned().collect();
+        let listed: HashSet<String> = out.iter().filter_map(|t| t.ami_id.clone()).collect();
+        let amis: HashSet<&String> = running.iter().filter_map(|k| k.ami_id.as_ref()).collect();
+        for ami in amis.into_iter().filter(|a| !listed.contains(*a)) {
+            if let Some(t) = all.iter().find(|t| t.ami_id.as_ref() == Some(ami)) {
+                out.push(t.clone());
+            }
+        }
+        let seen: HashSet<TaskKey> = out.iter().map(StoreTask::key).collect();
+        if running.iter().any(|k| !seen.contains(k)) {
+            return Fetched { tasks: all, complete: true, ..Fetched::default() };
+        }
+        Fetched { tasks: out, ..Fetched::default() }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_sequence_keeps_the_snapshot_complete_and_exact_where_it_must_be(steps in proptest::collection::vec(step(), 1..80)) {
+            let mut server: Vec<StoreTask> = Vec::new();
+            let mut clock = 0i64;
+            let mut cadence = Cadence::new(Schedule { sweep_interval: std::time::Duration::from_secs(3600), ..Schedule::default() });
+            let mut ever_running: HashSet<TaskKey> = HashSet::new();
+            let mut last_len = 0;
+            for s in steps {
+                clock += 1;
+                match s {
+                    Step::Start(ami) => {
+                        // One export at a time per AMI, as the service allows.
+                        let id = format!("ami-{ami:08x}");
+                        if !server.iter().any(|t| t.ami_id.as_deref() == Some(&id) && t.is_in_progress()) {
+                            server.push(StoreTask {
+                                ami_id: Some(id),
+                                start_time: Some(t0() + Duration::seconds(clock)),
+                                progress: Some(0),
+                                state: Some(TaskState::InProgress),
+                                ..StoreTask::default()
+                            });
+                        }
+                    }
+                    Step::Progress(i, d) => {
+                        if let Some(t) = server.iter_mut().filter(|t| t.is_in_progress()).nth(i) {
+                            t.progress = Some(t.progress.unwrap_or(0).saturating_add(d).min(99));
+                        }
+                    }
+                    Step::End(i, failed) => {
+                        if let Some(t) = server.iter_mut().filter(|t| t.is_in_progress()).nth(i) {
+                            t.state = Some(if failed { TaskState::Failed } else { TaskState::Completed });
+                        }
+                    }
+                    Step::FailedPoll => {} // nothing is taken: the last snapshot stands
+                    Step::Sweep | Step::Fast => {
+                        if matches!(s, Step::Sweep) {
+                            cadence.sweep_next();
+                        }
+                        let ask = cadence.ask();
+                        let fetched = match &ask {
+                            Ask::Sweep => Fetched { tasks: listing(&server), complete: true, ..Fetched::default() },
+                            Ask::Changes { running } => changes(&server, running),
+                        };
+                        let (snap, _, _) = cadence.take(&ask, fetched);
+                        let want = listing(&server);
+                        ever_running.extend(want.iter().filter(|t| t.is_in_progress()).map(StoreTask::key));
+                        match ask {
+                            Ask::Sweep => prop_assert_eq!(&snap.tasks, &want),
+                            Ask::Changes { .. } => {
+                                let got: HashMap<TaskKey, &StoreTask> = snap.tasks.iter().map(|t| (t.key(), t)).collect();
+                                let want_by: HashMap<TaskKey, &StoreTask> = want.iter().map(|t| (t.key(), t)).collect();
+                                for k in &ever_running {
+                                    prop_assert_eq!(got.get(k), want_by.get(k), "a task that is or was in progress");
+                                }
+                                prop_assert!(snap.tasks.len() >= last_len, "a fast poll never loses a task");
+                                prop_assert!(snap.tasks.windows(2).all(|w| w[0].start_time >= w[1].start_time), "newest first");
+                            }
+                        }
+                        last_len = snap.tasks.len();
+                    }
+                }
+            }
+        }
+    }
+}

@@ -67,6 +67,8 @@ impl Default for Paging {
 /// Everything one fetch returned.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
+    /// A full listing (a sweep's answer, or a fast poll that had to read everything).
+    pub complete: bool,
     /// Attempts the service throttled (HTTP 503) on the way, retried by the SDK: a sign to
     /// poll less often.
     pub throttled: u32,
@@ -87,34 +89,55 @@ pub const MAX_PAGES: u32 = 100_000;
 /// before (a loop) or pages past [`MAX_PAGES`] end the fetch with an error, not silently.
 pub async fn fetch_all(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetched, FetchError> {
     timed(ec2, async {
-        if sel.image_ids.is_empty() { fetch_pages(ec2, sel, paging).await } else { fetch_by_ids(ec2, sel).await }
+        let out =
+            if sel.image_ids.is_empty() { fetch_pages(ec2, sel, paging).await } else { fetch_by_ids(ec2, sel).await };
+        out.map(|f| Fetched { complete: true, ..f })
     })
     .await
 }
 
-/// Only what can change since `running` (the AMIs in progress at the last poll): the tasks in
-/// progress now (the service's own `task-state` filter; with `--image-id`, none are listed),
-/// and the latest task of each AMI of `running` not among them, 20 AMIs a request, so a task
-/// that just ended is seen with its final state and reason.
+/// Only what can change since the last poll, where `running` are the tasks in progress then:
+/// the tasks in progress now (the service's own `task-state` filter; with `--image-id`, none
+/// are listed), and the latest task of each AMI of `running` not among them, 20 AMIs a
+/// request, so a task that just ended is seen with its final state and reason.
+///
+/// When a task of `running` can be seen neither way (its AMI has a newer export, and a
+/// listing by AMI returns only the latest), its end can only be read from a full listing: the
+/// answer is then a full fetch, marked `complete`.
 pub async fn fetch_changes(
     ec2: &Ec2,
     sel: &Selection,
-    running: &[String],
-    page_size: i32,
+    running: &[TaskKey],
+    paging: &Paging,
 ) -> Result<Fetched, FetchError> {
     timed(ec2, async {
         let mut out = Fetched::default();
         if sel.image_ids.is_empty() {
             let moving = Selection { states: vec![TaskState::InProgress], ..sel.clone() };
-            out = fetch_pages(ec2, &moving, &Paging { page_size, ..Paging::default() }).await?;
+            out = fetch_pages(ec2, &moving, &Paging { page_size: paging.page_size, ..Paging::default() }).await?;
         }
         let listed: HashSet<&str> = out.tasks.iter().filter_map(|t| t.ami_id.as_deref()).collect();
-        let ended: Vec<String> = running.iter().filter(|a| !listed.contains(a.as_str())).cloned().collect();
+        let mut ended: Vec<String> = Vec::new();
+        for ami in running.iter().filter_map(|k| k.ami_id.as_deref()) {
+            if !listed.contains(ami) && !ended.iter().any(|e| e == ami) {
+                ended.push(ami.to_string());
+            }
+        }
         if !ended.is_empty() {
             let by_id = Selection { image_ids: ended, ..sel.clone() };
             let f = fetch_by_ids(ec2, &by_id).await?;
             out.requests += f.requests;
             out.tasks.extend(f.tasks);
+        }
+        let seen: HashSet<TaskKey> = out.tasks.iter().map(StoreTask::key).collect();
+        if running.iter().any(|k| !seen.contains(k)) {
+            let requests = out.requests;
+            let full = if sel.image_ids.is_empty() {
+                fetch_pages(ec2, sel, paging).await?
+            } else {
+                fetch_by_ids(ec2, sel).await?
+            };
+            out = Fetched { requests: requests + full.requests, complete: true, ..full };
         }
         Ok(out)
     })

@@ -57,8 +57,8 @@ pub enum PollEvent {
 pub enum Ask {
     /// Every selected task.
     Sweep,
-    /// Only what can change: these AMIs were in progress at the last poll.
-    Changes { running: Vec<String> },
+    /// Only what can change: these tasks were in progress at the last poll.
+    Changes { running: Vec<TaskKey> },
 }
 
 /// A future of the poller's, boxed so that sources can be mixed.
@@ -101,9 +101,7 @@ impl Source for Ec2Source {
         Box::pin(async move {
             match ask {
                 Ask::Sweep => fetch_all(&self.ec2, &self.selection, &self.paging).await,
-                Ask::Changes { running } => {
-                    fetch_changes(&self.ec2, &self.selection, running, self.paging.page_size).await
-                }
+                Ask::Changes { running } => fetch_changes(&self.ec2, &self.selection, running, &self.paging).await,
             }
         })
     }
@@ -139,15 +137,10 @@ pub fn merge(last: &[StoreTask], changes: Vec<StoreTask>) -> Vec<StoreTask> {
     out
 }
 
-/// The AMIs in progress in a snapshot: what the next fast poll must follow.
-fn running(tasks: &[StoreTask]) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    tasks
-        .iter()
-        .filter(|t| t.is_in_progress())
-        .filter_map(|t| t.ami_id.clone())
-        .filter(|a| seen.insert(a.clone()))
-        .collect()
+/// The tasks in progress in a snapshot (those with an AMI to follow them by): what the next
+/// fast poll must follow.
+fn running(tasks: &[StoreTask]) -> Vec<TaskKey> {
+    tasks.iter().filter(|t| t.is_in_progress() && t.ami_id.is_some()).map(StoreTask::key).collect()
 }
 
 /// When to poll.
@@ -346,7 +339,7 @@ impl Cadence {
     /// whether throttling made that wait longer.
     pub fn take(&mut self, ask: &Ask, f: Fetched) -> (Arc<Snapshot>, Duration, bool) {
         let tasks = match (ask, &self.last) {
-            (Ask::Changes { .. }, Some(s)) => merge(&s.tasks, f.tasks),
+            (Ask::Changes { .. }, Some(s)) if !f.complete => merge(&s.tasks, f.tasks),
             _ => {
                 self.last_sweep = Some(tokio::time::Instant::now());
                 self.sweep_now = false;
@@ -552,9 +545,7 @@ mod tests {
             g.0.push(ask.clone());
             let tasks = match ask {
                 Ask::Sweep => g.1.clone(),
-                Ask::Changes { running } => {
-                    g.1.iter().filter(|t| t.ami_id.as_ref().is_some_and(|a| running.contains(a))).cloned().collect()
-                }
+                Ask::Changes { running } => g.1.iter().filter(|t| running.contains(&t.key())).cloned().collect(),
             };
             Box::pin(async move { Ok(Fetched { tasks, requests: 1, ..Fetched::default() }) })
         }
@@ -583,7 +574,8 @@ mod tests {
         let sweeps: Vec<usize> = asks.iter().enumerate().filter(|(_, a)| **a == Ask::Sweep).map(|(i, _)| i).collect();
         // At 0 s, then at 30 s (the 7th poll, 5 s apart), then the refresh.
         assert_eq!(sweeps, vec![0, 6, 8], "{asks:?}");
-        assert_eq!(asks[1], Ask::Changes { running: vec!["ami-0000000a".into()] });
+        let moving = StoreTask { ami_id: Some("ami-0000000a".into()), ..StoreTask::default() };
+        assert_eq!(asks[1], Ask::Changes { running: vec![moving.key()] });
     }
 
     #[test]
