@@ -376,20 +376,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
         Some("DescribeStoreImageTasks") => {
             state.stats.describe_store_image_tasks.fetch_add(1, Ordering::Relaxed);
             if denied {
-                let e = Ec2Error::new(
-                    403,
-                    "UnauthorizedOperation",
-                    "You are not authorized to perform this operation. User is not authorized to perform: ec2:DescribeStoreImageTasks",
-                );
-                return Ok(error_reply(&e, &request_id));
+                return Ok(error_reply(&unauthorized("ec2:DescribeStoreImageTasks"), &request_id));
             }
             let req = match DescribeRequest::from_params(&params) {
                 Ok(r) => r,
                 Err(e) => return Ok(error_reply(&e, &request_id)),
             };
             if params.dry_run() {
-                let e = Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
-                return Ok(error_reply(&e, &request_id));
+                return Ok(error_reply(&dry_run_succeeded(), &request_id));
             }
             let scenario = state.scenario(&access_key, &region);
             let now = state.clock.now();
@@ -421,20 +415,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             state.stats.describe_images.fetch_add(1, Ordering::Relaxed);
             // A key starting with NOIMAGES may read tasks but not images.
             if denied || access_key.starts_with("NOIMAGES") {
-                let e = Ec2Error::new(
-                    403,
-                    "UnauthorizedOperation",
-                    "You are not authorized to perform this operation. User is not authorized to perform: ec2:DescribeImages",
-                );
-                return Ok(error_reply(&e, &request_id));
+                return Ok(error_reply(&unauthorized("ec2:DescribeImages"), &request_id));
             }
             let req = match images::ImagesRequest::from_params(&params) {
                 Ok(r) => r,
                 Err(e) => return Ok(error_reply(&e, &request_id)),
             };
             if params.dry_run() {
-                let e = Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
-                return Ok(error_reply(&e, &request_id));
+                return Ok(error_reply(&dry_run_succeeded(), &request_id));
             }
             let scenario = state.scenario(&access_key, &region);
             let seed = state.config.seed;
@@ -447,12 +435,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             state.stats.create_store_image_task.fetch_add(1, Ordering::Relaxed);
             // Keys starting with READONLY (or DENIED) may read but not write.
             if denied || access_key.starts_with("READONLY") || access_key.starts_with("NOIMAGES") {
-                let e = Ec2Error::new(
-                    403,
-                    "UnauthorizedOperation",
-                    "You are not authorized to perform this operation. User is not authorized to perform: ec2:CreateStoreImageTask",
-                );
-                return Ok(error_reply(&e, &request_id));
+                return Ok(error_reply(&unauthorized("ec2:CreateStoreImageTask"), &request_id));
             }
             let (ami, bucket) = (params.get("ImageId").unwrap_or(""), params.get("Bucket").unwrap_or(""));
             if !is_ami_id(ami) {
@@ -465,8 +448,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
                 return Ok(error_reply(&e, &request_id));
             }
             if params.dry_run() {
-                let e = Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
-                return Ok(error_reply(&e, &request_id));
+                return Ok(error_reply(&dry_run_succeeded(), &request_id));
             }
             match state.create(&access_key, &region, ami, bucket) {
                 Ok(key) => {
@@ -517,6 +499,17 @@ impl hyper::body::Body for Endless {
         const CHUNK: &[u8] = &[b' '; 64 * 1024];
         std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(CHUNK)))))
     }
+}
+
+/// The answer to a caller without the permission for `action`.
+fn unauthorized(action: &str) -> Ec2Error {
+    let msg = format!("You are not authorized to perform this operation. User is not authorized to perform: {action}");
+    Ec2Error::new(403, "UnauthorizedOperation", msg)
+}
+
+/// The answer to `DryRun=true` from a caller with the permission.
+fn dry_run_succeeded() -> Ec2Error {
+    Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
 }
 
 /// The access key and region of a SigV4 `Authorization` header.
