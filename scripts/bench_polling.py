@@ -94,7 +94,11 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--amiwatch", default="target/release/amiwatch")
     ap.add_argument("--seconds", type=int, default=600)
+    ap.add_argument("--only", choices=["large", "all-moving", "throttled"], help="one of the three runs")
     a = ap.parse_args()
-    side_by_side(a.amiwatch, 10000, 30, a.seconds)
-    side_by_side(a.amiwatch, 500, 500, min(a.seconds, 120))
-    throttled(a.amiwatch, 240)
+    if a.only in (None, "large"):
+        side_by_side(a.amiwatch, 10000, 30, a.seconds)
+    if a.only in (None, "all-moving"):
+        side_by_side(a.amiwatch, 500, 500, min(a.seconds, 120))
+    if a.only in (None, "throttled"):
+        throttled(a.amiwatch, 240)

@@ -74,7 +74,8 @@ async fn run(h: &SimHandle, selection: Selection, steps: usize, step: Duration, 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fast_polls_follow_every_moving_task_exactly_and_sweeps_equal_a_full_fetch() {
-    let h = endpoint(400, None, 60).await;
+    // 2,000 tasks, 30 in progress and 60 more starting: a fast poll is cheaper than a sweep.
+    let h = endpoint(2000, Some(30), 60).await;
     let [fast, sweeps, started, completed, failed] =
         run(&h, Selection::default(), 40, Duration::from_secs(90), 10).await;
     assert_eq!((fast, sweeps), (36, 4));
@@ -94,6 +95,22 @@ async fn with_image_ids_fast_polls_follow_the_moving_amis() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_fast_poll_is_never_dearer_than_a_sweep() {
+    // 500 tasks, all in progress: the listing of them alone is as dear as reading everything.
+    let h = endpoint(500, Some(500), 0).await;
+    let src = source(&h, Selection::default());
+    let mut cadence = Cadence::new(Schedule::default());
+    for _ in 0..4 {
+        let ask = cadence.ask();
+        let before = h.stats().describe_store_image_tasks;
+        let f = src.fetch(&ask).await.unwrap();
+        assert_eq!(h.stats().describe_store_image_tasks - before, 3, "ceil(500/200), as a full read");
+        cadence.take(&ask, f);
+        h.advance(Duration::from_secs(60));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_fast_poll_costs_what_is_moving_not_what_exists() {
     // 10,000 tasks, 30 in progress: a sweep is 50 requests, a fast poll 1 (plus 1 per 20
     // AMIs that just ended).
@@ -107,7 +124,7 @@ async fn a_fast_poll_costs_what_is_moving_not_what_exists() {
     assert_eq!((ask == Ask::Sweep, count(&h) - before), (true, 50));
     cadence.take(&ask, f);
     let ask = cadence.ask();
-    assert!(matches!(&ask, Ask::Changes { running } if running.len() == 30), "{ask:?}");
+    assert!(matches!(&ask, Ask::Changes { running, total: 10_000 } if running.len() == 30), "{ask:?}");
     let before = count(&h);
     let f = src.fetch(&ask).await.unwrap();
     assert_eq!(count(&h) - before, 1, "the 30 in progress fit one page");

@@ -367,7 +367,7 @@ mod merge {
                         let ask = cadence.ask();
                         let fetched = match &ask {
                             Ask::Sweep => Fetched { tasks: listing(&server), complete: true, ..Fetched::default() },
-                            Ask::Changes { running } => changes(&server, running),
+                            Ask::Changes { running, .. } => changes(&server, running),
                         };
                         let (snap, _, _) = cadence.take(&ask, fetched);
                         let want = listing(&server);

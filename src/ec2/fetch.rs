@@ -108,8 +108,17 @@ pub async fn fetch_changes(
     ec2: &Ec2,
     sel: &Selection,
     running: &[TaskKey],
+    total: usize,
     paging: &Paging,
 ) -> Result<Fetched, FetchError> {
+    // A fast poll is never dearer than a sweep: when the tasks in progress are so many of all
+    // that the listing of them and the look-up of those that ended could cost as many requests
+    // as reading everything, read everything.
+    let page = paging.page_size.max(1) as usize;
+    let worst = running.len().div_ceil(page) + running.len().div_ceil(IMAGE_IDS_PER_REQUEST);
+    if sel.image_ids.is_empty() && worst >= total.div_ceil(page) {
+        return fetch_all(ec2, sel, paging).await;
+    }
     timed(ec2, async {
         let mut out = Fetched::default();
         if sel.image_ids.is_empty() {

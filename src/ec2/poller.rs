@@ -57,8 +57,8 @@ pub enum PollEvent {
 pub enum Ask {
     /// Every selected task.
     Sweep,
-    /// Only what can change: these tasks were in progress at the last poll.
-    Changes { running: Vec<TaskKey> },
+    /// Only what can change: these tasks were in progress at the last poll, of `total`.
+    Changes { running: Vec<TaskKey>, total: usize },
 }
 
 /// A future of the poller's, boxed so that sources can be mixed.
@@ -101,7 +101,9 @@ impl Source for Ec2Source {
         Box::pin(async move {
             match ask {
                 Ask::Sweep => fetch_all(&self.ec2, &self.selection, &self.paging).await,
-                Ask::Changes { running } => fetch_changes(&self.ec2, &self.selection, running, &self.paging).await,
+                Ask::Changes { running, total } => {
+                    fetch_changes(&self.ec2, &self.selection, running, *total, &self.paging).await
+                }
             }
         })
     }
@@ -329,7 +331,7 @@ impl Cadence {
         let due = self.last_sweep.is_none_or(|at| at.elapsed() >= s.sweep_interval);
         match &self.last {
             Some(last) if !(self.sweep_now || due || s.sweep_interval <= s.interval) => {
-                Ask::Changes { running: running(&last.tasks) }
+                Ask::Changes { running: running(&last.tasks), total: last.tasks.len() }
             }
             _ => Ask::Sweep,
         }
@@ -545,7 +547,7 @@ mod tests {
             g.0.push(ask.clone());
             let tasks = match ask {
                 Ask::Sweep => g.1.clone(),
-                Ask::Changes { running } => g.1.iter().filter(|t| running.contains(&t.key())).cloned().collect(),
+                Ask::Changes { running, .. } => g.1.iter().filter(|t| running.contains(&t.key())).cloned().collect(),
             };
             Box::pin(async move { Ok(Fetched { tasks, requests: 1, ..Fetched::default() }) })
         }
@@ -575,7 +577,7 @@ mod tests {
         // At 0 s, then at 30 s (the 7th poll, 5 s apart), then the refresh.
         assert_eq!(sweeps, vec![0, 6, 8], "{asks:?}");
         let moving = StoreTask { ami_id: Some("ami-0000000a".into()), ..StoreTask::default() };
-        assert_eq!(asks[1], Ask::Changes { running: vec![moving.key()] });
+        assert_eq!(asks[1], Ask::Changes { running: vec![moving.key()], total: 1 });
     }
 
     #[test]
