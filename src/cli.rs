@@ -24,9 +24,11 @@ Examples:
   amiwatch --once --state failed --bucket my-archive
   amiwatch --dry-run                       may I call ec2:DescribeStoreImageTasks?
   amiwatch --wait --image-id ami-0123456789abcdef0 --timeout 6h
+  amiwatch --demo --allow-retry            x exports a failed task's AMI again (asks first)
   amiwatch simulate --tasks 10000          a local endpoint for any EC2 client
 
-Reading tasks needs one IAM permission: ec2:DescribeStoreImageTasks.
+Reading tasks needs one IAM permission: ec2:DescribeStoreImageTasks (ec2:DescribeImages adds
+AMI names; ec2:CreateStoreImageTask is needed only with --allow-retry).
 The service keeps tasks of the last 31 days.";
 
 /// Watch Amazon EC2 AMI-to-S3 store-image tasks (CreateStoreImageTask) live in the terminal.
@@ -94,7 +96,7 @@ pub struct Cli {
     /// Allow key x to export a failed task's AMI again (CreateStoreImageTask, after a
     /// confirmation). Without it amiwatch only ever reads. With --dry-run, also check the
     /// permission for it.
-    #[arg(long, help_heading = "Polling")]
+    #[arg(long, help_heading = "Mode")]
     pub allow_retry: bool,
 
     /// Which task endings ring the bell and raise a desktop notification (key n cycles).

@@ -75,7 +75,10 @@ pub fn confirm_retry(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             Span::raw(" cancels"),
         ]),
     ];
-    let popup = centered(area, 100, lines.len() as u16 + 2);
+    // The call wraps on narrow screens: make room for its extra lines.
+    let inner = usize::from(100.min(area.width).saturating_sub(2)).max(1);
+    let wrapped = (crate::text::width(&call) + 1).div_ceil(inner).saturating_sub(1);
+    let popup = centered(area, 100, (lines.len() + wrapped) as u16 + 2);
     frame.render_widget(Clear, popup);
     let p = Paragraph::new(lines).block(boxed(" Export this AMI to S3 again? ", theme)).wrap(Wrap { trim: false });
     frame.render_widget(p, popup);
