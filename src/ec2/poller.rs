@@ -293,14 +293,6 @@ impl Pollers {
     pub fn refresh(&self) {
         self.pollers.iter().for_each(Poller::refresh);
     }
-
-    pub fn len(&self) -> usize {
-        self.pollers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pollers.is_empty()
-    }
 }
 
 /// What the poller knows between polls: the last snapshot, when it last swept, and the
