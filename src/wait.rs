@@ -7,6 +7,7 @@
 //! A task in a state this build does not know is not an end: it is named once on stderr and
 //! waited for like a task in progress, so `--timeout` bounds it.
 
+use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -106,13 +107,24 @@ impl Waiter {
             }
             return Vec::new();
         };
+        // Each task of the snapshot by its key, and each AMI's latest task: one pass, so a wait
+        // on thousands of tasks costs the same per poll as a wait on a few.
+        let mut by_key: HashMap<TaskKey, &StoreTask> = HashMap::with_capacity(snap.tasks.len());
+        let mut latest: HashMap<&str, &StoreTask> = HashMap::new();
+        for x in &snap.tasks {
+            by_key.entry(x.key()).or_insert(x);
+            if let Some(ami) = x.ami_id.as_deref() {
+                let e = latest.entry(ami).or_insert(x);
+                if x.start_time > e.start_time {
+                    *e = x;
+                }
+            }
+        }
         let mut changed = Vec::new();
         for (n, t) in tracked.iter_mut().enumerate().filter(|(_, t)| t.feed == f) {
             let now = match &t.track {
-                Track::Task(key) => snap.tasks.iter().find(|x| x.has_key(key)),
-                Track::LatestOf(ami) => {
-                    snap.tasks.iter().filter(|x| x.ami_id.as_deref() == Some(ami)).max_by_key(|x| x.start_time)
-                }
+                Track::Task(key) => by_key.get(key).copied(),
+                Track::LatestOf(ami) => latest.get(ami.as_str()).copied(),
             };
             // A task that left the listing (the 31-day window) keeps its last known state.
             if let Some(now) = now

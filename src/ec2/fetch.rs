@@ -126,12 +126,13 @@ pub async fn fetch_changes(
             out = fetch_pages(ec2, &moving, &Paging { page_size: paging.page_size, ..Paging::default() }).await?;
         }
         let listed: HashSet<&str> = out.tasks.iter().filter_map(|t| t.ami_id.as_deref()).collect();
-        let mut ended: Vec<String> = Vec::new();
-        for ami in running.iter().filter_map(|k| k.ami_id.as_deref()) {
-            if !listed.contains(ami) && !ended.iter().any(|e| e == ami) {
-                ended.push(ami.to_string());
-            }
-        }
+        let mut asked: HashSet<&str> = HashSet::new();
+        let ended: Vec<String> = running
+            .iter()
+            .filter_map(|k| k.ami_id.as_deref())
+            .filter(|ami| !listed.contains(ami) && asked.insert(ami))
+            .map(str::to_string)
+            .collect();
         if !ended.is_empty() {
             let by_id = Selection { image_ids: ended, ..sel.clone() };
             let f = fetch_by_ids(ec2, &by_id).await?;
