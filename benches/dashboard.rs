@@ -56,6 +56,7 @@ fn event(tasks: Vec<StoreTask>) -> PollEvent {
         snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
         slowed: false,
+        requests: 1,
     }
 }
 

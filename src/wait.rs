@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::app::eta::History;
 use crate::ec2::poller::{Ec2Source, Source};
 use crate::ec2::{Feed, Paging, PollEvent, Pollers, Schedule, Selection, Snapshot};
+use crate::eta::History;
 use crate::output::{self, Format};
 use crate::task::{StoreTask, TaskKey, TaskState};
 use crate::text::{duration_short, safe};

@@ -403,11 +403,12 @@ fn all_regions_show_a_feed_column_and_picker() {
     let s = d.wait_for("data from three regions", |s| {
         s.contains("FEED") && s.contains("ap-southeast-2") && s.contains("eu-west-1") && s.contains("us-east-1")
     });
-    assert!(s.contains("3 feeds: demo (123456789012) · ap-southeast-2"), "{s}");
+    assert!(s.contains("1 account x 3 regions · 3 feeds"), "{s}");
     d.press("F");
-    d.wait_for("the feed picker", |s| s.contains("All feeds"));
+    let s = d.wait_for("the feeds pane", |s| s.contains("All feeds"));
+    assert!(s.contains("demo (123456789012) · ap-southeast-2") && s.contains("CALLS/M"), "{s}");
     d.press("j\r");
-    let s = d.wait_for("a feed filter", |s| s.contains("feed: ap-southeast-2"));
+    let s = d.wait_for("a feed filter", |s| s.contains("feed: demo (123456789012) · ap-southeast-2"));
     assert!(rows(&s).iter().all(|l| l.contains("ap-southeast-2")), "{s}");
     d.press("q");
     assert_eq!(d.wait_exit(), 0);
@@ -432,11 +433,14 @@ fn two_accounts_side_by_side_and_the_refused_profile_named_in_the_header() {
     let all = format!("1 All {expected} ");
     let s = d.wait_for("both accounts' data and gamma's error", |s| s.contains(&all) && s.contains("not authorized"));
     assert!(s.contains("poll failed") && s.contains("gamma (333333333333) · us-east-1: not authorized"), "{s}");
+    assert!(s.contains("3 accounts x 1 region · 3 feeds · 1 failing"), "{s}");
     d.press("F");
-    d.wait_for("the feed picker", |s| s.contains("All feeds"));
+    let s = d.wait_for("the feeds pane", |s| s.contains("All feeds"));
+    let gamma = s.lines().find(|l| l.contains("gamma (333333333333)")).unwrap_or_default();
+    assert!(gamma.contains("not authorized"), "the failing feed's error in its line: {s}");
     d.press("jj\r");
     let s = d.wait_for("beta only", |s| s.contains("feed: beta (222222222222)"));
-    assert!(rows(&s).iter().all(|l| l.contains("beta (222222222222)")), "{s}");
+    assert!(rows(&s).iter().all(|l| l.contains(" beta ")), "{s}");
     d.press("q");
     assert_eq!(d.wait_exit(), 0);
 }

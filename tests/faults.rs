@@ -128,7 +128,7 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
         let e = next_event(&mut rx).await;
         apply(&mut app, e);
     }
-    assert_eq!(app.tasks().len(), 300);
+    assert_eq!(app.task_count(), 300);
 
     h.set_outage(true);
     loop {
@@ -139,7 +139,7 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
             break;
         }
     }
-    assert_eq!(app.tasks().len(), 300, "a failed poll never wipes good data");
+    assert_eq!(app.task_count(), 300, "a failed poll never wipes good data");
     assert!(app.is_stale());
     assert!(app.poll.failure.as_ref().unwrap().summary.contains("Unavailable"));
 
@@ -154,7 +154,7 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
     }
     assert!(app.poll.failure.is_none());
     assert!(!app.is_stale());
-    assert_eq!(app.tasks().len(), 300);
+    assert_eq!(app.task_count(), 300);
 }
 
 fn rss_kib() -> u64 {

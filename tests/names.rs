@@ -91,14 +91,14 @@ async fn search_and_sort_by_name_find_the_ami() {
     let target = found[0].clone();
     let mut app = App::new(Vec::new(), Duration::from_secs(5), chrono::Utc::now());
     let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: chrono::Utc::now(), next_token: None });
-    app.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false });
+    app.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 });
     let missing: Vec<String> = Vec::new();
     app.apply(0, PollEvent::Names { found: found.into_iter().map(Arc::new).collect(), missing });
     app.handle(Action::StartSearch);
     for c in target.name.clone().unwrap().chars() {
         app.handle(Action::SearchInput(c));
     }
-    let shown: Vec<String> = app.view.rows.iter().map(|&i| app.tasks()[i].ami_id.clone().unwrap()).collect();
+    let shown: Vec<String> = app.view.rows.iter().map(|&i| app.task(i).ami_id.clone().unwrap()).collect();
     assert!(shown.contains(&target.id), "{shown:?}");
     assert!(!shown.is_empty() && shown.len() < 40);
     app.handle(Action::SearchClear);

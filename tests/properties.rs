@@ -92,6 +92,7 @@ fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
         snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
         slowed: false,
+        requests: 1,
     }
 }
 
@@ -103,7 +104,6 @@ fn draw(app: &mut App, w: u16, h: u16) -> String {
 }
 
 fn check_invariants(app: &App) {
-    let tasks = app.tasks();
     if app.view.rows.is_empty() {
         assert_eq!(app.selected, 0);
     } else {
@@ -111,10 +111,10 @@ fn check_invariants(app: &App) {
         assert!(app.offset <= app.selected);
     }
     if let Some(f) = app.filters.feed {
-        assert!(app.view.rows.iter().all(|&i| tasks.locate(i).0 == f));
+        assert!(app.view.rows.iter().all(|&i| i.feed() == f));
     }
     for &i in &app.view.rows {
-        let t = &tasks[i];
+        let t = app.task(i);
         assert!(app.filters.state.matches(t));
         if let Some(b) = &app.filters.bucket {
             assert_eq!(t.bucket.as_ref(), Some(b));
@@ -124,7 +124,7 @@ fn check_invariants(app: &App) {
     assert_eq!(c.of(app.filters.state), app.view.rows.len(), "the active tab counts what is shown");
     assert!(c.in_progress + c.completed + c.failed <= c.all);
     if app.filters.sort == SortKey::Started && !app.filters.reverse {
-        let starts: Vec<_> = app.view.rows.iter().map(|&i| tasks[i].start_time).collect();
+        let starts: Vec<_> = app.view.rows.iter().map(|&i| app.task(i).start_time).collect();
         assert!(starts.windows(2).all(|w| w[0] >= w[1]), "newest first");
     }
 }

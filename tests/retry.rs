@@ -36,7 +36,7 @@ async fn dashboard(ec2: &Ec2) -> App {
 async fn poll(app: &mut App, ec2: &Ec2) {
     let f = ec2::fetch_all(ec2, &Selection::default(), &Paging::default()).await.unwrap();
     let snapshot = Arc::new(Snapshot { tasks: f.tasks, fetched_at: chrono::Utc::now(), next_token: None });
-    app.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false });
+    app.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 });
 }
 
 /// Selects the first failed row whose AMI passes `pick`; returns its AMI.
@@ -44,7 +44,7 @@ fn select(app: &mut App, pick: impl Fn(&str) -> bool) -> String {
     for row in 0..app.view.rows.len() {
         app.handle(Action::Top);
         app.handle(Action::Move(row as i64));
-        let ami = app.tasks()[app.selected_task().unwrap()].ami_id.clone().unwrap();
+        let ami = app.task(app.selected_task().unwrap()).ami_id.clone().unwrap();
         if pick(&ami) {
             return ami;
         }
@@ -71,6 +71,9 @@ async fn x_confirm_and_the_new_attempt_shows_in_progress_with_the_failed_one_lis
     let ec2 = client(&h, "AKIDRETRY");
     let mut app = dashboard(&ec2).await;
     let ami = select(&mut app, exists);
+    // Every state shown, as in the README's flow: the selection stays on the AMI.
+    app.handle(Action::SetState(StateFilter::All));
+    assert_eq!(app.task(app.selected_task().unwrap()).ami_id.as_deref(), Some(ami.as_str()));
     app.handle(Action::Retry);
     assert_eq!(app.mode, Mode::ConfirmRetry);
     assert_eq!(app.confirm.as_ref().unwrap().ami, ami);
@@ -81,12 +84,12 @@ async fn x_confirm_and_the_new_attempt_shows_in_progress_with_the_failed_one_lis
     let toast = app.current_toast().unwrap().to_string();
     assert!(toast.starts_with(&format!("export of {ami} started again: s3://")), "{toast}");
     poll(&mut app, &ec2).await;
-    app.handle(Action::SetState(StateFilter::All));
-    let tasks = app.tasks();
-    let i = app.view.rows.iter().copied().find(|&i| tasks[i].ami_id.as_deref() == Some(&ami)).unwrap();
-    assert_eq!(tasks[i].state, Some(TaskState::InProgress), "the new attempt, in progress at the next poll");
-    let earlier = app.index.earlier_attempts(&tasks, i);
-    assert!(earlier.iter().any(|&j| tasks[j].state == Some(TaskState::Failed)), "the failed attempt is listed");
+    // What is selected (the ▶ and the detail pane) is the AMI's new attempt, in progress.
+    let i = app.selected_task().unwrap();
+    assert_eq!(app.task(i).ami_id.as_deref(), Some(ami.as_str()), "the selection follows the AMI");
+    assert_eq!(app.task(i).state, Some(TaskState::InProgress), "the new attempt, in progress at the next poll");
+    let earlier = app.earlier_attempts(i);
+    assert!(earlier.iter().any(|&j| app.task(j).state == Some(TaskState::Failed)), "the failed attempt is listed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -143,11 +146,10 @@ async fn without_the_flag_or_on_the_wrong_task_nothing_is_sent() {
     // A failed attempt with a newer one after it.
     app.handle(Action::SetState(StateFilter::All));
     app.handle(Action::ToggleAllTasks);
-    let tasks = app.tasks();
     let older = app.view.rows.iter().position(|&i| {
-        tasks[i].state == Some(TaskState::Failed)
-            && app.index.attempt_count(&tasks, i) > 1
-            && app.index.earlier_attempts(&tasks, i).iter().any(|&j| tasks[j].start_time > tasks[i].start_time)
+        app.task(i).state == Some(TaskState::Failed)
+            && app.attempt_count(i) > 1
+            && app.earlier_attempts(i).iter().any(|&j| app.task(j).start_time > app.task(i).start_time)
     });
     if let Some(row) = older {
         app.handle(Action::Top);

@@ -65,6 +65,7 @@ fn snapshot_event(tasks: Vec<StoreTask>) -> PollEvent {
         snapshot: Arc::new(Snapshot { tasks, fetched_at: now() - ChronoDuration::seconds(3), next_token: None }),
         next_in: Duration::from_secs(5),
         slowed: false,
+        requests: 1,
     }
 }
 
@@ -224,6 +225,7 @@ fn detail_of_a_task_in_progress_shows_speed_time_left_and_history() {
                 }),
                 next_in: Duration::from_secs(60),
                 slowed: false,
+                requests: 1,
             },
         );
     }

@@ -56,7 +56,10 @@ pub enum Mode {
     Normal,
     Search,
     BucketPicker,
+    /// The feeds pane: every feed with its health; Enter picks one as the feed filter.
     FeedPicker,
+    /// Typing a search in the feeds pane.
+    FeedSearch,
     Help,
     /// The confirmation of a retry: Enter sends it, Esc cancels.
     ConfirmRetry,
@@ -64,7 +67,7 @@ pub enum Mode {
 
 impl Mode {
     pub fn is_picker(self) -> bool {
-        matches!(self, Self::BucketPicker | Self::FeedPicker)
+        matches!(self, Self::BucketPicker | Self::FeedPicker | Self::FeedSearch)
     }
 }
 
@@ -80,7 +83,7 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
     if ctrl && matches!(key.code, KeyCode::Char('z') | KeyCode::Char('Z')) {
         return Some(Action::Suspend);
     }
-    if mode == Mode::Search {
+    if matches!(mode, Mode::Search | Mode::FeedSearch) {
         return match key.code {
             KeyCode::Enter => Some(Action::SearchKeep),
             KeyCode::Esc => Some(Action::SearchClear),
@@ -104,22 +107,36 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
             _ => Some(Action::Back),
         };
     }
+    let bare = !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
     let movement = match key.code {
+        KeyCode::Char('f') if ctrl => Some(Action::PageDown),
+        KeyCode::Char('b') if ctrl => Some(Action::PageUp),
+        KeyCode::Char(_) if !bare => None,
         KeyCode::Char('j') | KeyCode::Down => Some(Action::Move(1)),
         KeyCode::Char('k') | KeyCode::Up => Some(Action::Move(-1)),
         KeyCode::PageDown => Some(Action::PageDown),
         KeyCode::PageUp => Some(Action::PageUp),
         KeyCode::Char('g') | KeyCode::Home => Some(Action::Top),
         KeyCode::Char('G') | KeyCode::End => Some(Action::Bottom),
-        KeyCode::Char('f') if ctrl => Some(Action::PageDown),
-        KeyCode::Char('b') if ctrl => Some(Action::PageUp),
         KeyCode::Enter => Some(Action::Confirm),
         KeyCode::Esc => Some(Action::Back),
         KeyCode::Char('q') => Some(Action::Quit),
         _ => None,
     };
-    if movement.is_some() || mode.is_picker() {
+    if movement.is_some() {
         return movement;
+    }
+    if mode == Mode::FeedPicker {
+        return match key.code {
+            KeyCode::Char('o') => Some(Action::CycleSort),
+            KeyCode::Char('/') => Some(Action::StartSearch),
+            KeyCode::Char('?') => Some(Action::ToggleHelp),
+            _ => None,
+        };
+    }
+    // Only the bare key (Shift aside) acts: Ctrl-E or Alt-E is not E.
+    if mode.is_picker() || !bare {
+        return None;
     }
     match key.code {
         KeyCode::Char('1') => Some(Action::SetState(StateFilter::All)),
@@ -159,11 +176,12 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("1 2 3 4", "state filter: All / In progress / Completed / Failed"),
     ("s  Tab", "cycle the state filter"),
     ("b", "bucket picker (Enter picks, Esc cancels)"),
-    ("F", "feed picker (account and region), when several are watched"),
+    ("F", "feeds: each feed's tasks, calls, error (o sort, / search)"),
     ("/", "search ID, name, bucket, key, reason, feed (Enter keeps)"),
     ("o  O", "cycle the sort column / reverse the order"),
     ("j k ↑ ↓", "move the selection"),
-    ("PgUp PgDn g G", "page up / down, first / last"),
+    ("PgUp PgDn", "page up / down (also Ctrl-B Ctrl-F)"),
+    ("g G  Home End", "first / last row"),
     ("Enter  Esc", "open / close the detail pane"),
     ("a", "every task instead of the latest per AMI"),
     ("r", "refresh now"),
@@ -213,5 +231,22 @@ mod tests {
         assert_eq!(for_key(Mode::BucketPicker, key(KeyCode::Char('4'))), None);
         assert_eq!(for_key(Mode::BucketPicker, key(KeyCode::Char('j'))), Some(Action::Move(1)));
         assert_eq!(for_key(Mode::Help, key(KeyCode::Char('x'))), Some(Action::Back));
+        assert_eq!(for_key(Mode::FeedPicker, key(KeyCode::Char('o'))), Some(Action::CycleSort));
+        assert_eq!(for_key(Mode::FeedPicker, key(KeyCode::Char('/'))), Some(Action::StartSearch));
+        assert_eq!(for_key(Mode::FeedSearch, key(KeyCode::Char('q'))), Some(Action::SearchInput('q')));
+    }
+
+    #[test]
+    fn ctrl_or_alt_with_a_letter_is_not_the_letter() {
+        for c in ['e', 'E', 'a', 'n', 'y', 'r', 'x', '1', 'o', 'q', 'j', 'G'] {
+            for m in [KeyModifiers::CONTROL, KeyModifiers::ALT] {
+                assert_eq!(for_key(Mode::Normal, KeyEvent::new(KeyCode::Char(c), m)), None, "{m:?}+{c}");
+            }
+        }
+        let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+        assert_eq!(for_key(Mode::Normal, ctrl('f')), Some(Action::PageDown), "documented");
+        assert_eq!(for_key(Mode::Normal, ctrl('b')), Some(Action::PageUp), "documented");
+        let shift_e = KeyEvent::new(KeyCode::Char('E'), KeyModifiers::SHIFT);
+        assert_eq!(for_key(Mode::Normal, shift_e), Some(Action::Export(crate::output::Format::Json)));
     }
 }

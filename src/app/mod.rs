@@ -1,23 +1,25 @@
 //! The dashboard's state and the one place it changes: [`App::handle`] for actions,
-//! [`App::apply`] for poller events of any feed. No terminal here, so all of it is unit-tested.
+//! [`App::apply_feed`] for feed events of any feed, [`App::sync`] to bring the view up to date
+//! before a frame. No terminal here, so all of it is unit-tested.
 
 pub mod action;
-pub mod eta;
+pub mod feed;
+pub mod feeds;
 pub mod view;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
 
 pub use action::{Action, Mode};
-pub use view::Tasks;
-use view::{Filters, Index, SortKey, StateFilter, View};
+pub use feed::{Deriver, FeedData, FeedEvent, Polled};
+pub use view::RowRef;
+use view::{Filters, Part, SortKey, StateFilter, View};
 
-use std::collections::HashMap;
-
-use crate::ec2::{FeedInfo, PollEvent, Snapshot};
+use crate::ec2::{FeedInfo, PollEvent};
 use crate::image::Naming;
 use crate::task::{StoreTask, TaskKey};
 
@@ -108,6 +110,8 @@ pub struct PollStatus {
     pub polling: bool,
     /// The failing feeds, each named with its own error.
     pub failure: Option<PollFailure>,
+    /// How many feeds are failing.
+    pub failing: usize,
     /// The shortest wait before a feed's next poll, as the pollers chose it.
     pub next_in: Option<Duration>,
     /// Some feed polls less often than asked because the service throttled it.
@@ -116,22 +120,19 @@ pub struct PollStatus {
     pub fetched_at: Option<DateTime<Utc>>,
 }
 
-/// One feed's own state: its latest complete snapshot, its error, its progress history.
+/// One feed's own state: its latest data, its error, how it polls.
 #[derive(Debug, Clone, Default)]
 pub struct FeedState {
     pub info: Arc<FeedInfo>,
-    pub snapshot: Option<Arc<Snapshot>>,
+    /// The latest complete snapshot and what is derived from it.
+    pub data: Option<Arc<FeedData>>,
     pub failure: Option<PollFailure>,
     pub polling: bool,
     pub next_in: Option<Duration>,
     /// Its poller lengthened the interval: the service throttled it.
     pub slowed: bool,
-    /// Progress samples of this feed's tasks in progress, taken at this feed's fetch times.
-    pub history: eta::History,
-    /// Per task of the snapshot, its estimate as of the snapshot's fetch (derived on apply).
-    estimates: Vec<Option<eta::Estimate>>,
-    /// What `DescribeImages` said of this feed's AMIs, by AMI ID.
-    pub names: HashMap<String, Naming>,
+    /// The requests of its polls in the last minute, with their times.
+    calls: VecDeque<(DateTime<Utc>, u32)>,
 }
 
 impl FeedState {
@@ -140,7 +141,28 @@ impl FeedState {
     }
 
     pub fn tasks(&self) -> &[StoreTask] {
-        self.snapshot.as_ref().map_or(&[], |s| &s.tasks)
+        self.data.as_ref().map_or(&[], |d| d.tasks())
+    }
+
+    /// When its last good poll was answered.
+    pub fn fetched_at(&self) -> Option<DateTime<Utc>> {
+        self.data.as_ref().map(|d| d.snapshot.fetched_at)
+    }
+
+    /// Requests its polls made in the minute before `now`.
+    pub fn calls_a_minute(&self, now: DateTime<Utc>) -> u32 {
+        self.calls.iter().filter(|(at, _)| now - *at <= chrono::Duration::minutes(1)).map(|(_, n)| n).sum()
+    }
+
+    fn count_calls(&mut self, at: DateTime<Utc>, n: u32) {
+        while self.calls.front().is_some_and(|(t, _)| at - *t > chrono::Duration::minutes(1)) {
+            self.calls.pop_front();
+        }
+        // Bounded whatever the clock does: one entry a poll, and polls are seconds apart.
+        if self.calls.len() >= 600 {
+            self.calls.pop_front();
+        }
+        self.calls.push_back((at, n));
     }
 }
 
@@ -153,18 +175,18 @@ pub struct App {
     pub interval: Duration,
     /// The clock the relative times are shown against (updated by the tick).
     pub now: DateTime<Utc>,
-    /// Every feed, in the order given; rows of the view point into their snapshots.
+    /// Every feed, in the order given; rows of the view point into their data.
     pub feeds: Vec<FeedState>,
-    /// Per feed, the shortest name that tells it from the others (the feed column, the picker).
-    pub feed_names: Vec<String>,
-    /// Where each feed's tasks start in the flat numbering the view uses (one more entry
-    /// than feeds: the last is the total).
-    offsets: Vec<usize>,
-    /// When every task in progress should be done, as of the last snapshots; `None` when any
-    /// of them has no estimate.
-    pub all_done_at: Option<DateTime<Utc>>,
-    pub index: Index,
-    sorted: Vec<usize>,
+    /// Per feed, what tells it from the others (the feed column, the feeds pane).
+    pub feed_names: Vec<feeds::FeedName>,
+    /// Per feed, its share of the view.
+    parts: Vec<Part>,
+    /// Feeds whose data changed since the view was merged.
+    changed: Vec<bool>,
+    /// The filters the view was merged for (`None`: never merged).
+    merged_for: Option<Filters>,
+    /// Derives feed events from poller events when the app is fed inline ([`App::apply`]).
+    derivers: Vec<Deriver>,
     pub view: View,
     pub filters: Filters,
     pub mode: Mode,
@@ -178,12 +200,12 @@ pub struct App {
     pub detail_open: bool,
     /// Selected entry of the picker (0 = all).
     pub picker: usize,
+    /// The feeds pane: its order and search.
+    pub feeds_pane: feeds::Pane,
     pub poll: PollStatus,
     /// Where the table's rows are drawn, for clicks and paging (set by the event loop).
     pub table_body: Rect,
     pub color: bool,
-    /// The user's UTC offset, for local times in the detail pane.
-    pub local_offset: FixedOffset,
     pub notify: NotifyMode,
     /// Endings not yet announced by the event loop.
     pub alerts: Vec<Alert>,
@@ -203,23 +225,20 @@ impl App {
             true => vec![FeedState::default()],
             false => feeds.into_iter().map(FeedState::new).collect(),
         };
-        let source = match feeds.as_slice() {
-            [one] => one.info.long_label(),
-            many => {
-                format!("{} feeds: {}", many.len(), many.iter().map(|f| f.info.label()).collect::<Vec<_>>().join(", "))
-            }
-        };
-        let feed_names = FeedInfo::short_labels(&feeds.iter().map(|f| &*f.info).collect::<Vec<_>>());
+        let infos: Vec<&FeedInfo> = feeds.iter().map(|f| &*f.info).collect();
+        let source = feeds::source(&infos);
+        let feed_names = feeds::FeedName::for_feeds(&infos);
+        let n = feeds.len();
         Self {
             source,
             interval,
             now,
             feed_names,
-            offsets: vec![0; feeds.len() + 1],
+            parts: vec![Part::default(); n],
+            changed: vec![false; n],
+            merged_for: None,
+            derivers: (0..n).map(|_| Deriver::default()).collect(),
             feeds,
-            all_done_at: None,
-            index: Index::default(),
-            sorted: Vec::new(),
             view: View::default(),
             filters: Filters::default(),
             mode: Mode::Normal,
@@ -229,10 +248,10 @@ impl App {
             offset: 0,
             detail_open: false,
             picker: 0,
+            feeds_pane: feeds::Pane::default(),
             poll: PollStatus::default(),
             table_body: Rect::default(),
             color: true,
-            local_offset: chrono::Offset::fix(&Utc),
             notify: NotifyMode::default(),
             alerts: Vec::new(),
             toast: None,
@@ -242,146 +261,205 @@ impl App {
         }
     }
 
-    /// Every feed's tasks, numbered one after the other: what the view's rows point into.
-    pub fn tasks(&self) -> Tasks<'_> {
-        Tasks::new(&self.feeds, &self.offsets)
+    /// Task `r` of the view.
+    pub fn task(&self, r: RowRef) -> &StoreTask {
+        &self.feeds[r.feed()].tasks()[r.task as usize]
+    }
+
+    /// The data of task `r`'s feed.
+    pub fn data(&self, r: RowRef) -> &FeedData {
+        self.feeds[r.feed()].data.as_deref().expect("a row points into data its feed has")
+    }
+
+    /// Every task of every feed.
+    pub fn task_count(&self) -> usize {
+        self.feeds.iter().map(|f| f.tasks().len()).sum()
     }
 
     /// Whether any feed has delivered a snapshot yet.
     pub fn has_data(&self) -> bool {
-        self.feeds.iter().any(|f| f.snapshot.is_some())
+        self.feeds.iter().any(|f| f.data.is_some())
     }
 
-    /// The selected task's index into [`App::tasks`].
-    pub fn selected_task(&self) -> Option<usize> {
+    /// The selected row's task.
+    pub fn selected_task(&self) -> Option<RowRef> {
         self.view.rows.get(self.selected).copied()
     }
 
-    /// The feed that task `i` came from.
-    pub fn feed_of(&self, i: usize) -> &FeedState {
-        &self.feeds[self.tasks().locate(i).0]
+    /// The feed that task `r` came from.
+    pub fn feed_of(&self, r: RowRef) -> &FeedState {
+        &self.feeds[r.feed()]
     }
 
-    /// The picker's entries: `None` for "all", then each bucket (or feed) and its count.
+    /// The other tasks of task `r`'s AMI in its feed, newest first.
+    pub fn earlier_attempts(&self, r: RowRef) -> Vec<RowRef> {
+        self.data(r).attempts(r.task).iter().filter(|&&j| j != r.task).map(|&j| RowRef { task: j, ..r }).collect()
+    }
+
+    /// How many tasks task `r`'s AMI has.
+    pub fn attempt_count(&self, r: RowRef) -> usize {
+        self.data(r).attempts(r.task).len().max(1)
+    }
+
+    /// The longest AMI name and bucket of any feed, in cells.
+    pub fn longest_name_and_bucket(&self) -> (usize, usize) {
+        let d = self.feeds.iter().filter_map(|f| f.data.as_deref());
+        d.fold((0, 0), |(n, b), d| (n.max(d.longest_name), b.max(d.longest_bucket)))
+    }
+
+    /// The picker's entries: `None` for "all", then each bucket and its count.
     pub fn picker_entries(&self) -> Vec<(Option<String>, usize)> {
         let all = self.filters.all_tasks;
-        let items: Vec<(String, usize)> = match (self.mode == Mode::FeedPicker, all) {
-            (true, true) => self.index.feeds_all.iter().map(|&(f, n)| (self.feed_names[f].clone(), n)).collect(),
-            (true, false) => self.index.feeds.iter().map(|&(f, n)| (self.feed_names[f].clone(), n)).collect(),
-            (false, true) => self.index.buckets_all.clone(),
-            (false, false) => self.index.buckets.clone(),
-        };
-        let total = if all { self.tasks().len() } else { items.iter().map(|b| b.1).sum() };
-        std::iter::once((None, total)).chain(items.into_iter().map(|(b, n)| (Some(b), n))).collect()
+        let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for d in self.feeds.iter().filter_map(|f| f.data.as_deref()) {
+            for (b, n) in if all { &d.buckets_all } else { &d.buckets } {
+                *counts.entry(b).or_default() += n;
+            }
+        }
+        let total = if all { self.task_count() } else { counts.values().sum() };
+        std::iter::once((None, total)).chain(counts.into_iter().map(|(b, n)| (Some(b.to_string()), n))).collect()
     }
 
-    /// Whether several feeds are watched (a feed column and picker appear).
+    /// Whether several feeds are watched (a feed column and the feeds pane appear).
     pub fn multi_feed(&self) -> bool {
         self.feeds.len() > 1
     }
 
-    /// Applies an event of feed `idx`'s poller. A failing feed keeps its last data and shows
-    /// its own error, never hiding the others; a snapshot replaces only its own feed's.
+    /// Applies a poller event of feed `idx`, deriving inline, and brings the view up to date:
+    /// for tests, benches and tools. The dashboard derives on a worker and calls
+    /// [`App::apply_feed`], then [`App::sync`] once per batch.
     pub fn apply(&mut self, idx: usize, event: PollEvent) {
+        let Some(d) = self.derivers.get_mut(idx) else { return };
+        let e = d.apply(event);
+        self.apply_feed(idx, e);
+        self.sync();
+    }
+
+    /// Applies a derived event of feed `idx`. A failing feed keeps its last data and shows
+    /// its own error, never hiding the others; new data replaces only its own feed's. The view
+    /// follows at the next [`App::sync`].
+    pub fn apply_feed(&mut self, idx: usize, event: FeedEvent) {
         let Some(feed) = self.feeds.get_mut(idx) else { return };
         match event {
-            PollEvent::Polling => feed.polling = true,
-            PollEvent::Snapshot { snapshot, next_in, slowed } => {
-                feed.polling = false;
-                feed.failure = None;
-                feed.next_in = Some(next_in);
-                feed.slowed = slowed;
-                feed.history.record(&snapshot.tasks, snapshot.fetched_at);
-                feed.estimates = snapshot.tasks.iter().map(|t| feed.history.estimate(t, snapshot.fetched_at)).collect();
-                let before = feed.snapshot.replace(snapshot);
-                if let Some(before) = before {
-                    self.announce_endings(idx, &before.tasks);
+            FeedEvent::Data { data, polled, ended } => {
+                if let Some(p) = polled {
+                    feed.polling = false;
+                    feed.failure = None;
+                    feed.next_in = Some(p.next_in);
+                    feed.slowed = p.slowed;
+                    feed.count_calls(data.snapshot.fetched_at, p.requests);
                 }
-                self.rebuild();
+                feed.data = Some(data);
+                self.changed[idx] = true;
+                if !ended.is_empty() {
+                    self.announce_endings(idx, &ended);
+                }
             }
-            PollEvent::Failed { error, at, retry_in, consecutive } => {
-                // The last good snapshot stays: a failed poll never wipes data.
+            FeedEvent::Status(PollEvent::Polling) => feed.polling = true,
+            FeedEvent::Status(PollEvent::Failed { error, at, retry_in, consecutive }) => {
+                // The last good data stays: a failed poll never wipes data.
                 feed.polling = false;
                 let retry_at = at + chrono::Duration::from_std(retry_in).unwrap_or_default();
                 feed.failure = Some(PollFailure { summary: error.summary(), at, retry_at, consecutive });
             }
-            PollEvent::Names { found, missing } => {
-                for info in found {
-                    feed.names.insert(info.id.clone(), Naming::Known(info));
-                }
-                for id in missing {
-                    feed.names.insert(id, Naming::Deregistered);
-                }
-                self.rebuild();
-            }
-            PollEvent::NamesUnavailable { why } => {
+            FeedEvent::Status(PollEvent::NamesUnavailable { why }) => {
                 // Said once: the tasks keep flowing, and nothing asks again.
                 if self.names_note.is_none() {
                     self.show_toast(why.clone());
                 }
                 self.names_note = Some(why);
             }
+            // Snapshots and names arrive derived, as data.
+            FeedEvent::Status(PollEvent::Snapshot { .. } | PollEvent::Names { .. }) => {}
         }
         self.aggregate();
     }
 
-    /// What `DescribeImages` said of task `i`'s AMI, if it was asked.
-    pub fn naming(&self, i: usize) -> Option<&Naming> {
-        let tasks = self.tasks();
-        let feed = &self.feeds[tasks.locate(i).0];
-        feed.names.get(tasks[i].ami_id.as_deref()?)
+    /// What `DescribeImages` said of task `r`'s AMI, if it was asked.
+    pub fn naming(&self, r: RowRef) -> Option<&Naming> {
+        self.data(r).naming(r.task)
     }
 
-    /// Re-derives the flat numbering, the grouping and the estimates after a new snapshot.
-    fn rebuild(&mut self) {
-        let mut at = 0;
-        for (n, f) in self.feeds.iter().enumerate() {
-            self.offsets[n] = at;
-            at += f.tasks().len();
+    /// Brings the view up to date: the parts of feeds whose data changed, or every part when
+    /// the filters changed, then one merge. Called before a frame, not per event.
+    pub fn sync(&mut self) {
+        let full = self.merged_for.as_ref() != Some(&self.filters);
+        if !full && !self.changed.contains(&true) {
+            return;
         }
-        self.offsets[self.feeds.len()] = at;
-        self.index = Index::build(&self.tasks(), &self.feeds);
-        self.all_done_at = all_done_at(&self.feeds);
-        self.resort();
+        let mut runs = Vec::new();
+        for (n, feed) in self.feeds.iter().enumerate() {
+            if !(full || self.changed[n]) {
+                continue;
+            }
+            let Some(data) = &feed.data else { continue };
+            if !self.parts[n].is_for(data, &self.filters) {
+                self.parts[n] = Part::make(n, data, &self.filters, &self.feed_names[n].full);
+            }
+            runs.push(self.parts[n].rows.iter().map(|&t| RowRef::new(n, t)).collect());
+        }
+        let feeds = &self.feeds;
+        let filters = &self.filters;
+        let cmp = |a: RowRef, b: RowRef| {
+            let da = feeds[a.feed()].data.as_deref().expect("a part is made only of a feed with data");
+            let db = feeds[b.feed()].data.as_deref().expect("a part is made only of a feed with data");
+            view::compare(filters, (da, a), (db, b))
+        };
+        let fresh = view::merge_runs(runs, &cmp);
+        let rows = match full {
+            true => fresh,
+            false => {
+                let mut rest = std::mem::take(&mut self.view.rows);
+                rest.retain(|r| !self.changed[r.feed()]);
+                view::merge_two(rest, fresh, &cmp)
+            }
+        };
+        let (counts, all_done_at) = View::total(&self.parts);
+        self.view = View { rows, counts, all_done_at };
+        self.changed.iter_mut().for_each(|c| *c = false);
+        self.merged_for = Some(self.filters.clone());
+        self.reselect();
     }
 
     /// The header's view of every feed: polling, failures named per feed, freshness.
     fn aggregate(&mut self) {
         let feeds = &self.feeds;
         let named = feeds.len() > 1;
-        let failing: Vec<(&FeedState, &PollFailure)> =
-            feeds.iter().filter_map(|f| f.failure.as_ref().map(|p| (f, p))).collect();
+        let failing: Vec<(usize, &PollFailure)> =
+            feeds.iter().enumerate().filter_map(|(n, f)| f.failure.as_ref().map(|p| (n, p))).collect();
         self.poll = PollStatus {
             polling: feeds.iter().any(|f| f.polling),
             failure: (!failing.is_empty()).then(|| PollFailure {
                 summary: failing
                     .iter()
-                    .map(|(f, p)| if named { format!("{}: {}", f.info.label(), p.summary) } else { p.summary.clone() })
+                    .map(|(n, p)| match named {
+                        true => format!("{}: {}", self.feed_names[*n].full, p.summary),
+                        false => p.summary.clone(),
+                    })
                     .collect::<Vec<_>>()
                     .join("; "),
                 at: failing.iter().map(|(_, p)| p.at).max().unwrap_or(self.now),
                 retry_at: failing.iter().map(|(_, p)| p.retry_at).min().unwrap_or(self.now),
                 consecutive: failing.iter().map(|(_, p)| p.consecutive).max().unwrap_or(1),
             }),
+            failing: failing.len(),
             next_in: feeds.iter().filter_map(|f| f.next_in).min(),
             slowed: feeds.iter().any(|f| f.slowed),
-            fetched_at: feeds.iter().filter_map(|f| f.snapshot.as_ref().map(|s| s.fetched_at)).min(),
+            fetched_at: feeds.iter().filter_map(FeedState::fetched_at).min(),
         };
     }
 
-    /// The estimate for task `i`, as of its feed's last fetch.
+    /// The estimate for task `r`, as of its feed's last fetch.
     ///
     /// Estimates are made as of the snapshot, so the time left counts down between polls and
-    /// agrees with [`App::all_done_at`].
-    pub fn estimate(&self, i: usize) -> Option<eta::Estimate> {
-        let (f, local) = self.tasks().locate(i);
-        self.feeds[f].estimates.get(local).copied().flatten()
+    /// agrees with the view's `all_done_at`.
+    pub fn estimate(&self, r: RowRef) -> Option<crate::eta::Estimate> {
+        self.data(r).estimate(r.task)
     }
 
-    /// Time left for task `i` from now.
-    pub fn time_left(&self, i: usize) -> Option<chrono::Duration> {
-        let at = self.feed_of(i).snapshot.as_ref()?.fetched_at;
-        let done = at + self.estimate(i)?.left;
+    /// Time left for task `r` from now.
+    pub fn time_left(&self, r: RowRef) -> Option<chrono::Duration> {
+        let done = self.data(r).done_at(r.task)?;
         Some((done - self.now).max(chrono::Duration::zero()))
     }
 
@@ -397,25 +475,20 @@ impl App {
         }
     }
 
-    /// Queues an alert and a toast for every task of feed `idx` that was in progress before
-    /// its new snapshot and has now ended.
-    fn announce_endings(&mut self, idx: usize, before: &[StoreTask]) {
-        let running: std::collections::HashSet<TaskKey> =
-            before.iter().filter(|t| t.is_in_progress()).map(StoreTask::key).collect();
-        if running.is_empty() {
-            return;
-        }
+    /// Queues an alert and a toast for each task of feed `idx` that has just ended.
+    fn announce_endings(&mut self, idx: usize, ended: &[u32]) {
         let feed = &self.feeds[idx];
-        let ended = feed.tasks().iter().filter(|t| t.state.as_ref().is_some_and(|s| s.is_final()));
+        let Some(data) = &feed.data else { return };
         let mut news = Vec::new();
-        for t in ended.filter(|t| running.contains(&t.key())) {
+        for &i in ended {
+            let t = &data.tasks()[i as usize];
             let failed = t.state == Some(crate::task::TaskState::Failed);
             let mut ami = crate::text::safe(t.ami_id.as_deref().unwrap_or("a task")).into_owned();
-            if let Some(name) = t.ami_id.as_ref().and_then(|a| feed.names.get(a)).and_then(Naming::name) {
+            if let Some(name) = data.naming(i).and_then(Naming::name) {
                 ami = format!("{ami} {}", crate::text::safe(name));
             }
             if self.feeds.len() > 1 {
-                ami = format!("{ami} ({})", crate::text::safe(&feed.info.label()));
+                ami = format!("{ami} ({})", crate::text::safe(&self.feed_names[idx].full));
             }
             let text = match (&t.failure_reason, failed) {
                 (Some(r), true) => format!("{ami} failed: {}", crate::text::safe(r)),
@@ -464,8 +537,7 @@ impl App {
                 Err(why) => self.show_toast(why),
             },
             Action::CopyUri => {
-                let tasks = self.tasks();
-                let uris = self.selected_task().map(|i| (tasks[i].valid_s3_uri(), tasks[i].s3_uri()));
+                let uris = self.selected_task().map(|r| (self.task(r).valid_s3_uri(), self.task(r).s3_uri()));
                 match uris {
                     Some((Some(u), _)) => {
                         self.show_toast(format!("copied {u}"));
@@ -478,12 +550,11 @@ impl App {
                 }
             }
             Action::Export(format) => {
-                let tasks = self.tasks();
                 let rows = self
                     .view
                     .rows
                     .iter()
-                    .map(|&i| (self.feed_of(i).info.clone(), tasks[i].clone(), self.naming(i).cloned()))
+                    .map(|&r| (self.feed_of(r).info.clone(), self.task(r).clone(), self.naming(r).cloned()))
                     .collect();
                 return Some(Effect::Export(format, rows));
             }
@@ -498,28 +569,38 @@ impl App {
             Action::OpenFeedPicker => {
                 self.show_toast("one feed is watched: pass --profile a,b, --region a,b or --all-regions")
             }
+            Action::StartSearch if self.mode == Mode::FeedPicker => self.mode = Mode::FeedSearch,
             Action::StartSearch => self.mode = Mode::Search,
             Action::SearchInput(c) => self.edit_search(|s| s.push(c)),
             Action::SearchBackspace => self.edit_search(|s| {
                 s.pop();
             }),
+            Action::SearchKeep if self.mode == Mode::FeedSearch => self.mode = Mode::FeedPicker,
             Action::SearchKeep => self.mode = Mode::Normal,
+            Action::SearchClear if self.mode == Mode::FeedSearch => {
+                self.edit_search(String::clear);
+                self.mode = Mode::FeedPicker;
+            }
             Action::SearchClear => {
                 self.edit_search(String::clear);
                 self.mode = Mode::Normal;
             }
+            Action::CycleSort if self.mode == Mode::FeedPicker => {
+                self.feeds_pane.sort = self.feeds_pane.sort.next();
+                self.picker = 0;
+            }
             Action::CycleSort => {
                 self.filters.sort = self.filters.sort.next();
                 self.filters.reverse = false;
-                self.resort();
+                self.sync();
             }
             Action::ReverseSort => {
                 self.filters.reverse = !self.filters.reverse;
-                self.resort();
+                self.sync();
             }
             Action::ToggleAllTasks => {
                 self.filters.all_tasks = !self.filters.all_tasks;
-                self.resort();
+                self.sync();
             }
             Action::Move(n) => self.move_by(n),
             Action::PageDown => self.move_by(self.page() as i64),
@@ -547,23 +628,45 @@ impl App {
 
     fn set_state(&mut self, s: StateFilter) {
         self.filters.state = s;
-        self.refilter();
+        self.sync();
     }
 
     fn edit_search(&mut self, f: impl FnOnce(&mut String)) {
+        if self.mode == Mode::FeedSearch {
+            f(&mut self.feeds_pane.search);
+            self.picker = 0;
+            return;
+        }
         f(&mut self.search_input);
         self.filters.search = self.search_input.to_lowercase();
-        self.refilter();
+        self.sync();
+    }
+
+    /// The feeds pane's lines, as drawn: searched and sorted.
+    pub fn pane_rows(&self) -> Vec<feeds::PaneRow> {
+        self.feeds_pane.rows(&self.feeds, &self.feed_names, self.now)
+    }
+
+    /// How many entries the open picker has ("all" first).
+    fn picker_len(&self) -> usize {
+        match self.mode {
+            Mode::FeedPicker | Mode::FeedSearch => self.pane_rows().len() + 1,
+            _ => self.picker_entries().len(),
+        }
     }
 
     fn open_picker(&mut self, mode: Mode) {
         self.mode = mode;
-        let active = match mode {
-            Mode::FeedPicker => self.filters.feed.map(|f| self.feed_names[f].clone()),
-            _ => self.filters.bucket.clone(),
+        self.picker = match mode {
+            Mode::FeedPicker => {
+                let active = self.filters.feed;
+                self.pane_rows().iter().position(|r| Some(r.feed) == active).map_or(0, |p| p + 1)
+            }
+            _ => {
+                let active = self.filters.bucket.clone();
+                self.picker_entries().iter().position(|(b, _)| *b == active).unwrap_or(0)
+            }
         };
-        let entries = self.picker_entries();
-        self.picker = entries.iter().position(|(b, _)| *b == active).unwrap_or(0);
     }
 
     /// What `x` would send for the selected task, or why it cannot.
@@ -572,8 +675,7 @@ impl App {
             return Err("retries are off: start amiwatch with --allow-retry to export a failed task's AMI again (it needs ec2:CreateStoreImageTask)".into());
         }
         let i = self.selected_task().ok_or("nothing selected to retry")?;
-        let tasks = self.tasks();
-        let t = &tasks[i];
+        let t = self.task(i);
         let ami = t.ami_id.clone().ok_or("cannot retry: the task has no AMI ID")?;
         let shown = crate::text::safe(&ami).into_owned();
         if t.state != Some(crate::task::TaskState::Failed) {
@@ -581,7 +683,7 @@ impl App {
                 t.state.as_ref().map_or("of unknown state".into(), |s| crate::text::safe(s.label()).into_owned());
             return Err(format!("cannot retry {shown}: it is {state}, not failed"));
         }
-        if self.index.earlier_attempts(&tasks, i).iter().any(|&j| tasks[j].start_time > t.start_time) {
+        if self.earlier_attempts(i).iter().any(|&j| self.task(j).start_time > t.start_time) {
             return Err(format!("cannot retry {shown}: a newer export of it exists (press a to see every attempt)"));
         }
         let bucket = t
@@ -590,7 +692,7 @@ impl App {
             .filter(|b| crate::task::is_bucket_name(b))
             .ok_or("cannot retry: the task names no valid bucket")?;
         let name = self.naming(i).and_then(Naming::name).map(str::to_string);
-        Ok(RetryPlan { feed: tasks.locate(i).0, ami, bucket, name })
+        Ok(RetryPlan { feed: i.feed(), ami, bucket, name })
     }
 
     /// The answer to a retry the event loop sent: said in a toast, never tried again.
@@ -608,15 +710,16 @@ impl App {
 
     fn confirm(&mut self) {
         match self.mode {
-            Mode::BucketPicker | Mode::FeedPicker => {
-                let pick = self.picker_entries().get(self.picker).and_then(|(b, _)| b.clone());
-                if self.mode == Mode::FeedPicker {
-                    self.filters.feed = pick.and_then(|l| self.feed_names.iter().position(|f| *f == l));
-                } else {
-                    self.filters.bucket = pick;
-                }
+            Mode::BucketPicker => {
+                self.filters.bucket = self.picker_entries().get(self.picker).and_then(|(b, _)| b.clone());
                 self.mode = Mode::Normal;
-                self.refilter();
+                self.sync();
+            }
+            Mode::FeedPicker | Mode::FeedSearch => {
+                let pick = self.picker.checked_sub(1).and_then(|p| self.pane_rows().get(p).map(|r| r.feed));
+                self.filters.feed = pick;
+                self.mode = Mode::Normal;
+                self.sync();
             }
             Mode::Normal if !self.view.rows.is_empty() => self.detail_open = true,
             Mode::ConfirmRetry => self.mode = Mode::Normal,
@@ -627,6 +730,7 @@ impl App {
     fn back(&mut self) {
         match self.mode {
             Mode::BucketPicker | Mode::FeedPicker | Mode::Help => self.mode = Mode::Normal,
+            Mode::FeedSearch => self.mode = Mode::FeedPicker,
             Mode::ConfirmRetry => {
                 self.confirm = None;
                 self.mode = Mode::Normal;
@@ -639,7 +743,7 @@ impl App {
 
     fn move_by(&mut self, n: i64) {
         if self.mode.is_picker() {
-            let last = self.picker_entries().len().saturating_sub(1) as i64;
+            let last = self.picker_len().saturating_sub(1) as i64;
             self.picker = (self.picker as i64).saturating_add(n).clamp(0, last) as usize;
             return;
         }
@@ -660,13 +764,8 @@ impl App {
 
     fn select(&mut self, row: usize) {
         self.selected = row;
-        self.selected_key = self.selected_task().map(|i| self.key_of(i));
+        self.selected_key = self.selected_task().map(|r| (r.feed(), self.task(r).key()));
         self.scroll_into_view();
-    }
-
-    /// Task `i`'s identity across snapshots: its feed and its [`TaskKey`].
-    fn key_of(&self, i: usize) -> (usize, TaskKey) {
-        (self.tasks().locate(i).0, self.tasks()[i].key())
     }
 
     /// Keeps the selected row inside the visible part of the table.
@@ -689,25 +788,32 @@ impl App {
         }
     }
 
-    fn resort(&mut self) {
-        self.sorted = view::sorted(&self.tasks(), &self.index, &self.filters);
-        self.refilter();
-    }
-
-    /// Recomputes the visible rows, keeping the selection on the same task if it is still shown.
-    fn refilter(&mut self) {
-        self.view = view::filter(&self.tasks(), &self.index, &self.sorted, &self.filters);
-        let tasks = self.tasks();
+    /// Finds the selected task again after the view changed: the same AMI of the same feed
+    /// (its latest task, unless every task is shown), else the same row number.
+    fn reselect(&mut self) {
         let found = self.selected_key.as_ref().and_then(|(feed, key)| {
-            self.view.rows.iter().position(|&i| tasks.locate(i).0 == *feed && tasks[i].has_key(key))
+            let data = self.feeds.get(*feed)?.data.as_deref()?;
+            let target = RowRef::new(*feed, data.find(key, !self.filters.all_tasks)?);
+            let feeds = &self.feeds;
+            let pos = self.view.rows.binary_search_by(|&r| {
+                let d = feeds[r.feed()].data.as_deref().expect("rows point into data");
+                view::compare(&self.filters, (d, r), (data, target))
+            });
+            pos.ok()
         });
-        let row = found.unwrap_or(self.selected.min(self.view.rows.len().saturating_sub(1)));
         if self.view.rows.is_empty() {
             self.detail_open = false;
         }
-        self.selected = row;
-        if found.is_none() {
-            self.selected_key = self.selected_task().map(|i| self.key_of(i));
+        self.selected = found.unwrap_or(self.selected.min(self.view.rows.len().saturating_sub(1)));
+        match found {
+            // The key follows the task found, so a later snapshot finds the AMI's newest.
+            Some(_) => self.selected_key = self.selected_task().map(|r| (r.feed(), self.task(r).key())),
+            // Hidden by a filter, or gone: the row stays where it was, and the AMI is selected
+            // again when it shows (the key stays until a move picks another).
+            None if self.selected_key.is_none() => {
+                self.selected_key = self.selected_task().map(|r| (r.feed(), self.task(r).key()))
+            }
+            None => {}
         }
         self.scroll_into_view();
     }
@@ -726,25 +832,13 @@ impl App {
             (SortKey::Started, true) => "oldest first",
             (SortKey::Progress, false) => "lowest first",
             (SortKey::Progress, true) => "highest first",
+            (SortKey::State, false) => "in progress, completed, failed",
+            (SortKey::State, true) => "failed, completed, in progress",
             (_, false) => "A-Z",
             (_, true) => "Z-A",
         };
         format!("{} ({dir})", self.filters.sort.label())
     }
-}
-
-/// The moment the slowest task in progress, of every feed, should be done; `None` when any
-/// task in progress has no estimate.
-fn all_done_at(feeds: &[FeedState]) -> Option<DateTime<Utc>> {
-    let mut latest: Option<DateTime<Utc>> = None;
-    for f in feeds {
-        let Some(s) = &f.snapshot else { continue };
-        for (_, e) in s.tasks.iter().zip(&f.estimates).filter(|(t, _)| t.is_in_progress()) {
-            let done = s.fetched_at + e.as_ref()?.left;
-            latest = Some(latest.map_or(done, |l| l.max(done)));
-        }
-    }
-    latest
 }
 
 #[cfg(test)]

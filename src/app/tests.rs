@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ratatui::layout::Rect;
 
 use super::*;
-use crate::ec2::{ErrorKind, FeedInfo, FetchError};
+use crate::ec2::{ErrorKind, FeedInfo, FetchError, Snapshot};
 use crate::task::TaskState;
 
 fn now() -> DateTime<Utc> {
@@ -29,6 +29,7 @@ fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
         snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
         slowed: false,
+        requests: 1,
     }
 }
 
@@ -50,11 +51,11 @@ fn app() -> App {
 }
 
 fn selected_ami(a: &App) -> Option<String> {
-    a.selected_task().and_then(|i| a.tasks()[i].ami_id.clone())
+    a.selected_task().and_then(|i| a.task(i).ami_id.clone())
 }
 
 fn shown(a: &App) -> Vec<String> {
-    a.view.rows.iter().map(|&i| a.tasks()[i].ami_id.clone().unwrap()).collect()
+    a.view.rows.iter().map(|&i| a.task(i).ami_id.clone().unwrap()).collect()
 }
 
 #[test]
@@ -303,7 +304,7 @@ fn several_feeds_side_by_side_and_a_failing_feed_hides_nothing() {
     a.apply(1, snapshot(west()));
     assert!(a.multi_feed());
     assert_eq!(a.view.rows.len(), 10);
-    let first = a.feeds[0].snapshot.clone().unwrap();
+    let first = a.feeds[0].data.clone().unwrap();
     a.apply(1, failed(ErrorKind::ExpiredCredentials));
     assert_eq!(a.view.rows.len(), 10, "dev keeps its last data, prod all of its own");
     let f = a.poll.failure.clone().unwrap();
@@ -312,18 +313,18 @@ fn several_feeds_side_by_side_and_a_failing_feed_hides_nothing() {
     a.apply(0, snapshot(sample()));
     assert_eq!(a.view.rows.len(), 10);
     assert!(a.poll.failure.is_some());
-    assert!(!Arc::ptr_eq(&first, a.feeds[0].snapshot.as_ref().unwrap()), "prod's own snapshot replaced");
+    assert!(!Arc::ptr_eq(&first, a.feeds[0].data.as_ref().unwrap()), "prod's own data replaced");
 
     a.handle(Action::OpenFeedPicker);
     assert_eq!(a.mode, Mode::FeedPicker);
-    let entries = a.picker_entries();
-    assert_eq!(entries[0], (None, 10));
-    assert_eq!(entries[1], (Some("prod · us-east-1".to_string()), 5));
-    assert_eq!(entries[2], (Some("dev · eu-west-1".to_string()), 5), "profile and region both differ: both named");
+    let rows = a.pane_rows();
+    assert_eq!(rows.iter().map(|r| (r.feed, r.tasks)).collect::<Vec<_>>(), [(0, 5), (1, 5)]);
+    assert_eq!(rows[1].error.as_deref().map(|e| e.starts_with("AWS credentials have expired")), Some(true));
+    assert_eq!(a.feed_names[1].fit(40), "dev eu-west-1", "profile and region both differ: both named");
     a.handle(Action::Move(2));
     a.handle(Action::Confirm);
     assert_eq!(a.filters.feed, Some(1));
-    assert!(a.view.rows.iter().all(|&i| a.tasks().locate(i).0 == 1));
+    assert!(a.view.rows.iter().all(|&i| i.feed() == 1));
     a.apply(1, snapshot(west()));
     assert!(a.poll.failure.is_none(), "recovered");
 }
@@ -333,10 +334,9 @@ fn rows_point_into_the_feeds_snapshots_without_copies() {
     let mut a = two_feeds();
     a.apply(0, snapshot(sample()));
     a.apply(1, snapshot(west()));
-    let tasks = a.tasks();
     for &i in &a.view.rows {
-        let (f, local) = tasks.locate(i);
-        assert!(std::ptr::eq(&tasks[i], &a.feeds[f].snapshot.as_ref().unwrap().tasks[local]));
+        let snapshot = &a.feeds[i.feed()].data.as_ref().unwrap().snapshot;
+        assert!(std::ptr::eq(a.task(i), &snapshot.tasks[i.task as usize]));
     }
 }
 
@@ -354,6 +354,7 @@ fn a_failing_feed_does_not_freeze_the_others_estimates() {
             }),
             next_in: Duration::from_secs(5),
             slowed: false,
+            requests: 1,
         }
     };
     a.apply(0, at(0, 10));
@@ -364,10 +365,10 @@ fn a_failing_feed_does_not_freeze_the_others_estimates() {
         a.apply(0, at(m, 10 + m as u8));
         a.apply(1, failed(ErrorKind::Throttled));
     }
-    let i = a.view.rows.iter().copied().find(|&i| a.tasks()[i].progress == Some(15)).unwrap();
+    let i = a.view.rows.iter().copied().find(|&i| a.task(i).progress == Some(15)).unwrap();
     let e = a.estimate(i).unwrap();
     assert!(e.observed && (e.rate_per_min - 1.0).abs() < 0.05, "{e:?}");
-    assert_eq!(a.feeds[0].history.samples(&a.tasks()[i]).len(), 6, "sampled at prod's own fetch times");
+    assert_eq!(a.data(i).history.samples(a.task(i)).len(), 6, "sampled at prod's own fetch times");
 }
 
 #[test]

@@ -42,7 +42,8 @@ pub enum PollEvent {
     Polling,
     /// A poll finished; the next one starts in `next_in`, which is longer than the schedule
     /// says when `slowed` (the service throttled recent polls).
-    Snapshot { snapshot: Arc<Snapshot>, next_in: Duration, slowed: bool },
+    /// `requests`: how many requests the poll made (the feeds pane's calls a minute).
+    Snapshot { snapshot: Arc<Snapshot>, next_in: Duration, slowed: bool, requests: u32 },
     /// A poll failed; the previous snapshot still stands. The next try starts in `retry_in`.
     Failed { error: FetchError, at: DateTime<Utc>, retry_in: Duration, consecutive: u32 },
     /// What `DescribeImages` said of AMIs not seen before: those found, and those it does
@@ -258,6 +259,12 @@ impl Pollers {
         self.rx.try_recv().ok()
     }
 
+    /// Hands the events over to another task (the dashboard derives them on a worker); the
+    /// pollers stay here, for refresh and for why one ended. `recv` gets nothing after this.
+    pub fn take_events(&mut self) -> mpsc::Receiver<(usize, Option<PollEvent>)> {
+        std::mem::replace(&mut self.rx, mpsc::channel(1).1)
+    }
+
     /// Why feed `idx`'s poller ended: its panic message.
     pub async fn why_ended(&mut self, idx: usize) -> String {
         let Some(p) = self.pollers.get_mut(idx) else { return "no such poller".into() };
@@ -435,7 +442,7 @@ async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollE
                 let (sweep, tasks) = (ask == Ask::Sweep, snapshot.tasks.len());
                 tracing::debug!(sweep, tasks, requests, throttled, ?took, ?next_in, "polled");
                 named = Some((snapshot.clone(), sweep));
-                (PollEvent::Snapshot { snapshot, next_in, slowed }, next_in)
+                (PollEvent::Snapshot { snapshot, next_in, slowed, requests }, next_in)
             }
             Err(error) => {
                 failures += 1;

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{Local, Offset, Utc};
+use chrono::{Local, Utc};
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::app::view::StateFilter;
-use crate::app::{App, Effect, action};
+use crate::app::{App, Deriver, Effect, FeedEvent, action};
 use crate::cli::Cli;
 use crate::ec2::poller::{Ec2Source, Schedule, Source};
 use crate::ec2::{Feed, FeedInfo, Paging, PollEvent, Pollers, Selection};
@@ -25,6 +25,13 @@ use terminal::{Term, TerminalGuard};
 
 /// How often relative times ("3s ago") are redrawn when nothing else happens.
 const TICK: Duration = Duration::from_secs(1);
+/// The shortest time between two frames: a burst of keys costs one frame per this.
+const FRAME: Duration = Duration::from_millis(33);
+/// The shortest time between two frames that only new data asked for: with hundreds of feeds
+/// data arrives all the time, and a person cannot read faster than this anyway.
+const DATA_FRAME: Duration = Duration::from_millis(250);
+/// The most feed events applied before input is looked at again.
+const BATCH: usize = 4096;
 
 /// Runs the dashboard until the user quits.
 pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::Result<ExitCode> {
@@ -46,7 +53,6 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
     // it, no code path can send anything but Describe calls.
     let writers: Option<Vec<crate::ec2::Ec2>> = cli.allow_retry.then(|| feeds.iter().map(|f| f.ec2.clone()).collect());
     app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    app.local_offset = Local::now().offset().fix();
 
     let mut guard = TerminalGuard::new().context("cannot set up the terminal")?;
     // One poller per feed. The dashboard fetches every task (of the chosen AMIs) so that
@@ -59,28 +65,61 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
             Arc::new(Ec2Source { ec2: f.ec2, selection, paging, names: true }) as _
         })
         .collect();
+    let n = sources.len();
     let mut pollers = Pollers::spawn(sources, schedule);
-    let result = event_loop(&mut guard, &mut app, &mut pollers, writers).await;
+    let (feed_tx, feed_rx) = mpsc::channel(16 + 4 * n);
+    let deriving = tokio::spawn(derive(pollers.take_events(), feed_tx, n));
+    let result = event_loop(&mut guard, &mut app, &mut pollers, feed_rx, writers).await;
+    deriving.abort();
     drop(pollers);
     drop(guard);
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// Derives every feed's events beside the pollers, off the event loop: the loop then only
+/// swaps each feed's data for the new one. `(feed, None)`: that feed's poller ended.
+async fn derive(
+    mut events: mpsc::Receiver<(usize, Option<PollEvent>)>,
+    out: mpsc::Sender<(usize, Option<FeedEvent>)>,
+    feeds: usize,
+) {
+    let mut derivers: Vec<Deriver> = (0..feeds).map(|_| Deriver::default()).collect();
+    while let Some((idx, event)) = events.recv().await {
+        let derived = match (event, derivers.get_mut(idx)) {
+            (Some(e), Some(d)) => Some(d.apply(e)),
+            _ => None,
+        };
+        if out.send((idx, derived)).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// One input to the loop.
 enum Msg {
     Terminal(Event),
-    Poll(usize, PollEvent),
+    Feed(usize, Option<FeedEvent>),
     Tick,
+    /// A frame that was held back is due.
+    Frame,
     Signal(Sig),
-    PollerDied(String),
     /// The answer to a retry the user confirmed.
     Retried(crate::app::RetryPlan, Result<String, String>),
+}
+
+/// What asks for a frame: a person (drawn within a frame) or only data (drawn less often).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Dirty {
+    Clean,
+    Data,
+    Input,
 }
 
 async fn event_loop(
     guard: &mut TerminalGuard,
     app: &mut App,
     pollers: &mut Pollers,
+    mut feeds: mpsc::Receiver<(usize, Option<FeedEvent>)>,
     writers: Option<Vec<crate::ec2::Ec2>>,
 ) -> anyhow::Result<()> {
     let (retried_tx, mut retried) = mpsc::channel(4);
@@ -88,110 +127,114 @@ async fn event_loop(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut signals = Signals::new()?;
-    let mut dirty = true;
+    let mut dirty = Dirty::Input;
+    let mut drawn_at = tokio::time::Instant::now() - DATA_FRAME;
     loop {
-        if dirty {
+        // Draw when something changed and its frame is due; otherwise wake up when it is.
+        let due = drawn_at + if dirty == Dirty::Input { FRAME } else { DATA_FRAME };
+        if dirty != Dirty::Clean && tokio::time::Instant::now() >= due {
+            app.now = Utc::now();
+            app.sync();
             draw(&mut guard.terminal, app)?;
-            dirty = false;
+            dirty = Dirty::Clean;
+            drawn_at = tokio::time::Instant::now();
         }
+        let waiting = dirty != Dirty::Clean;
+        // Signals and keys first: quit never waits behind data.
         let msg = tokio::select! {
+            biased;
+            sig = signals.recv() => Msg::Signal(sig),
             ev = input.next() => match ev {
                 Some(Ok(e)) => Msg::Terminal(e),
                 Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
                 None => Msg::Signal(Sig::Quit),
             },
-            Some((idx, p)) = pollers.recv() => match p {
-                Some(p) => Msg::Poll(idx, p),
-                None => Msg::PollerDied(pollers.why_ended(idx).await),
-            },
-            _ = tick.tick() => Msg::Tick,
-            sig = signals.recv() => Msg::Signal(sig),
             Some((plan, res)) = retried.recv() => Msg::Retried(plan, res),
+            Some((idx, e)) = feeds.recv() => Msg::Feed(idx, e),
+            _ = tokio::time::sleep_until(due), if waiting => Msg::Frame,
+            _ = tick.tick() => Msg::Tick,
         };
-        let mut pending = vec![msg];
-        // Batch poller events already waiting, so a burst costs one frame. (Not terminal
-        // events: polling crossterm's EventStream outside the select registers a waker that
-        // nobody listens to, and keys would then wait for the next tick.)
-        while let Some((idx, p)) = pollers.try_recv() {
-            pending.push(match p {
-                Some(p) => Msg::Poll(idx, p),
-                None => Msg::PollerDied(pollers.why_ended(idx).await),
-            });
-        }
-        for msg in pending {
-            match msg {
-                Msg::Terminal(Event::Resize(..)) => {
-                    // A full repaint: some terminals keep stale cells after a resize.
-                    guard.repaint_all().context("cannot clear the screen")?;
-                    dirty = true;
-                }
-                Msg::Terminal(e) => {
-                    let act = match e {
-                        Event::Key(k) => action::for_key(app.mode, k),
-                        Event::Mouse(m) => action::for_mouse(m),
-                        _ => None,
-                    };
-                    if let Some(a) = act {
-                        match app.handle(a) {
-                            Some(Effect::Quit) => return Ok(()),
-                            Some(Effect::Refresh) => pollers.refresh(),
-                            Some(Effect::Suspend) => guard.suspend().context("cannot suspend")?,
-                            Some(Effect::Retry(plan)) => match writers.as_ref().and_then(|w| w.get(plan.feed)) {
-                                Some(ec2) => {
-                                    let (ec2, tx) = (ec2.clone(), retried_tx.clone());
-                                    tokio::spawn(async move {
-                                        let res =
-                                            crate::ec2::export::create_store_image_task(&ec2, &plan.ami, &plan.bucket)
-                                                .await
-                                                .map_err(|e| crate::ec2::export::explain(&e, &plan.ami));
-                                        let _ = tx.send((plan, res)).await;
-                                    });
-                                }
-                                None => app.show_toast("retries are off: start amiwatch with --allow-retry"),
-                            },
-                            Some(Effect::Copy(text)) => {
-                                let _ = osc::copy(&mut std::io::stdout(), &text);
+        match msg {
+            Msg::Terminal(Event::Resize(..)) => {
+                // A full repaint: some terminals keep stale cells after a resize.
+                guard.repaint_all().context("cannot clear the screen")?;
+                dirty = Dirty::Input;
+            }
+            Msg::Terminal(e) => {
+                let act = match e {
+                    Event::Key(k) => action::for_key(app.mode, k),
+                    Event::Mouse(m) => action::for_mouse(m),
+                    _ => None,
+                };
+                if let Some(a) = act {
+                    app.now = Utc::now();
+                    match app.handle(a) {
+                        Some(Effect::Quit) => return Ok(()),
+                        Some(Effect::Refresh) => pollers.refresh(),
+                        Some(Effect::Suspend) => guard.suspend().context("cannot suspend")?,
+                        Some(Effect::Retry(plan)) => match writers.as_ref().and_then(|w| w.get(plan.feed)) {
+                            Some(ec2) => {
+                                let (ec2, tx) = (ec2.clone(), retried_tx.clone());
+                                tokio::spawn(async move {
+                                    let res =
+                                        crate::ec2::export::create_store_image_task(&ec2, &plan.ami, &plan.bucket)
+                                            .await
+                                            .map_err(|e| crate::ec2::export::explain(&e, &plan.ami));
+                                    let _ = tx.send((plan, res)).await;
+                                });
                             }
-                            Some(Effect::Export(format, rows)) => export(app, format, &rows),
-                            None => {}
+                            None => app.show_toast("retries are off: start amiwatch with --allow-retry"),
+                        },
+                        Some(Effect::Copy(text)) => {
+                            let _ = osc::copy(&mut std::io::stdout(), &text);
                         }
+                        Some(Effect::Export(format, rows)) => export(app, format, &rows),
+                        None => {}
                     }
-                    dirty = true;
                 }
-                Msg::Poll(idx, p) => {
-                    app.now = Utc::now();
-                    app.apply(idx, p);
-                    for alert in std::mem::take(&mut app.alerts) {
-                        let _ = osc::notify(&mut std::io::stdout(), &alert.text);
+                dirty = Dirty::Input;
+            }
+            Msg::Feed(idx, first) => {
+                // Everything already waiting, applied at once: a burst costs one frame.
+                let mut next = Some((idx, first));
+                let mut applied = 0;
+                while let Some((idx, e)) = next.take() {
+                    match e {
+                        Some(e) => app.apply_feed(idx, e),
+                        None => anyhow::bail!(
+                            "the background poller stopped unexpectedly: {}",
+                            pollers.why_ended(idx).await
+                        ),
                     }
-                    dirty = true;
-                }
-                Msg::Tick => {
-                    app.now = Utc::now();
-                    dirty = true;
-                }
-                Msg::Signal(Sig::Quit) => return Ok(()),
-                Msg::Signal(Sig::Suspend) => {
-                    guard.suspend().context("cannot suspend")?;
-                    dirty = true;
-                }
-                Msg::Signal(Sig::Continue) => {
-                    // Stopped and resumed by someone else (kill -STOP, kill -CONT): repaint.
-                    guard.repaint_all().context("cannot clear the screen")?;
-                    dirty = true;
-                }
-                Msg::Retried(plan, res) => {
-                    app.now = Utc::now();
-                    // A poll right after the call, so the new attempt shows in progress at once.
-                    if res.is_ok() {
-                        pollers.refresh_feed(plan.feed);
+                    applied += 1;
+                    if applied < BATCH {
+                        next = feeds.try_recv().ok();
                     }
-                    app.retry_done(&plan, res);
-                    dirty = true;
                 }
-                Msg::PollerDied(why) => {
-                    anyhow::bail!("the background poller stopped unexpectedly: {why}")
+                for alert in std::mem::take(&mut app.alerts) {
+                    let _ = osc::notify(&mut std::io::stdout(), &alert.text);
                 }
+                dirty = dirty.max(Dirty::Data);
+            }
+            Msg::Tick | Msg::Frame => dirty = dirty.max(Dirty::Data),
+            Msg::Signal(Sig::Quit) => return Ok(()),
+            Msg::Signal(Sig::Suspend) => {
+                guard.suspend().context("cannot suspend")?;
+                dirty = Dirty::Input;
+            }
+            Msg::Signal(Sig::Continue) => {
+                // Stopped and resumed by someone else (kill -STOP, kill -CONT): repaint.
+                guard.repaint_all().context("cannot clear the screen")?;
+                dirty = Dirty::Input;
+            }
+            Msg::Retried(plan, res) => {
+                app.now = Utc::now();
+                // A poll right after the call, so the new attempt shows in progress at once.
+                if res.is_ok() {
+                    pollers.refresh_feed(plan.feed);
+                }
+                app.retry_done(&plan, res);
+                dirty = Dirty::Input;
             }
         }
     }

@@ -31,7 +31,11 @@ pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     right.push(Span::raw(" "));
     let right_w: usize = right.iter().map(|s| width(&s.content)).sum();
     let left_room = usize::from(area.width).saturating_sub(right_w + 1);
-    let source = format!(" amiwatch  {}", safe(&app.source));
+    let failing = match app.poll.failing {
+        n if n > 0 && app.multi_feed() => format!(" · {n} failing"),
+        _ => String::new(),
+    };
+    let source = format!(" amiwatch  {}{failing}", safe(&app.source));
     let source = truncate(&source, left_room).into_owned();
     let pad = usize::from(area.width).saturating_sub(width(&source) + right_w);
     let (name, rest) = match source.strip_prefix(" amiwatch") {
@@ -60,7 +64,7 @@ pub fn summary(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     if let Some(p) = c.overall_progress {
         spans.push(Span::styled(format!("  overall {p}%"), theme.dim()));
-        if let Some(done) = app.all_done_at {
+        if let Some(done) = app.view.all_done_at {
             let left = (done - app.now).num_seconds().max(0);
             spans.push(Span::styled(format!(" · all done ~{}", duration_short(left)), theme.dim()));
         }
@@ -90,7 +94,9 @@ pub fn warning(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let keys: &[(&str, &str)] = match app.mode {
         Mode::Search => &[("Enter", "keep"), ("Esc", "clear"), ("↑↓", "move")],
-        Mode::BucketPicker | Mode::FeedPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
+        Mode::BucketPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
+        Mode::FeedPicker => &[("↑↓", "move"), ("Enter", "pick"), ("o", "sort"), ("/", "search"), ("Esc", "close")],
+        Mode::FeedSearch => &[("Enter", "keep"), ("Esc", "clear"), ("↑↓", "move")],
         Mode::Help => &[("any key", "close")],
         Mode::ConfirmRetry => &[("Enter", "send it once"), ("Esc", "cancel")],
         Mode::Normal if app.detail_open => {
@@ -115,7 +121,7 @@ pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         active.push(format!("bucket: {}", safe(b)));
     }
     if let Some(name) = app.filters.feed.and_then(|f| app.feed_names.get(f)) {
-        active.push(format!("feed: {}", safe(name)));
+        active.push(format!("feed: {}", safe(&name.full)));
     }
     if !app.search_input.is_empty() && app.mode != Mode::Search {
         active.push(format!("search: \"{}\"", safe(&app.search_input)));

@@ -1,6 +1,6 @@
 //! The detail pane of the selected task: every field in full.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Local, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -8,15 +8,14 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::format::{ago, duration_short};
 use super::theme::Theme;
-use crate::app::App;
+use crate::app::{App, RowRef};
 use crate::image::Naming;
 use crate::task::StoreTask;
 use crate::text::safe;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let Some(i) = app.selected_task() else { return };
-    let tasks = app.tasks();
-    let t = &tasks[i];
+    let t = app.task(i);
     let title = format!(" {} ", safe(t.ami_id.as_deref().unwrap_or("task")));
     let block =
         Block::new().borders(Borders::TOP).border_style(theme.border()).title(Span::styled(title, theme.bold()));
@@ -39,7 +38,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     ]));
     match t.start_time {
         Some(start) => {
-            lines.push(Line::from(vec![label("Started"), value(times(start, app.local_offset))]));
+            lines.push(Line::from(vec![label("Started"), value(times(start))]));
             let since = duration_short((app.now - start).num_seconds());
             lines.push(if t.state.as_ref().is_some_and(|s| s.is_final()) {
                 Line::from(vec![label("Age"), value(format!("{since} since it started (EC2 reports no end time)"))])
@@ -51,7 +50,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     if t.is_in_progress() {
         lines.push(speed_line(app, i, label("Speed")));
-        let samples = app.feed_of(i).history.samples(t);
+        let samples = app.data(i).history.samples(t);
         if samples.len() >= 2 {
             let (first, last) = (samples[0], samples[samples.len() - 1]);
             let spark = sparkline(&samples.iter().map(|s| s.progress).collect::<Vec<_>>(), 40);
@@ -73,7 +72,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if let Some(r) = &t.failure_reason {
         lines.push(Line::from(vec![label("Reason"), Span::styled(safe(r).into_owned(), theme.error())]));
     }
-    let earlier = app.index.earlier_attempts(&tasks, i);
+    let earlier = app.earlier_attempts(i);
     if earlier.is_empty() {
         lines.push(Line::from(vec![
             label("Attempts"),
@@ -85,7 +84,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             value(format!("{} tasks of this AMI (a shows them all):", earlier.len() + 1)),
         ]));
         for &j in earlier.iter().take(4) {
-            lines.push(attempt_line(app, &tasks[j], theme));
+            lines.push(attempt_line(app, app.task(j), theme));
         }
     }
     let p = Paragraph::new(lines).block(block).wrap(Wrap { trim: false });
@@ -93,7 +92,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 }
 
 /// What `DescribeImages` says of the AMI: its name and details, or that it is deregistered.
-fn image_lines(app: &App, i: usize, lines: &mut Vec<Line<'static>>, theme: &Theme) {
+fn image_lines(app: &App, i: RowRef, lines: &mut Vec<Line<'static>>, theme: &Theme) {
     let label = |s: &'static str| Span::styled(format!(" {s:<11}"), theme.dim());
     match app.naming(i) {
         Some(Naming::Known(info)) => {
@@ -140,18 +139,19 @@ fn image_lines(app: &App, i: usize, lines: &mut Vec<Line<'static>>, theme: &Them
     }
 }
 
-fn speed_line(app: &App, i: usize, label: Span<'static>) -> Line<'static> {
-    let text = match app.estimate(i) {
-        Some(e) => {
+fn speed_line(app: &App, i: RowRef, label: Span<'static>) -> Line<'static> {
+    // Counted down from the poll the estimate was made at, as the table's LEFT is.
+    let text = match (app.estimate(i), app.time_left(i)) {
+        (Some(e), Some(left)) => {
             let how = if e.observed { "observed while watching" } else { "average since it started" };
-            let done = (app.now + e.left).with_timezone(&app.local_offset).format("%H:%M");
+            let done = (app.now + left).with_timezone(&Local).format("%H:%M");
             format!(
                 "{:.2}%/min ({how}) · ~{} left, done about {done} local",
                 e.rate_per_min,
-                duration_short(e.left.num_seconds())
+                duration_short(left.num_seconds())
             )
         }
-        None => "not enough progress yet to estimate the time left".into(),
+        _ => "not enough progress yet to estimate the time left".into(),
     };
     Line::from(vec![label, Span::raw(text)])
 }
@@ -182,9 +182,10 @@ fn attempt_line(app: &App, t: &StoreTask, theme: &Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-/// Local time and UTC, side by side.
-fn times(start: DateTime<Utc>, local: FixedOffset) -> String {
-    let l = start.with_timezone(&local);
+/// Local time and UTC, side by side; the local time with the offset in force at that instant
+/// (a task from before a daylight-saving change shows the offset it had).
+fn times(start: DateTime<Utc>) -> String {
+    let l = start.with_timezone(&Local);
     format!(
         "{} local (UTC{}) · {} UTC",
         l.format("%Y-%m-%d %H:%M:%S"),

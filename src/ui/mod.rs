@@ -2,6 +2,7 @@
 
 mod bars;
 mod detail;
+mod feeds;
 pub mod format;
 mod popup;
 mod table;
@@ -72,16 +73,19 @@ pub fn render(app: &App, frame: &mut Frame) {
     if let Some(w) = a.warning {
         bars::warning(app, frame, w, &theme);
     }
-    table::render(app, frame, a.table, &theme);
+    match app.mode {
+        Mode::FeedPicker | Mode::FeedSearch => feeds::render(app, frame, a.table, &theme),
+        _ => table::render(app, frame, a.table, &theme),
+    }
     if let Some(d) = a.detail {
         detail::render(app, frame, d, &theme);
     }
     bars::footer(app, frame, a.footer, &theme);
     match app.mode {
-        Mode::BucketPicker | Mode::FeedPicker => popup::picker(app, frame, area, &theme),
+        Mode::BucketPicker => popup::picker(app, frame, area, &theme),
         Mode::Help => popup::help(frame, area, &theme),
         Mode::ConfirmRetry => popup::confirm_retry(app, frame, area, &theme),
-        Mode::Normal | Mode::Search => {}
+        Mode::Normal | Mode::Search | Mode::FeedPicker | Mode::FeedSearch => {}
     }
 }
 

@@ -20,7 +20,6 @@ fn boxed<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
 }
 
 pub fn picker(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
-    let region = app.mode == crate::app::Mode::FeedPicker;
     let entries = app.picker_entries();
     let h = (entries.len() as u16 + 2).min(area.height.saturating_sub(2)).max(3);
     let popup = centered(area, 56, h);
@@ -33,14 +32,13 @@ pub fn picker(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .skip(first)
         .take(inner_h)
         .map(|(n, (bucket, count))| {
-            let all = if region { "All feeds" } else { "All buckets" };
-            let name = bucket.as_deref().map_or(all.to_string(), |b| truncate(&safe(b), text_w).into_owned());
+            let name = bucket.as_deref().map_or("All buckets".to_string(), |b| truncate(&safe(b), text_w).into_owned());
             let text = format!(" {name:<text_w$} {count:>6} ");
             if n == app.picker { Line::styled(text, theme.selected_row()) } else { Line::raw(text) }
         })
         .collect();
     frame.render_widget(Clear, popup);
-    let title = if region { " Feed (Enter picks, Esc cancels) " } else { " Bucket (Enter picks, Esc cancels) " };
+    let title = " Bucket (Enter picks, Esc cancels) ";
     frame.render_widget(Paragraph::new(lines).block(boxed(title, theme)), popup);
 }
 

@@ -9,8 +9,8 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::format::{ago, bar, duration_short};
 use super::theme::Theme;
-use crate::app::App;
 use crate::app::view::StateFilter;
+use crate::app::{App, RowRef};
 use crate::image::Naming;
 use crate::task::StoreTask;
 use crate::text::{safe, truncate};
@@ -85,15 +85,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         frame.render_widget(p, inner);
         return;
     }
-    let longest = app.index.buckets.iter().map(|(b, _)| crate::text::width(b)).max().unwrap_or(0);
+    let (longest_name, longest) = app.longest_name_and_bucket();
     // With several feeds, a feed column after the AMI ID.
-    let labels: &[String] = if app.multi_feed() { &app.feed_names } else { &[] };
-    let region_w = labels.iter().map(|l| crate::text::width(l)).max().unwrap_or(0).clamp(0, 28) as u16;
+    let labels: &[crate::app::feeds::FeedName] = if app.multi_feed() { &app.feed_names } else { &[] };
+    let region_w = labels.iter().map(|l| l.width()).max().unwrap_or(0).clamp(0, 28) as u16;
     let region_w = if labels.is_empty() { 0 } else { region_w.max(6) };
     let cols = columns(
         area.width.saturating_sub(region_w + u16::from(region_w > 0)),
         longest.min(usize::from(u16::MAX)) as u16,
-        app.index.longest_name.min(usize::from(u16::MAX)) as u16,
+        longest_name.min(usize::from(u16::MAX)) as u16,
     );
     let (bucket_w, bar_w, detail_w) = (cols.bucket, cols.bar, cols.detail);
     let mut header = vec!["", "AMI ID"];
@@ -123,16 +123,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         widths.push(Constraint::Length(w));
     }
     let body_h = usize::from(area.height.saturating_sub(1));
-    let tasks = app.tasks();
     let rows = app.view.rows.iter().enumerate().skip(app.offset).take(body_h).map(|(n, &i)| {
-        let t = &tasks[i];
+        let t = app.task(i);
         let mut cells = vec![
             Cell::from(if n == app.selected { "▶" } else { " " }),
             Cell::from(safe(t.ami_id.as_deref().unwrap_or("(no AMI ID)")).into_owned()),
         ];
         if region_w > 0 {
-            let label = &labels[tasks.locate(i).0];
-            cells.push(Cell::from(truncate(&safe(label), usize::from(region_w)).into_owned()));
+            let label = labels[i.feed()].fit(usize::from(region_w));
+            cells.push(Cell::from(safe(&label).into_owned()));
         }
         if let Some(w) = cols.name {
             cells.push(name_cell(app, i, usize::from(w), theme));
@@ -159,7 +158,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 }
 
 /// The AMI's name; `deregistered`, dimmed, when EC2 no longer knows it; blank until asked.
-fn name_cell(app: &App, i: usize, w: usize, theme: &Theme) -> Cell<'static> {
+fn name_cell(app: &App, i: RowRef, w: usize, theme: &Theme) -> Cell<'static> {
     match app.naming(i) {
         Some(Naming::Known(info)) => Cell::from(truncate(&safe(info.name.as_deref().unwrap_or("-")), w).into_owned()),
         Some(Naming::Deregistered) => Cell::from(Span::styled(truncate("(deregistered)", w).into_owned(), theme.dim())),
@@ -168,7 +167,7 @@ fn name_cell(app: &App, i: usize, w: usize, theme: &Theme) -> Cell<'static> {
 }
 
 /// `~14m` for a task in progress with an estimate, `?` without one, blank otherwise.
-fn time_left(app: &App, t: &StoreTask, i: usize) -> String {
+fn time_left(app: &App, t: &StoreTask, i: RowRef) -> String {
     if !t.is_in_progress() {
         return String::new();
     }
@@ -176,10 +175,10 @@ fn time_left(app: &App, t: &StoreTask, i: usize) -> String {
 }
 
 /// The state, marked `↻N` when the AMI has N tasks (key `a` shows them all).
-fn state_label(app: &App, t: &StoreTask, i: usize, theme: &Theme) -> Line<'static> {
+fn state_label(app: &App, t: &StoreTask, i: RowRef, theme: &Theme) -> Line<'static> {
     let state = t.state.as_ref().map_or("-".into(), |s| truncate(&safe(s.as_wire()), 10).into_owned());
     let mut spans = vec![Span::styled(state, theme.state(t.state.as_ref()))];
-    let n = app.index.attempt_count(&app.tasks(), i);
+    let n = app.attempt_count(i);
     if !app.filters.all_tasks && n > 1 {
         spans.push(Span::styled(format!(" ↻{n}"), theme.dim()));
     }
@@ -210,7 +209,7 @@ fn empty_message(app: &App) -> Option<String> {
     Some(match (app.has_data(), &app.poll.failure) {
         (false, None) => "Loading: the first poll is running…".into(),
         (false, Some(f)) => format!("The first poll failed: {}\nRetrying automatically; press r to retry now.", safe(&f.summary)),
-        (true, _) if app.tasks().is_empty() => {
+        (true, _) if app.task_count() == 0 => {
             "No store-image tasks in this account and region for the last 31 days.\nStart one with `aws ec2 create-store-image-task`; it will show up here.".into()
         }
         (true, _) => {

@@ -1,0 +1,236 @@
+//! One feed's data and what is derived from it, built once when its snapshot or its names
+//! arrive, and never again until they change. The dashboard runs the [`Deriver`]s on a worker
+//! beside the pollers (`tui`), so the event loop only swaps an `Arc`; the view merges the
+//! feeds' parts when it draws ([`super::view`]). A change in one feed costs that feed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::ec2::{PollEvent, Snapshot};
+use crate::eta::{Estimate, History};
+use crate::image::Naming;
+use crate::task::{StoreTask, TaskKey, TaskState};
+
+/// What `DescribeImages` said of a feed's AMIs, by AMI ID.
+pub type Names = HashMap<String, Naming>;
+
+/// A feed's snapshot with everything the view needs of it, derived once.
+#[derive(Debug, Clone)]
+pub struct FeedData {
+    pub snapshot: Arc<Snapshot>,
+    pub names: Arc<Names>,
+    /// Progress samples of the tasks in progress, as of this snapshot (the detail pane).
+    pub history: Arc<History>,
+    /// Per task, its estimate as of the snapshot's fetch.
+    estimates: Vec<Option<Estimate>>,
+    /// Per task, its AMI's name lowercased (the name sort), when it has one.
+    name_keys: Vec<Option<Box<str>>>,
+    /// Each AMI's latest task (a task without an AMI ID stands alone), newest first.
+    latest: Vec<u32>,
+    /// Per AMI, its tasks newest first.
+    attempts: HashMap<String, Vec<u32>>,
+    /// Every bucket with its number of tasks (latest per AMI, and all), sorted by name.
+    pub buckets: Vec<(String, usize)>,
+    pub buckets_all: Vec<(String, usize)>,
+    /// The longest name and bucket, in cells (column widths).
+    pub longest_name: usize,
+    pub longest_bucket: usize,
+    /// Tasks in progress (latest per AMI).
+    pub in_progress: usize,
+}
+
+impl FeedData {
+    /// Derives everything from a snapshot, its names, and the history that includes it.
+    pub fn build(snapshot: Arc<Snapshot>, names: Arc<Names>, history: Arc<History>) -> Self {
+        let tasks = &snapshot.tasks;
+        let mut order: Vec<u32> = (0..tasks.len() as u32).collect();
+        // Newest first, then by AMI ID: the first task seen of an AMI is its latest, and the
+        // order is the default sort's, so that sort costs nothing.
+        order.sort_by(|&a, &b| newest_first(&tasks[a as usize], &tasks[b as usize]).then(a.cmp(&b)));
+        let mut attempts: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut latest = Vec::new();
+        for &i in &order {
+            match &tasks[i as usize].ami_id {
+                Some(id) => {
+                    let list = attempts.entry(id.clone()).or_default();
+                    if list.is_empty() {
+                        latest.push(i);
+                    }
+                    list.push(i);
+                }
+                None => latest.push(i),
+            }
+        }
+        let name_of = |t: &StoreTask| names.get(t.ami_id.as_deref()?)?.name();
+        let name_keys = if names.is_empty() {
+            Vec::new()
+        } else {
+            tasks.iter().map(|t| name_of(t).map(|n| n.to_lowercase().into_boxed_str())).collect()
+        };
+        let longest_name = tasks.iter().filter_map(name_of).map(crate::text::width).max().unwrap_or(0);
+        let longest_bucket =
+            tasks.iter().filter_map(|t| t.bucket.as_deref()).map(crate::text::width).max().unwrap_or(0);
+        let estimates = tasks.iter().map(|t| history.estimate(t, snapshot.fetched_at)).collect();
+        let in_progress = latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()).count();
+        let buckets = bucket_counts(latest.iter().map(|&i| &tasks[i as usize]));
+        let buckets_all = bucket_counts(tasks.iter());
+        Self {
+            estimates,
+            name_keys,
+            latest,
+            attempts,
+            buckets,
+            buckets_all,
+            longest_name,
+            longest_bucket,
+            in_progress,
+            snapshot,
+            names,
+            history,
+        }
+    }
+
+    pub fn tasks(&self) -> &[StoreTask] {
+        &self.snapshot.tasks
+    }
+
+    /// Each AMI's latest task, newest first.
+    pub fn latest(&self) -> &[u32] {
+        &self.latest
+    }
+
+    pub fn estimate(&self, i: u32) -> Option<Estimate> {
+        self.estimates.get(i as usize).copied().flatten()
+    }
+
+    /// The lowercased name of task `i`'s AMI, for sorting.
+    pub fn name_key(&self, i: u32) -> Option<&str> {
+        self.name_keys.get(i as usize)?.as_deref()
+    }
+
+    pub fn naming(&self, i: u32) -> Option<&Naming> {
+        self.names.get(self.tasks().get(i as usize)?.ami_id.as_deref()?)
+    }
+
+    /// Every task of task `i`'s AMI, newest first (none for a task without an AMI ID).
+    pub fn attempts(&self, i: u32) -> &[u32] {
+        let ami = self.tasks().get(i as usize).and_then(|t| t.ami_id.as_ref());
+        ami.and_then(|a| self.attempts.get(a)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The task an identity names now: the same task, or with `latest`, its AMI's latest.
+    pub fn find(&self, key: &TaskKey, latest: bool) -> Option<u32> {
+        let tasks = self.tasks();
+        match &key.ami_id {
+            Some(ami) => {
+                let list = self.attempts.get(ami)?;
+                match latest {
+                    true => list.first().copied(),
+                    false => list.iter().copied().find(|&i| tasks[i as usize].start_time == key.start_time),
+                }
+            }
+            None => (0..tasks.len() as u32).find(|&i| tasks[i as usize].has_key(key)),
+        }
+    }
+
+    /// When this feed's tasks in progress should be done, the latest of them.
+    pub fn done_at(&self, i: u32) -> Option<DateTime<Utc>> {
+        Some(self.snapshot.fetched_at + self.estimate(i)?.left)
+    }
+}
+
+/// Newest first, then by AMI ID: the default order, and every sort's tie-break.
+pub fn newest_first(a: &StoreTask, b: &StoreTask) -> std::cmp::Ordering {
+    b.start_time.cmp(&a.start_time).then_with(|| a.ami_id.cmp(&b.ami_id))
+}
+
+fn bucket_counts<'a>(tasks: impl Iterator<Item = &'a StoreTask>) -> Vec<(String, usize)> {
+    let mut m: HashMap<&str, usize> = HashMap::new();
+    for t in tasks {
+        if let Some(b) = t.bucket.as_deref() {
+            *m.entry(b).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(String, usize)> = m.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    v.sort();
+    v
+}
+
+/// What a poll said of the schedule, with a new snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Polled {
+    pub next_in: Duration,
+    pub slowed: bool,
+    /// Requests the poll made.
+    pub requests: u32,
+}
+
+/// A feed's event, after derivation: what the dashboard applies.
+#[derive(Debug, Clone)]
+pub enum FeedEvent {
+    /// New data: a snapshot (with `polled`) or new names (without). `ended` are the tasks
+    /// that were in progress before and have ended now, for toasts and notifications.
+    Data { data: Arc<FeedData>, polled: Option<Polled>, ended: Vec<u32> },
+    /// Anything else the poller says (polling, a failure, names unavailable), as it said it.
+    Status(PollEvent),
+}
+
+/// Turns one feed's poller events into [`FeedEvent`]s: keeps its time-left history and its
+/// names across snapshots, and derives a new [`FeedData`] when either changes.
+#[derive(Debug, Clone, Default)]
+pub struct Deriver {
+    history: History,
+    names: Arc<Names>,
+    data: Option<Arc<FeedData>>,
+}
+
+impl Deriver {
+    pub fn apply(&mut self, event: PollEvent) -> FeedEvent {
+        match event {
+            PollEvent::Snapshot { snapshot, next_in, slowed, requests } => {
+                self.history.record(&snapshot.tasks, snapshot.fetched_at);
+                let ended = match &self.data {
+                    Some(before) => endings(before.tasks(), &snapshot.tasks),
+                    None => Vec::new(),
+                };
+                let data = self.derive(snapshot);
+                FeedEvent::Data { data, polled: Some(Polled { next_in, slowed, requests }), ended }
+            }
+            PollEvent::Names { found, missing } => {
+                let names = Arc::make_mut(&mut self.names);
+                for info in found {
+                    names.insert(info.id.clone(), Naming::Known(info));
+                }
+                for id in missing {
+                    names.insert(id, Naming::Deregistered);
+                }
+                match self.data.as_ref().map(|d| d.snapshot.clone()) {
+                    Some(snapshot) => FeedEvent::Data { data: self.derive(snapshot), polled: None, ended: Vec::new() },
+                    // Names before any snapshot: kept for the first one.
+                    None => FeedEvent::Status(PollEvent::Polling),
+                }
+            }
+            other => FeedEvent::Status(other),
+        }
+    }
+
+    fn derive(&mut self, snapshot: Arc<Snapshot>) -> Arc<FeedData> {
+        let data = Arc::new(FeedData::build(snapshot, self.names.clone(), Arc::new(self.history.clone())));
+        self.data = Some(data.clone());
+        data
+    }
+}
+
+/// The tasks of `now` that were in progress in `before` and have ended.
+fn endings(before: &[StoreTask], now: &[StoreTask]) -> Vec<u32> {
+    let running: std::collections::HashSet<TaskKey> =
+        before.iter().filter(|t| t.is_in_progress()).map(StoreTask::key).collect();
+    if running.is_empty() {
+        return Vec::new();
+    }
+    let ended = |t: &StoreTask| t.state.as_ref().is_some_and(TaskState::is_final) && running.contains(&t.key());
+    (0..now.len() as u32).filter(|&i| ended(&now[i as usize])).collect()
+}
