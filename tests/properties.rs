@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amiwatch::app::view::{SortKey, StateFilter};
-use amiwatch::app::{Action, App, Mode};
+use amiwatch::app::{Action, App, Deriver, FeedEvent, Mode};
 use amiwatch::ec2::{FeedInfo, PollEvent, Snapshot};
-use amiwatch::image::Naming;
+use amiwatch::image::{AmiInfo, Naming};
 use amiwatch::output::{self, Format};
 use amiwatch::task::{StoreTask, TaskState};
 use amiwatch::ui;
@@ -87,6 +87,27 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
+/// A feed's poller event: a snapshot taken some seconds on, or names for some AMIs.
+fn feed_event() -> impl Strategy<Value = (usize, PollEvent)> {
+    let snap = (proptest::collection::vec(task(), 0..30), 0i64..600).prop_map(|(tasks, secs)| PollEvent::Snapshot {
+        snapshot: Arc::new(Snapshot { tasks, fetched_at: now() + chrono::Duration::seconds(secs), next_token: None }),
+        next_in: Duration::from_secs(5),
+        slowed: false,
+        requests: 1,
+    });
+    let names = proptest::collection::vec((0u8..12, proptest::option::of("[A-Za-z ]{0,8}")), 0..8).prop_map(|v| {
+        let (found, missing): (Vec<_>, Vec<_>) = v.into_iter().partition(|(n, _)| n % 3 != 0);
+        PollEvent::Names {
+            found: found
+                .into_iter()
+                .map(|(n, name)| Arc::new(AmiInfo { id: format!("ami-{n:08x}"), name, ..AmiInfo::default() }))
+                .collect(),
+            missing: missing.into_iter().map(|(n, _)| format!("ami-{n:08x}")).collect(),
+        }
+    });
+    (0usize..8, prop_oneof![3 => snap, 1 => names])
+}
+
 fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
         snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
@@ -164,6 +185,48 @@ proptest! {
         if app.mode == Mode::Search {
             app.handle(Action::SearchClear);
         }
+        check_invariants(&app);
+    }
+
+    /// The dashboard's path: events derived per feed, applied in batches, the view merged once
+    /// per batch and per key. After any sequence, the view equals one made from scratch of the
+    /// feeds' final data with the same filters: rows, order, counts and time all done.
+    #[test]
+    fn the_merged_view_equals_a_build_from_scratch(
+        n_feeds in 1usize..5,
+        events in proptest::collection::vec(feed_event(), 1..24),
+        actions in proptest::collection::vec(action(), 0..24),
+        batch in 1usize..4,
+    ) {
+        let feeds: Vec<Arc<FeedInfo>> = (0..n_feeds)
+            .map(|n| Arc::new(FeedInfo { profile: Some(format!("p{n}")), region: Some("r-1".into()), ..FeedInfo::default() }))
+            .collect();
+        let mut app = App::new(feeds.clone(), Duration::from_secs(5), now());
+        let mut derivers: Vec<Deriver> = (0..n_feeds).map(|_| Deriver::default()).collect();
+        let mut actions = actions.into_iter();
+        for (n, (feed, event)) in events.into_iter().enumerate() {
+            let f = feed % n_feeds;
+            let e = derivers[f].apply(event);
+            app.apply_feed(f, e);
+            if n % batch == 0 {
+                app.sync();
+                if let Some(a) = actions.next() {
+                    app.handle(a);
+                }
+            }
+        }
+        app.sync();
+        let mut fresh = App::new(feeds, Duration::from_secs(5), now());
+        for (f, feed) in app.feeds.iter().enumerate() {
+            if let Some(data) = &feed.data {
+                fresh.apply_feed(f, FeedEvent::Data { data: data.clone(), polled: None, ended: Vec::new() });
+            }
+        }
+        fresh.filters = app.filters.clone();
+        fresh.sync();
+        prop_assert_eq!(&app.view.rows, &fresh.view.rows);
+        prop_assert_eq!(app.view.counts, fresh.view.counts);
+        prop_assert_eq!(app.view.all_done_at, fresh.view.all_done_at);
         check_invariants(&app);
     }
 
