@@ -158,15 +158,27 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     // The demo's endpoint lives as long as this function: keep the handle.
     let sim = match cli.demo {
         true => Some(
-            sim::start(([127, 0, 0, 1], 0).into(), cli.sim.to_config())
+            // Each demo account sees its own tasks.
+            sim::start(([127, 0, 0, 1], 0).into(), sim::SimConfig { accounts_by_key: true, ..cli.sim.to_config() })
                 .await
                 .context("cannot start the embedded EC2 endpoint")?,
         ),
         false => None,
     };
+    // The demo's dashboard shows a small organisation; scripts read its first account, in the
+    // shape one account gives (the AWS CLI's).
+    let org = cli.demo && mode == Mode::Dashboard;
+    let (profiles, regions) = match org {
+        true if cli.aws.regions.is_empty() && !cli.aws.all_regions => (
+            ec2::feed::DEMO_ORG.map(|(p, _, _)| p.to_string()).to_vec(),
+            ec2::feed::DEMO_ORG_REGIONS.map(str::to_string).to_vec(),
+        ),
+        true => (ec2::feed::DEMO_ORG.map(|(p, _, _)| p.to_string()).to_vec(), dedup(&cli.aws.regions)),
+        false => (dedup(&cli.aws.profiles), dedup(&cli.aws.regions)),
+    };
     let plan = FeedPlan {
-        profiles: dedup(&cli.aws.profiles),
-        regions: dedup(&cli.aws.regions),
+        profiles,
+        regions,
         all_regions: cli.aws.all_regions,
         options: ec2::ClientOptions {
             endpoint_url: cli.aws.endpoint_url.clone(),

@@ -245,7 +245,7 @@ pub async fn connect_with_account(opts: &ClientOptions, lookup: Option<Duration>
 /// A client for the embedded endpoint: static fake credentials and a fixed region, sealed
 /// from the environment, so the demo never sends a request anywhere else.
 pub fn connect_embedded(endpoint_url: &str, opts: &ClientOptions) -> Ec2 {
-    connect_embedded_as(endpoint_url, opts, "AKIDAMIWATCHDEMO", DEMO_REGION)
+    connect_embedded_as(endpoint_url, opts, crate::sim::DEMO_KEY, DEMO_REGION)
 }
 
 /// Like [`connect_embedded`], with a chosen access key (the simulator treats keys starting

@@ -65,6 +65,12 @@ pub struct Feed {
 /// The account the demo's credentials say they belong to.
 pub const DEMO_ACCOUNT: &str = "123456789012";
 
+/// The demo's organisation: two accounts (profile, access key, account ID)...
+pub const DEMO_ORG: [(&str, &str, &str); 2] =
+    [("demo", crate::sim::DEMO_KEY, DEMO_ACCOUNT), ("demo-dev", "AKIDAMIWATCHDEMODEV", "210987654321")];
+/// ...in two regions, so the dashboard's first run shows what several feeds look like.
+pub const DEMO_ORG_REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
 /// Which feeds to connect: every profile in every region.
 #[derive(Debug, Clone, Default)]
 pub struct FeedPlan {
@@ -138,11 +144,13 @@ async fn one(plan: &FeedPlan, base: &ClientOptions, region: Option<String>, look
     match &plan.embedded {
         Some(url) => {
             let region = opts.region.clone().unwrap_or_else(|| client::DEMO_REGION.to_string());
-            let ec2 = client::connect_embedded_as(url, &opts, "AKIDAMIWATCHDEMO", &region);
+            let (profile, key, account) =
+                DEMO_ORG.into_iter().find(|(p, _, _)| opts.profile.as_deref() == Some(*p)).unwrap_or(DEMO_ORG[0]);
+            let ec2 = client::connect_embedded_as(url, &opts, key, &region);
             let info = FeedInfo {
-                profile: Some("demo".into()),
+                profile: Some(profile.into()),
                 region: Some(region),
-                account: Some(DEMO_ACCOUNT.into()),
+                account: Some(account.into()),
                 endpoint: Some(url.clone()),
             };
             Feed { info: Arc::new(info), ec2 }

@@ -28,6 +28,9 @@ pub use faults::{Fault, FaultConfig, Hostile};
 use protocol::{DescribeRequest, Ec2Error, Params};
 use scenario::{Scenario, ScenarioShape, SimClock};
 
+/// The access key of the demo's first account (the endpoint's default account).
+pub const DEMO_KEY: &str = "AKIDAMIWATCHDEMO";
+
 /// How to build the simulated account.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -130,14 +133,21 @@ impl State {
         let key = task.object_key();
         let mut next = (*current).clone();
         next.tasks.insert(0, task);
-        let account = if self.config.accounts_by_key { access_key } else { "" };
+        let account = self.account_of(access_key);
         let mut map = self.scenarios.lock().unwrap_or_else(|p| p.into_inner());
         map.insert((account.to_string(), region.to_string()), Arc::new(next));
         Ok(key)
     }
 
+    /// Whose tasks a key sees: its own with `accounts_by_key`, else the one default account.
+    /// The demo's own key is the default account in either mode, so the demo's first account
+    /// shows the same tasks whether or not the demo's second account is there.
+    fn account_of<'a>(&self, access_key: &'a str) -> &'a str {
+        if self.config.accounts_by_key && access_key != DEMO_KEY { access_key } else { "" }
+    }
+
     fn scenario(&self, access_key: &str, region: &str) -> Arc<Scenario> {
-        let account = if self.config.accounts_by_key { access_key } else { "" };
+        let account = self.account_of(access_key);
         let mut map = self.scenarios.lock().unwrap_or_else(|p| p.into_inner());
         map.entry((account.to_string(), region.to_string()))
             .or_insert_with(|| {

@@ -102,6 +102,17 @@ pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Mode::Normal if app.detail_open => {
             &[("Esc", "close"), ("↑↓", "move"), ("a", "all tasks"), ("?", "help"), ("q", "quit")]
         }
+        Mode::Normal if app.multi_feed() => &[
+            ("1-4", "state"),
+            ("F", "feeds"),
+            ("b", "bucket"),
+            ("/", "search"),
+            ("o", "sort"),
+            ("Enter", "detail"),
+            ("r", "refresh"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
         Mode::Normal => &[
             ("1-4", "state"),
             ("b", "bucket"),
