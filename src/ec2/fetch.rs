@@ -97,9 +97,13 @@ pub async fn fetch_all(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fe
 }
 
 /// Only what can change since the last poll, where `running` are the tasks in progress then:
-/// the tasks in progress now (the service's own `task-state` filter; with `--image-id`, none
-/// are listed), and the latest task of each AMI of `running` not among them, 20 AMIs a
-/// request, so a task that just ended is seen with its final state and reason.
+/// the tasks in progress now (the service's own `task-state` filter), and the latest task of
+/// each AMI of `running` not among them, 20 AMIs a request, so a task that just ended is seen
+/// with its final state and reason.
+///
+/// With `--image-id`, the latest task of every watched AMI (20 a request): few AMIs, cheap,
+/// and exact, so a new export of a watched AMI shows at once even when nothing was running,
+/// and every fast poll is a request answered (never "updated" with nothing asked).
 ///
 /// When a task of `running` can be seen neither way (its AMI has a newer export, and a
 /// listing by AMI returns only the latest), its end can only be read from a full listing: the
@@ -114,17 +118,17 @@ pub async fn fetch_changes(
     // A fast poll is never dearer than a sweep: when the tasks in progress are so many of all
     // that the listing of them and the look-up of those that ended could cost as many requests
     // as reading everything, read everything.
+    if !sel.image_ids.is_empty() {
+        return fetch_all(ec2, sel, paging).await;
+    }
     let page = paging.page_size.max(1) as usize;
     let worst = running.len().div_ceil(page) + running.len().div_ceil(IMAGE_IDS_PER_REQUEST);
-    if sel.image_ids.is_empty() && worst >= total.div_ceil(page) {
+    if worst >= total.div_ceil(page) {
         return fetch_all(ec2, sel, paging).await;
     }
     timed(ec2, async {
-        let mut out = Fetched::default();
-        if sel.image_ids.is_empty() {
-            let moving = Selection { states: vec![TaskState::InProgress], ..sel.clone() };
-            out = fetch_pages(ec2, &moving, &Paging { page_size: paging.page_size, ..Paging::default() }).await?;
-        }
+        let moving = Selection { states: vec![TaskState::InProgress], ..sel.clone() };
+        let mut out = fetch_pages(ec2, &moving, &Paging { page_size: paging.page_size, ..Paging::default() }).await?;
         let listed: HashSet<&str> = out.tasks.iter().filter_map(|t| t.ami_id.as_deref()).collect();
         let mut asked: HashSet<&str> = HashSet::new();
         let ended: Vec<String> = running
@@ -142,11 +146,7 @@ pub async fn fetch_changes(
         let seen: HashSet<TaskKey> = out.tasks.iter().map(StoreTask::key).collect();
         if running.iter().any(|k| !seen.contains(k)) {
             let requests = out.requests;
-            let full = if sel.image_ids.is_empty() {
-                fetch_pages(ec2, sel, paging).await?
-            } else {
-                fetch_by_ids(ec2, sel).await?
-            };
+            let full = fetch_pages(ec2, sel, paging).await?;
             out = Fetched { requests: requests + full.requests, complete: true, ..full };
         }
         Ok(out)

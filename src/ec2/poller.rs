@@ -342,7 +342,13 @@ impl Cadence {
         };
         self.pace = self.schedule.pace(self.pace, f.throttled);
         let next_in = self.schedule.after_success(&tasks).max(self.pace);
-        let snapshot = Arc::new(Snapshot { tasks, fetched_at: Utc::now(), next_token: f.next_token });
+        // "Updated" means a request was answered: a poll that asked nothing keeps the time
+        // of the last answer.
+        let fetched_at = match &self.last {
+            Some(last) if f.requests == 0 => last.fetched_at,
+            _ => Utc::now(),
+        };
+        let snapshot = Arc::new(Snapshot { tasks, fetched_at, next_token: f.next_token });
         self.last = Some(snapshot.clone());
         (snapshot, next_in, self.pace > self.schedule.interval)
     }
