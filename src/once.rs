@@ -70,7 +70,12 @@ pub async fn fetch_feeds(
                 }
                 Err(error)
             }
-            Some(PollEvent::Polling | PollEvent::Names { .. } | PollEvent::NamesUnavailable { .. }) => continue,
+            Some(
+                PollEvent::Polling
+                | PollEvent::Names { .. }
+                | PollEvent::NamesUnavailable { .. }
+                | PollEvent::NamesIncomplete { .. },
+            ) => continue,
             None => Err(FetchError::new(
                 crate::ec2::ErrorKind::Other,
                 format!("the poller stopped unexpectedly: {}", pollers.why_ended(idx).await),

@@ -314,7 +314,15 @@ pub async fn wait(feeds: &[Feed], sel: &Selection, opts: &WaitOptions) -> anyhow
                 }
                 eprintln!("amiwatch: {}{error} (still waiting; next try in {}s)", who(f), retry_in.as_secs().max(1));
             }
-            Some((_, Some(PollEvent::Polling | PollEvent::Names { .. } | PollEvent::NamesUnavailable { .. })))
+            Some((
+                _,
+                Some(
+                    PollEvent::Polling
+                    | PollEvent::Names { .. }
+                    | PollEvent::NamesUnavailable { .. }
+                    | PollEvent::NamesIncomplete { .. },
+                ),
+            ))
             | None
                 if !timed_out =>
             {

@@ -43,6 +43,8 @@ pub struct Fake {
     pub url: String,
     counts: Arc<std::sync::Mutex<HashMap<String, u64>>>,
     pub bytes_sent: Arc<AtomicU64>,
+    /// Per action: (requests being answered now, the most ever at once).
+    in_flight: Arc<std::sync::Mutex<HashMap<String, (u64, u64)>>>,
 }
 
 impl Fake {
@@ -50,33 +52,59 @@ impl Fake {
     pub fn count(&self, action: &str) -> u64 {
         self.counts.lock().unwrap().get(action).copied().unwrap_or(0)
     }
+
+    /// The most requests of `action` answered at once so far.
+    pub fn most_at_once(&self, action: &str) -> u64 {
+        self.in_flight.lock().unwrap().get(action).map_or(0, |v| v.1)
+    }
 }
 
 pub async fn start(answer: impl Fn(&Asked) -> (u16, Bytes) + Send + Sync + 'static) -> Fake {
+    start_slow(answer, |_| std::time::Duration::ZERO).await
+}
+
+/// As [`start`], each answer sent after `delay` of its request.
+pub async fn start_slow(
+    answer: impl Fn(&Asked) -> (u16, Bytes) + Send + Sync + 'static,
+    delay: impl Fn(&Asked) -> std::time::Duration + Send + Sync + 'static,
+) -> Fake {
+    let delay: Arc<dyn Fn(&Asked) -> std::time::Duration + Send + Sync> = Arc::new(delay);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let answer: Arc<Answerer> = Arc::new(answer);
     let counts = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let bytes_sent = Arc::new(AtomicU64::new(0));
-    let (c, b) = (counts.clone(), bytes_sent.clone());
+    let in_flight = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let (c, b, fl) = (counts.clone(), bytes_sent.clone(), in_flight.clone());
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
-            let (answer, counts, bytes_sent) = (answer.clone(), c.clone(), b.clone());
+            let (answer, counts, bytes_sent, delay, in_flight) =
+                (answer.clone(), c.clone(), b.clone(), delay.clone(), fl.clone());
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let (answer, counts, bytes_sent) = (answer.clone(), counts.clone(), bytes_sent.clone());
+                    let (answer, counts, bytes_sent, delay, in_flight) =
+                        (answer.clone(), counts.clone(), bytes_sent.clone(), delay.clone(), in_flight.clone());
                     async move {
                         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                         let params: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
                         let action = params.get("Action").cloned().unwrap_or_default();
                         let n = {
                             let mut g = counts.lock().unwrap();
-                            let e = g.entry(action).or_insert(0);
+                            let e = g.entry(action.clone()).or_insert(0);
                             *e += 1;
                             *e
                         };
-                        let (status, body) = answer(&Asked { params, n });
+                        {
+                            let mut g = in_flight.lock().unwrap();
+                            let e = g.entry(action.clone()).or_insert((0, 0));
+                            e.0 += 1;
+                            e.1 = e.1.max(e.0);
+                        }
+                        let asked = Asked { params, n };
+                        tokio::time::sleep(delay(&asked)).await;
+                        let (status, body) = answer(&asked);
+                        in_flight.lock().unwrap().entry(action).or_insert((1, 1)).0 -= 1;
                         bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
                         let mut r = Response::new(Full::new(body));
                         *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
@@ -88,7 +116,7 @@ pub async fn start(answer: impl Fn(&Asked) -> (u16, Bytes) + Send + Sync + 'stat
             });
         }
     });
-    Fake { url, counts, bytes_sent }
+    Fake { url, counts, bytes_sent, in_flight }
 }
 
 /// An EC2 error answer.
@@ -111,6 +139,20 @@ pub fn tasks_page(items: &str, next: Option<&str>) -> (u16, Bytes) {
     let next = next.map(|t| format!("<nextToken>{t}</nextToken>")).unwrap_or_default();
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeStoreImageTasksResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r-1</requestId><storeImageTaskResultSet>{items}</storeImageTaskResultSet>{next}</DescribeStoreImageTasksResponse>"
+    );
+    (200, Bytes::from(body))
+}
+
+/// A `DescribeImages` answer naming these AMIs.
+pub fn images_page(ids: &[String]) -> (u16, Bytes) {
+    let items: String = ids
+        .iter()
+        .map(|id| {
+            format!("<item><imageId>{id}</imageId><imageState>available</imageState><name>name-of-{id}</name></item>")
+        })
+        .collect();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeImagesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r-1</requestId><imagesSet>{items}</imagesSet></DescribeImagesResponse>"
     );
     (200, Bytes::from(body))
 }
