@@ -6,8 +6,10 @@
 use aws_sdk_ec2::types::Filter;
 
 use super::client::Ec2;
-use super::error::FetchError;
-use super::fetch::PageGuard;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+
+use super::error::{ErrorKind, FetchError};
+use super::fetch::{PageGuard, Permission};
 use crate::image::AmiInfo;
 
 /// AMIs per `DescribeImages` request.
@@ -40,4 +42,18 @@ pub async fn describe_images(ec2: &Ec2, ids: &[String]) -> Result<Vec<AmiInfo>, 
         }
     }
     Ok(out)
+}
+
+/// Whether the caller may call `DescribeImages` (DryRun, with the `image-id` filter on
+/// `ami`, so it could never list public images): optional, for names.
+pub async fn check_permission(ec2: &Ec2, ami: &str) -> Result<Permission, FetchError> {
+    let filter = Filter::builder().name("image-id").values(ami).build();
+    match ec2.client.describe_images().filters(filter).dry_run(true).send().await {
+        Ok(_) => Ok(Permission::Allowed),
+        Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("DryRunOperation") => Ok(Permission::Allowed),
+        Err(e) => {
+            let err = FetchError::from_sdk(&e).at(&ec2.endpoint);
+            if err.kind == ErrorKind::Unauthorized { Ok(Permission::Denied(err.detail)) } else { Err(err) }
+        }
+    }
 }
