@@ -124,3 +124,20 @@ async fn peak_memory_of_once_against_an_endless_listing() {
     assert!(err.contains("more than 1,000,000 tasks"), "{err}");
     assert!(kib < 1536 * 1024, "peak {kib} KiB");
 }
+
+/// As above, with pages of one task whose failure reason is 7 MiB: the byte bound (512 MiB)
+/// stops the listing after 73 pages.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement: reads half a gigabyte, minutes in a debug build"]
+async fn peak_memory_of_once_against_fields_that_grow_without_end() {
+    let ep = fake::start(|q| endless(q.n, 1, 7 * 1024 * 1024)).await;
+    let child = once_against(&ep.url, true);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.contains("Maximum resident set size")).unwrap_or("?");
+    let kib: u64 = line.rsplit(' ').next().and_then(|v| v.trim().parse().ok()).unwrap_or(u64::MAX);
+    println!("pages: {}, {line}", ep.count("DescribeStoreImageTasks"));
+    println!("{}", err.lines().next().unwrap_or_default());
+    assert!(err.contains("more than 512 MiB of tasks"), "{err}");
+    assert!(kib < 1536 * 1024, "peak {kib} KiB");
+}
