@@ -2,6 +2,7 @@
 //! endpoint: a failed chunk keeps the others and alone is asked again later, the dashboard is
 //! told that names are incomplete and why, and slow lookups never hold up a poll.
 
+mod common;
 mod fake;
 
 use std::collections::HashMap;
@@ -129,4 +130,24 @@ async fn slow_name_lookups_never_hold_up_a_poll_and_run_a_few_at_a_time() {
     }
     assert_eq!(ep.most_at_once("DescribeImages"), PER_FEED as u64, "bounded: a few chunks at a time");
     assert!(ep.count("DescribeStoreImageTasks") >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_keeps_the_names_of_the_requests_that_answered() {
+    let ep = fake::start(|q| match q.action() {
+        "DescribeStoreImageTasks" => tasks(250),
+        "DescribeImages" if q.list("Filter.1.Value").contains(&ami(101)) => {
+            fake::error(500, "InternalError", "An internal error has occurred.")
+        }
+        "DescribeImages" => fake::images_page(&q.list("Filter.1.Value")),
+        _ => fake::error(400, "InvalidAction", "no"),
+    })
+    .await;
+    let (code, out, err, _) = common::amiwatch_at(&ep.url, &["--once", "-o", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("names of 100 of 250 AMIs are not shown"), "{err}");
+    let named = out.lines().filter(|l| l.contains("name-of-ami-")).count();
+    assert_eq!(named, 150, "the two requests that answered are kept");
+    let row = out.lines().find(|l| l.contains(&ami(150))).unwrap();
+    assert!(!row.contains("deregistered"), "an AMI whose request failed is not called deregistered: {row}");
 }

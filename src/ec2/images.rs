@@ -15,7 +15,38 @@ use crate::image::AmiInfo;
 /// AMIs per `DescribeImages` request.
 pub const IDS_PER_REQUEST: usize = 100;
 
+/// What EC2 said of some AMIs, request by request: a failed request loses only its own AMIs.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    pub found: Vec<AmiInfo>,
+    /// AMIs whose request failed: neither named nor known to be deregistered.
+    pub unanswered: Vec<String>,
+    /// The last failure, when any request failed.
+    pub error: Option<FetchError>,
+}
+
+/// What EC2 knows of these AMIs, keeping the requests that answered when one fails; after a
+/// denial nothing more is asked (every request would be denied).
+pub async fn look_up(ec2: &Ec2, ids: &[String]) -> Lookup {
+    let mut out = Lookup::default();
+    for chunk in ids.chunks(IDS_PER_REQUEST) {
+        if out.error.as_ref().is_some_and(|e| e.kind == ErrorKind::Unauthorized) {
+            out.unanswered.extend_from_slice(chunk);
+            continue;
+        }
+        match describe_images(ec2, chunk).await {
+            Ok(found) => out.found.extend(found),
+            Err(e) => {
+                out.unanswered.extend_from_slice(chunk);
+                out.error = Some(e);
+            }
+        }
+    }
+    out
+}
+
 /// What EC2 knows of these AMIs: those it does not return are deregistered (or not visible).
+/// Any failed request fails the whole (the poller asks 100 at a time; see [`look_up`]).
 pub async fn describe_images(ec2: &Ec2, ids: &[String]) -> Result<Vec<AmiInfo>, FetchError> {
     let mut out = Vec::new();
     for chunk in ids.chunks(IDS_PER_REQUEST) {
