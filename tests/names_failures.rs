@@ -151,3 +151,25 @@ async fn once_keeps_the_names_of_the_requests_that_answered() {
     let row = out.lines().find(|l| l.contains(&ami(150))).unwrap();
     assert!(!row.contains("deregistered"), "an AMI whose request failed is not called deregistered: {row}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denial_met_by_several_requests_at_once_is_said_once_and_never_asked_again() {
+    let ep = fake::start(|q| match q.action() {
+        "DescribeStoreImageTasks" => tasks(1000),
+        _ => fake::error(403, "UnauthorizedOperation", "You are not authorized to perform this operation."),
+    })
+    .await;
+    let mut pollers = Pollers::spawn(vec![source(&ep.url, Duration::from_secs(5))], schedule());
+    let (mut snapshots, mut denied) = (0, 0);
+    while snapshots < 8 || denied == 0 {
+        let (_, ev) = tokio::time::timeout(Duration::from_secs(20), pollers.recv()).await.unwrap().unwrap();
+        match ev.unwrap() {
+            PollEvent::Snapshot { .. } => snapshots += 1,
+            PollEvent::NamesUnavailable { .. } => denied += 1,
+            PollEvent::NamesIncomplete { gap } => panic!("a denial is not a gap: {gap:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(denied, 1);
+    assert!(ep.count("DescribeImages") <= PER_FEED as u64, "the requests in flight at most, never again");
+}

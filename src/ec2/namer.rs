@@ -92,6 +92,11 @@ impl Namer {
             return Vec::new();
         }
         let now = Instant::now();
+        // An AMI whose tasks left the listing (31 days) is not waited for any more.
+        if !self.failed.is_empty() {
+            let present: HashSet<&str> = tasks.iter().filter_map(|t| t.ami_id.as_deref()).collect();
+            self.failed.retain(|id, _| present.contains(id.as_str()));
+        }
         let mut ids: Vec<String> = Vec::new();
         let mut due: HashSet<&str> = HashSet::new();
         for id in tasks.iter().filter_map(|t| t.ami_id.as_deref()) {
@@ -121,6 +126,8 @@ impl Namer {
                 });
                 Some(PollEvent::Names { found: found.into_iter().map(Arc::new).collect(), missing })
             }
+            // Said once, though the chunks in flight meet the same denial.
+            Err(e) if matches!(e.kind, ErrorKind::Unauthorized) && self.off => None,
             Err(e) if matches!(e.kind, ErrorKind::Unauthorized) => {
                 self.off = true;
                 self.failed.clear();
@@ -223,7 +230,16 @@ pub(super) async fn run(
         let swept = sweeps != sweeps_seen;
         sweeps_seen = sweeps;
         let ids = namer.wanted(&snapshot.tasks, swept);
-        if !ids.is_empty() && namer.round(&source, ids, &tx).await.is_err() {
+        let sent = if !ids.is_empty() {
+            namer.round(&source, ids, &tx).await
+        } else if namer.told_gap && namer.failed.is_empty() {
+            // The missing AMIs left the listing: names are complete again.
+            namer.told_gap = false;
+            tx.send(PollEvent::NamesIncomplete { gap: None }).await.map_err(|_| ())
+        } else {
+            Ok(())
+        };
+        if sent.is_err() {
             return;
         }
         if namer.off {
@@ -286,5 +302,15 @@ mod tests {
         assert!(n.gap().is_none(), "and said once");
         tokio::time::advance(Duration::from_secs(60)).await;
         assert!(n.wanted(&tasks, false).is_empty(), "nothing left to ask");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_ami_whose_tasks_left_the_listing_is_not_waited_for() {
+        let mut n = Namer::new(Schedule::default());
+        assert_eq!(n.wanted(&[t("ami-0000000a")], false).len(), 1);
+        let err = super::super::FetchError::new(ErrorKind::Timeout, "slow");
+        n.take(&["ami-0000000a".into()], Err(err));
+        assert!(matches!(n.gap(), Some(PollEvent::NamesIncomplete { gap: Some(_) })));
+        assert!(n.wanted(&[t("ami-0000000b")], false).len() == 1 && n.failed.is_empty());
     }
 }
