@@ -7,6 +7,9 @@
 //! failed poll publishes the error and leaves the last snapshot where it was. Throttling
 //! lengthens the interval, and clean polls bring it back step by step.
 //!
+//! Names (`DescribeImages`) are looked up beside polling by each feed's namer task
+//! ([`super::namer`]), handed every snapshot: never in front of the next poll or a refresh.
+//!
 //! The poller owns the network; the UI owns its state.
 
 use std::future::Future;
@@ -46,8 +49,8 @@ pub enum PollEvent {
     Snapshot { snapshot: Arc<Snapshot>, next_in: Duration, slowed: bool },
     /// A poll failed; the previous snapshot still stands. The next try starts in `retry_in`.
     Failed { error: FetchError, at: DateTime<Utc>, retry_in: Duration, consecutive: u32 },
-    /// What `DescribeImages` said of AMIs not seen before: those found, and those it does
-    /// not know (deregistered since their export).
+    /// What `DescribeImages` said of AMIs not seen before (or asked again after a failed
+    /// lookup): those found, and those it does not know (deregistered since their export).
     Names { found: Vec<Arc<AmiInfo>>, missing: Vec<String> },
     /// Names cannot be had (no `ec2:DescribeImages`): said once, never asked again.
     NamesUnavailable { why: String },
