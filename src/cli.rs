@@ -57,7 +57,8 @@ pub struct Cli {
     #[arg(long, help_heading = "Mode")]
     pub with_names: bool,
 
-    /// Check whether the caller may call DescribeStoreImageTasks (DryRun), then exit 0 or 1.
+    /// Check whether the caller may call DescribeStoreImageTasks (DryRun), then exit 0 or 1;
+    /// DescribeImages (names) is checked too, as optional (one line when missing, exit 0).
     #[arg(long, help_heading = "Mode")]
     pub dry_run: bool,
 
@@ -95,7 +96,7 @@ pub struct Cli {
 
     /// Allow key x to export a failed task's AMI again (CreateStoreImageTask, after a
     /// confirmation). Without it amiwatch only ever reads. With --dry-run, also check the
-    /// permission for it.
+    /// permission for it, on an AMI of the account's own exports (named in the output).
     #[arg(long, help_heading = "Mode")]
     pub allow_retry: bool,
 

@@ -70,7 +70,12 @@ pub async fn fetch_feeds(
                 }
                 Err(error)
             }
-            Some(PollEvent::Polling | PollEvent::Names { .. } | PollEvent::NamesUnavailable { .. }) => continue,
+            Some(
+                PollEvent::Polling
+                | PollEvent::Names { .. }
+                | PollEvent::NamesUnavailable { .. }
+                | PollEvent::NamesIncomplete { .. },
+            ) => continue,
             None => Err(FetchError::new(
                 crate::ec2::ErrorKind::Other,
                 format!("the poller stopped unexpectedly: {}", pollers.why_ended(idx).await),
@@ -105,28 +110,35 @@ async fn names_of(
             snap.tasks.iter().filter_map(|t| t.ami_id.clone()).filter(|a| seen.insert(a.clone())).collect();
         let ec2 = feeds[n].ec2.clone();
         set.spawn(async move {
-            let res = tokio::time::timeout(max_time, crate::ec2::images::describe_images(&ec2, &ids)).await;
+            let res = tokio::time::timeout(max_time, crate::ec2::images::look_up(&ec2, &ids)).await;
             (n, ids, res)
         });
     }
     let mut out = vec![HashMap::new(); feeds.len()];
     for (n, ids, res) in set.join_all().await {
         let who = if feeds.len() > 1 { format!("{}: ", safe(&feeds[n].info.label())) } else { String::new() };
-        match res {
-            Ok(Ok(found)) => {
-                let names: &mut HashMap<String, Naming> = &mut out[n];
-                for info in found {
-                    names.insert(info.id.clone(), Naming::Known(Arc::new(info)));
-                }
-                for id in ids {
-                    names.entry(id).or_insert(Naming::Deregistered);
-                }
-            }
-            Ok(Err(e)) if e.kind == crate::ec2::ErrorKind::Unauthorized => {
+        let Ok(lookup) = res else {
+            eprintln!("amiwatch: {who}names are not shown: DescribeImages did not answer in time");
+            continue;
+        };
+        // The requests that answered are kept: a failed one loses only its own AMIs.
+        let names: &mut HashMap<String, Naming> = &mut out[n];
+        for info in lookup.found {
+            names.insert(info.id.clone(), Naming::Known(Arc::new(info)));
+        }
+        let unanswered: std::collections::HashSet<&String> = lookup.unanswered.iter().collect();
+        for id in ids.iter().filter(|i| !unanswered.contains(i)) {
+            names.entry(id.clone()).or_insert(Naming::Deregistered);
+        }
+        match lookup.error {
+            Some(e) if e.kind == crate::ec2::ErrorKind::Unauthorized => {
                 eprintln!("amiwatch: {who}names are not shown: the caller may not call ec2:DescribeImages (optional)");
             }
-            Ok(Err(e)) => eprintln!("amiwatch: {who}names are not shown: {e}"),
-            Err(_) => eprintln!("amiwatch: {who}names are not shown: DescribeImages did not answer in time"),
+            Some(e) if unanswered.len() < ids.len() => {
+                eprintln!("amiwatch: {who}names of {} of {} AMIs are not shown: {e}", unanswered.len(), ids.len());
+            }
+            Some(e) => eprintln!("amiwatch: {who}names are not shown: {e}"),
+            None => {}
         }
     }
     out

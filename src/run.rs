@@ -224,13 +224,16 @@ fn dedup(items: &[String]) -> Vec<String> {
     items.iter().filter(|i| seen.insert(i.as_str())).cloned().collect()
 }
 
-/// Every feed's permissions, checked side by side (DryRun: nothing is read or written):
-/// `ec2:DescribeStoreImageTasks`, and with `--allow-retry` `ec2:CreateStoreImageTask` too.
-/// Exit 0 only when every feed has every permission asked about.
+/// Every feed's permissions, checked side by side (DryRun: nothing is written):
+/// `ec2:DescribeStoreImageTasks`, `ec2:DescribeImages` (optional: names), and with
+/// `--allow-retry` `ec2:CreateStoreImageTask` too, on an AMI of the feed's own exports when
+/// there is one (one read of at most 5 tasks finds it). Exit 0 only when every feed has every
+/// permission asked about; a missing optional one is one line, exit 0.
 async fn dry_run(feeds: &[Feed], max_time: std::time::Duration, retry: bool) -> anyhow::Result<ExitCode> {
     const READ: &str = "ec2:DescribeStoreImageTasks";
+    const NAMES: &str = "ec2:DescribeImages";
     const WRITE: &str = "ec2:CreateStoreImageTask";
-    let actions: &[&'static str] = if retry { &[READ, WRITE] } else { &[READ] };
+    let actions: &[&'static str] = if retry { &[READ, NAMES, WRITE] } else { &[READ, NAMES] };
     let mut set = tokio::task::JoinSet::new();
     for (n, feed) in feeds.iter().enumerate() {
         for (a, &action) in actions.iter().enumerate() {
@@ -243,32 +246,57 @@ async fn dry_run(feeds: &[Feed], max_time: std::time::Duration, retry: bool) -> 
                     );
                     ec2::FetchError::new(ec2::ErrorKind::Timeout, why)
                 };
-                let res = match action {
-                    WRITE => tokio::time::timeout(max_time, ec2::export::check_permission(&ec2)).await,
-                    _ => tokio::time::timeout(max_time, ec2::check_permission(&ec2)).await,
-                };
+                let placeholder = ec2::export::PLACEHOLDER_AMI.to_string();
+                let res = tokio::time::timeout(max_time, async {
+                    match action {
+                        WRITE => {
+                            let ami = ec2::fetch::sample_ami(&ec2).await;
+                            let own = ami.is_some();
+                            let ami = ami.unwrap_or(placeholder);
+                            ec2::export::check_permission(&ec2, &ami).await.map(|p| (p, Some((ami, own))))
+                        }
+                        NAMES => ec2::images::check_permission(&ec2, &placeholder).await.map(|p| (p, None)),
+                        _ => ec2::check_permission(&ec2).await.map(|p| (p, None)),
+                    }
+                })
+                .await;
                 ((n, a), action, res.unwrap_or_else(|_| Err(late())))
             });
         }
     }
     let mut results = set.join_all().await;
     results.sort_by_key(|(at, _, _)| *at);
+    // A feed whose required check could not be made says why once: the optional one's error
+    // would repeat it.
+    let failed: std::collections::HashSet<usize> =
+        results.iter().filter(|(_, a, r)| *a != NAMES && r.is_err()).map(|((n, _), _, _)| *n).collect();
     let mut all_allowed = true;
     for ((n, _), action, res) in results {
         let label = crate::text::safe(&feeds[n].info.long_label()).into_owned();
+        // Which AMI a write was checked on: EC2 may look at it before it answers DryRun.
+        let on = |checked: &Option<(String, bool)>| match checked {
+            Some((ami, true)) => format!("; checked on {}, an AMI of its exports", crate::text::safe(ami)),
+            Some((ami, false)) => format!("; checked on {ami}, a placeholder: no export found to check on"),
+            None => String::new(),
+        };
         match res {
-            Ok(Permission::Allowed) => {
-                println!("allowed: the caller may call {action} ({label})");
+            Ok((Permission::Allowed, checked)) => {
+                println!("allowed: the caller may call {action} ({label}{})", on(&checked));
             }
-            Ok(Permission::Denied(why)) => {
+            Ok((Permission::Denied(_), _)) if action == NAMES => {
+                println!("optional, missing: the caller may not call {action}, so AMI names are not shown ({label})");
+            }
+            Ok((Permission::Denied(why), checked)) => {
                 all_allowed = false;
-                println!("denied: the caller may not call {action} ({label})");
+                println!("denied: the caller may not call {action} ({label}{})", on(&checked));
                 if !why.is_empty() {
                     println!("  {}", crate::text::safe(&why));
                 }
             }
+            Err(_) if action == NAMES && failed.contains(&n) => {}
             Err(e) => {
-                all_allowed = false;
+                // An optional check that could not be made does not fail the dry run.
+                all_allowed &= action == NAMES;
                 eprintln!("amiwatch: {label}: cannot check {action}: {e}");
             }
         }

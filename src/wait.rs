@@ -258,8 +258,11 @@ pub async fn wait(feeds: &[Feed], sel: &Selection, opts: &WaitOptions) -> anyhow
                 // is reported as ended, not as a timeout.
                 timed_out = true;
                 pollers.refresh();
-                let look = last_look(&mut pollers, &mut w, feeds.len()).await;
+                let look = last_look(&mut pollers, &mut w, feeds.len(), &who).await;
                 if let Some(fatal) = look {
+                    if live {
+                        eprintln!();
+                    }
                     anyhow::bail!(fatal);
                 }
                 None
@@ -311,7 +314,15 @@ pub async fn wait(feeds: &[Feed], sel: &Selection, opts: &WaitOptions) -> anyhow
                 }
                 eprintln!("amiwatch: {}{error} (still waiting; next try in {}s)", who(f), retry_in.as_secs().max(1));
             }
-            Some((_, Some(PollEvent::Polling | PollEvent::Names { .. } | PollEvent::NamesUnavailable { .. })))
+            Some((
+                _,
+                Some(
+                    PollEvent::Polling
+                    | PollEvent::Names { .. }
+                    | PollEvent::NamesUnavailable { .. }
+                    | PollEvent::NamesIncomplete { .. },
+                ),
+            ))
             | None
                 if !timed_out =>
             {
@@ -353,8 +364,14 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Waits (at most [`LAST_LOOK`]) for one answer of every feed after a refresh; returns the
-/// error to end with if a feed failed in a way waiting cannot fix.
-async fn last_look(pollers: &mut Pollers, w: &mut Waiter, feeds: usize) -> Option<String> {
+/// error to end with if a feed failed in a way waiting cannot fix (a key revoked before the
+/// deadline is that error, not a timeout). `who` names feed `f` in it.
+async fn last_look(
+    pollers: &mut Pollers,
+    w: &mut Waiter,
+    feeds: usize,
+    who: &dyn Fn(usize) -> String,
+) -> Option<String> {
     let until = tokio::time::Instant::now() + LAST_LOOK;
     let mut answered = vec![false; feeds];
     while answered.iter().any(|a| !a) {
@@ -367,9 +384,12 @@ async fn last_look(pollers: &mut Pollers, w: &mut Waiter, feeds: usize) -> Optio
                 answered[f] = true;
                 w.on_snapshot(f, snapshot);
             }
+            Some((f, Some(PollEvent::Failed { error, .. }))) if !error.is_transient() => {
+                return Some(format!("{}{error}", who(f)));
+            }
             Some((f, Some(PollEvent::Failed { .. }))) => answered[f] = true,
             Some((_, Some(_))) => {}
-            Some((f, None)) => return Some(format!("the poller of feed {f} stopped unexpectedly")),
+            Some((f, None)) => return Some(format!("{}the poller stopped unexpectedly", who(f))),
             None => return None,
         }
     }

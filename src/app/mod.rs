@@ -133,6 +133,8 @@ pub struct FeedState {
     pub slowed: bool,
     /// The requests of its polls in the last minute, with their times.
     calls: VecDeque<(DateTime<Utc>, u32)>,
+    /// Names this feed could not get yet (a lookup failed; asked again later), and why.
+    pub names_gap: Option<crate::ec2::poller::NamesGap>,
 }
 
 impl FeedState {
@@ -369,10 +371,27 @@ impl App {
                 }
                 self.names_note = Some(why);
             }
+            FeedEvent::Status(PollEvent::NamesIncomplete { gap }) => feed.names_gap = gap,
             // Snapshots and names arrive derived, as data.
             FeedEvent::Status(PollEvent::Snapshot { .. } | PollEvent::Names { .. }) => {}
         }
         self.aggregate();
+    }
+
+    /// Why some names are missing, for the header: the AMIs of every feed still without an
+    /// answer, the last cause, and when they are asked again. `None` when names are complete.
+    pub fn names_gap_note(&self) -> Option<String> {
+        let gaps: Vec<&crate::ec2::poller::NamesGap> = self.feeds.iter().filter_map(|f| f.names_gap.as_ref()).collect();
+        let last = gaps.iter().max_by_key(|g| g.at)?;
+        let amis: usize = gaps.iter().map(|g| g.amis).sum();
+        let retry_at = last.at + chrono::Duration::from_std(last.retry_in).unwrap_or_default();
+        let left = (retry_at - self.now).num_seconds().max(0);
+        let when = if left > 0 {
+            format!("asked again in {}", crate::text::duration_short(left))
+        } else {
+            "asked again at the next poll".into()
+        };
+        Some(format!("names incomplete: {amis} AMIs without a name yet ({}); {when}", last.why))
     }
 
     /// What `DescribeImages` said of task `r`'s AMI, if it was asked.

@@ -34,6 +34,8 @@ pub enum ErrorKind {
     BadResponse,
     /// Pages that would never end: a token sent again, or more pages than any account has.
     EndlessListing,
+    /// A listing past what any account holds in 31 days (tasks or bytes): stopped.
+    ListingTooLarge,
     /// An answer far larger than any page: refused unread, not retried by `--once`.
     TooLarge,
     Other,
@@ -94,6 +96,7 @@ impl FetchError {
             ErrorKind::BadResponse => format!("EC2 sent an answer that could not be read: try again, or check --endpoint-url ({first})"),
             ErrorKind::TooLarge => format!("EC2 sent an answer far larger than any page, so it was not read: check --endpoint-url ({first})"),
             ErrorKind::EndlessListing => format!("EC2's pages would never end, so the listing was stopped: try again later ({first})"),
+            ErrorKind::ListingTooLarge => format!("EC2's listing grew past what any account holds in 31 days, so it was stopped: check --endpoint-url, or narrow it with --image-id, --state or --bucket ({first})"),
             ErrorKind::Other => first.to_string(),
         }
     }

@@ -26,17 +26,15 @@ pub async fn create_store_image_task(ec2: &Ec2, ami: &str, bucket: &str) -> Resu
     Ok(resp.object_key().unwrap_or_default().to_string())
 }
 
-/// Whether the caller may call `CreateStoreImageTask` (DryRun: nothing is exported).
-pub async fn check_permission(ec2: &Ec2) -> Result<Permission, FetchError> {
-    // Any well-formed AMI and bucket: DryRun answers for the permission.
-    let res = ec2
-        .client
-        .create_store_image_task()
-        .image_id("ami-00000000")
-        .bucket("amiwatch-dry-run")
-        .dry_run(true)
-        .send()
-        .await;
+/// The AMI a write check names when the account has no export to take one from.
+pub const PLACEHOLDER_AMI: &str = "ami-00000000";
+
+/// Whether the caller may call `CreateStoreImageTask` (DryRun: nothing is exported), checked
+/// on `ami`: an AMI of the account's own exports when there is one ([`super::fetch::sample_ami`]),
+/// else [`PLACEHOLDER_AMI`]. EC2's documentation does not say whether DryRun looks at the AMI
+/// before answering; with a real AMI the answer is about the permission either way.
+pub async fn check_permission(ec2: &Ec2, ami: &str) -> Result<Permission, FetchError> {
+    let res = ec2.client.create_store_image_task().image_id(ami).bucket("amiwatch-dry-run").dry_run(true).send().await;
     match res {
         Ok(_) => Ok(Permission::Allowed),
         Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("DryRunOperation") => Ok(Permission::Allowed),

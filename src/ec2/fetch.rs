@@ -84,22 +84,63 @@ pub struct Fetched {
 /// keeps 31 days), or 100,000 at `--page-size 1`. A server that goes past it never ends.
 pub const MAX_PAGES: u32 = 100_000;
 
+/// Tasks one listing of one feed may hold. The service keeps 31 days, and at most about
+/// 600 GB of AMIs are stored at a time, each export taking minutes to hours: a million tasks
+/// would be an export started every 2.7 s around the clock for a month, far beyond any real
+/// account. Past it the server is broken or hostile, and the listing ends with an error.
+pub const MAX_LISTING_TASKS: usize = 1_000_000;
+/// Memory one listing may hold (the tasks, their text, and what is kept to drop repeats), a
+/// bound on server-sized fields: a million tasks of the usual size hold about 300 MiB. With
+/// the page being read and the last snapshot, the process stays under 1.5 GiB.
+pub const MAX_LISTING_BYTES: usize = 512 * 1024 * 1024;
+
+/// How much one listing may hold, whatever the server sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub tasks: usize,
+    pub bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { tasks: MAX_LISTING_TASKS, bytes: MAX_LISTING_BYTES }
+    }
+}
+
 /// Reads every selected task, following `NextToken` to the last page. Any failed page fails
 /// the whole fetch: a partial list is never returned as if complete. A token the server sent
 /// before (a loop) or pages past [`MAX_PAGES`] end the fetch with an error, not silently.
 pub async fn fetch_all(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetched, FetchError> {
+    fetch_all_within(ec2, sel, paging, Limits::default()).await
+}
+
+/// [`fetch_all`] within other limits than a real account's (tests use small ones): past
+/// them the listing ends with an error, whatever the pages say.
+pub async fn fetch_all_within(
+    ec2: &Ec2,
+    sel: &Selection,
+    paging: &Paging,
+    limits: Limits,
+) -> Result<Fetched, FetchError> {
     timed(ec2, async {
-        let out =
-            if sel.image_ids.is_empty() { fetch_pages(ec2, sel, paging).await } else { fetch_by_ids(ec2, sel).await };
+        let out = if sel.image_ids.is_empty() {
+            fetch_pages(ec2, sel, paging, limits).await
+        } else {
+            fetch_by_ids(ec2, sel, limits).await
+        };
         out.map(|f| Fetched { complete: true, ..f })
     })
     .await
 }
 
 /// Only what can change since the last poll, where `running` are the tasks in progress then:
-/// the tasks in progress now (the service's own `task-state` filter; with `--image-id`, none
-/// are listed), and the latest task of each AMI of `running` not among them, 20 AMIs a
-/// request, so a task that just ended is seen with its final state and reason.
+/// the tasks in progress now (the service's own `task-state` filter), and the latest task of
+/// each AMI of `running` not among them, 20 AMIs a request, so a task that just ended is seen
+/// with its final state and reason.
+///
+/// With `--image-id`, the latest task of every watched AMI (20 a request): few AMIs, cheap,
+/// and exact, so a new export of a watched AMI shows at once even when nothing was running,
+/// and every fast poll is a request answered (never "updated" with nothing asked).
 ///
 /// When a task of `running` can be seen neither way (its AMI has a newer export, and a
 /// listing by AMI returns only the latest), its end can only be read from a full listing: the
@@ -114,17 +155,18 @@ pub async fn fetch_changes(
     // A fast poll is never dearer than a sweep: when the tasks in progress are so many of all
     // that the listing of them and the look-up of those that ended could cost as many requests
     // as reading everything, read everything.
+    if !sel.image_ids.is_empty() {
+        return fetch_all(ec2, sel, paging).await;
+    }
     let page = paging.page_size.max(1) as usize;
     let worst = running.len().div_ceil(page) + running.len().div_ceil(IMAGE_IDS_PER_REQUEST);
-    if sel.image_ids.is_empty() && worst >= total.div_ceil(page) {
+    if worst >= total.div_ceil(page) {
         return fetch_all(ec2, sel, paging).await;
     }
     timed(ec2, async {
-        let mut out = Fetched::default();
-        if sel.image_ids.is_empty() {
-            let moving = Selection { states: vec![TaskState::InProgress], ..sel.clone() };
-            out = fetch_pages(ec2, &moving, &Paging { page_size: paging.page_size, ..Paging::default() }).await?;
-        }
+        let moving = Selection { states: vec![TaskState::InProgress], ..sel.clone() };
+        let paging_moving = Paging { page_size: paging.page_size, ..Paging::default() };
+        let mut out = fetch_pages(ec2, &moving, &paging_moving, Limits::default()).await?;
         let listed: HashSet<&str> = out.tasks.iter().filter_map(|t| t.ami_id.as_deref()).collect();
         let mut asked: HashSet<&str> = HashSet::new();
         let ended: Vec<String> = running
@@ -135,18 +177,14 @@ pub async fn fetch_changes(
             .collect();
         if !ended.is_empty() {
             let by_id = Selection { image_ids: ended, ..sel.clone() };
-            let f = fetch_by_ids(ec2, &by_id).await?;
+            let f = fetch_by_ids(ec2, &by_id, Limits::default()).await?;
             out.requests += f.requests;
             out.tasks.extend(f.tasks);
         }
         let seen: HashSet<TaskKey> = out.tasks.iter().map(StoreTask::key).collect();
         if running.iter().any(|k| !seen.contains(k)) {
             let requests = out.requests;
-            let full = if sel.image_ids.is_empty() {
-                fetch_pages(ec2, sel, paging).await?
-            } else {
-                fetch_by_ids(ec2, sel).await?
-            };
+            let full = fetch_pages(ec2, sel, paging, Limits::default()).await?;
             out = Fetched { requests: requests + full.requests, complete: true, ..full };
         }
         Ok(out)
@@ -170,7 +208,8 @@ async fn timed(
 /// Guards one listing against a server whose pages never end.
 #[derive(Default)]
 pub(super) struct PageGuard {
-    tokens: HashSet<String>,
+    /// A hash of each token seen, not the token: a server's tokens can be megabytes each.
+    tokens: HashSet<u64>,
     pages: u32,
 }
 
@@ -182,7 +221,9 @@ impl PageGuard {
             let why = format!("more than {MAX_PAGES} pages");
             return Err(FetchError::new(ErrorKind::EndlessListing, why));
         }
-        if !self.tokens.insert(token.to_string()) {
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(token, &mut h);
+        if !self.tokens.insert(std::hash::Hasher::finish(&h)) {
             let why = format!("the server sent a pagination token it had sent before, after {} pages", self.pages);
             return Err(FetchError::new(ErrorKind::EndlessListing, why));
         }
@@ -192,27 +233,81 @@ impl PageGuard {
 
 /// Tasks as they arrive, each exact duplicate once: a task started while the listing is paged
 /// shifts the newest-first list by one, and the last task of a page comes again on the next.
+/// Within [`Limits`]: past them, the listing ends with an error.
 #[derive(Default)]
 struct Collected {
     tasks: Vec<StoreTask>,
     seen: HashMap<TaskKey, Vec<usize>>,
+    limits: Limits,
+    /// What the tasks kept so far hold, as [`held`] counts it.
+    bytes: usize,
+}
+
+/// About the memory one kept task holds: the task, its text, and its key (the AMI ID again)
+/// with its place, kept to drop repeats.
+fn held(t: &StoreTask) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let state = match &t.state {
+        Some(TaskState::Other(s)) => s.len(),
+        _ => 0,
+    };
+    std::mem::size_of::<StoreTask>()
+        + std::mem::size_of::<TaskKey>()
+        + std::mem::size_of::<Vec<usize>>()
+        + 2 * text(&t.ami_id)
+        + text(&t.bucket)
+        + text(&t.object_key)
+        + text(&t.failure_reason)
+        + state
 }
 
 impl Collected {
-    fn push(&mut self, t: StoreTask) {
+    fn new(limits: Limits) -> Self {
+        Self { limits, ..Self::default() }
+    }
+
+    fn push(&mut self, t: StoreTask) -> Result<(), FetchError> {
         let same = self.seen.entry(t.key()).or_default();
         if same.iter().any(|&i| self.tasks[i] == t) {
-            return;
+            return Ok(());
         }
         same.push(self.tasks.len());
+        self.bytes += held(&t);
         self.tasks.push(t);
+        let l = self.limits;
+        if self.tasks.len() > l.tasks {
+            let why = format!("more than {} tasks in one listing", thousands(l.tasks));
+            return Err(FetchError::new(ErrorKind::ListingTooLarge, why));
+        }
+        if self.bytes > l.bytes {
+            let why = format!(
+                "more than {} MiB of tasks in one listing, after {} tasks",
+                l.bytes / (1024 * 1024),
+                thousands(self.tasks.len())
+            );
+            return Err(FetchError::new(ErrorKind::ListingTooLarge, why));
+        }
+        Ok(())
     }
 }
 
-async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetched, FetchError> {
+/// 1000000 as "1,000,000".
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging, limits: Limits) -> Result<Fetched, FetchError> {
     let filters = sel.filters();
     let mut out = Fetched::default();
-    let mut got = Collected::default();
+    let mut got = Collected::new(limits);
     let mut guard = PageGuard::default();
     let mut token = paging.starting_token.clone();
     loop {
@@ -232,7 +327,9 @@ async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetc
             .await
             .map_err(|e| FetchError::from_sdk(&e))?;
         out.requests += 1;
-        resp.store_image_task_results().iter().map(StoreTask::from_sdk).for_each(|t| got.push(t));
+        for t in resp.store_image_task_results().iter().map(StoreTask::from_sdk) {
+            got.push(t)?;
+        }
         let next = resp.next_token().filter(|t| !t.is_empty()).map(str::to_string);
         match next {
             None => break,
@@ -254,11 +351,11 @@ async fn fetch_pages(ec2: &Ec2, sel: &Selection, paging: &Paging) -> Result<Fetc
     Ok(out)
 }
 
-async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError> {
+async fn fetch_by_ids(ec2: &Ec2, sel: &Selection, limits: Limits) -> Result<Fetched, FetchError> {
     let mut seen = HashSet::new();
     let ids: Vec<String> = sel.image_ids.iter().filter(|i| seen.insert(*i)).cloned().collect();
     let mut out = Fetched::default();
-    let mut got = Collected::default();
+    let mut got = Collected::new(limits);
     for chunk in ids.chunks(IMAGE_IDS_PER_REQUEST) {
         let mut token = None;
         let mut guard = PageGuard::default();
@@ -274,11 +371,9 @@ async fn fetch_by_ids(ec2: &Ec2, sel: &Selection) -> Result<Fetched, FetchError>
                 .map_err(|e| FetchError::from_sdk(&e))?;
             out.requests += 1;
             // The service ignores filters when IDs are given: apply them here.
-            resp.store_image_task_results()
-                .iter()
-                .map(StoreTask::from_sdk)
-                .filter(|t| sel.matches(t))
-                .for_each(|t| got.push(t));
+            for t in resp.store_image_task_results().iter().map(StoreTask::from_sdk).filter(|t| sel.matches(t)) {
+                got.push(t)?;
+            }
             match resp.next_token().filter(|t| !t.is_empty()) {
                 Some(t) => {
                     guard.next(t)?;
@@ -299,6 +394,17 @@ pub async fn enabled_regions(ec2: &Ec2) -> Result<Vec<String>, FetchError> {
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// An AMI of the account's own exports, to check a write on (the latest task's, one not in
+/// progress when there is one); `None` when there is none or the tasks cannot be read. One
+/// request of at most 5 tasks.
+pub async fn sample_ami(ec2: &Ec2) -> Option<String> {
+    let resp = ec2.client.describe_store_image_tasks().max_results(5).send().await.ok()?;
+    let tasks: Vec<StoreTask> = resp.store_image_task_results().iter().map(StoreTask::from_sdk).collect();
+    let usable = |t: &&StoreTask| t.ami_id.as_deref().is_some_and(crate::task::is_ami_id);
+    let pick = tasks.iter().filter(usable).find(|t| !t.is_in_progress()).or_else(|| tasks.iter().find(usable))?;
+    pick.ami_id.clone()
 }
 
 /// The outcome of a `DryRun` permission check.
@@ -361,13 +467,37 @@ mod tests {
 
     #[test]
     fn exact_duplicates_are_kept_once_and_distinct_tasks_all() {
-        let mut c = Collected::default();
+        let mut c = Collected::new(Limits::default());
         let t = task(TaskState::InProgress, "a");
-        c.push(t.clone());
-        c.push(t.clone());
-        c.push(task(TaskState::Failed, "a")); // same key, other facts: a different answer, kept
-        c.push(StoreTask::default());
-        c.push(StoreTask::default());
+        c.push(t.clone()).unwrap();
+        c.push(t.clone()).unwrap();
+        c.push(task(TaskState::Failed, "a")).unwrap(); // same key, other facts: a different answer, kept
+        c.push(StoreTask::default()).unwrap();
+        c.push(StoreTask::default()).unwrap();
         assert_eq!(c.tasks.len(), 3);
+    }
+
+    #[test]
+    fn a_listing_past_its_tasks_or_bytes_ends_with_an_error_that_names_the_bound() {
+        let t = |n: usize, reason: usize| StoreTask {
+            ami_id: Some(format!("ami-{n:08x}")),
+            failure_reason: Some("x".repeat(reason)),
+            ..StoreTask::default()
+        };
+        let mut c = Collected::new(Limits { tasks: 3, bytes: usize::MAX });
+        assert!((0..3).all(|n| c.push(t(n, 0)).is_ok()));
+        let e = c.push(t(3, 0)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ListingTooLarge);
+        assert!(e.summary().contains("more than 3 tasks") && e.summary().contains("31 days"), "{}", e.summary());
+        c.push(t(4, 0)).unwrap_err(); // still past it: nothing more is kept quietly
+        let mut c = Collected::new(Limits { tasks: 1_000_000, bytes: 3 * 1024 * 1024 });
+        let e = (0..10).map(|n| c.push(t(n, 1024 * 1024))).find_map(Result::err).unwrap();
+        assert!(
+            e.summary().contains("more than 3 MiB of tasks") && e.summary().contains("after 3 tasks"),
+            "{}",
+            e.summary()
+        );
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(999), "999");
     }
 }

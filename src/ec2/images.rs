@@ -6,14 +6,47 @@
 use aws_sdk_ec2::types::Filter;
 
 use super::client::Ec2;
-use super::error::FetchError;
-use super::fetch::PageGuard;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+
+use super::error::{ErrorKind, FetchError};
+use super::fetch::{PageGuard, Permission};
 use crate::image::AmiInfo;
 
 /// AMIs per `DescribeImages` request.
 pub const IDS_PER_REQUEST: usize = 100;
 
+/// What EC2 said of some AMIs, request by request: a failed request loses only its own AMIs.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    pub found: Vec<AmiInfo>,
+    /// AMIs whose request failed: neither named nor known to be deregistered.
+    pub unanswered: Vec<String>,
+    /// The last failure, when any request failed.
+    pub error: Option<FetchError>,
+}
+
+/// What EC2 knows of these AMIs, keeping the requests that answered when one fails; after a
+/// denial nothing more is asked (every request would be denied).
+pub async fn look_up(ec2: &Ec2, ids: &[String]) -> Lookup {
+    let mut out = Lookup::default();
+    for chunk in ids.chunks(IDS_PER_REQUEST) {
+        if out.error.as_ref().is_some_and(|e| e.kind == ErrorKind::Unauthorized) {
+            out.unanswered.extend_from_slice(chunk);
+            continue;
+        }
+        match describe_images(ec2, chunk).await {
+            Ok(found) => out.found.extend(found),
+            Err(e) => {
+                out.unanswered.extend_from_slice(chunk);
+                out.error = Some(e);
+            }
+        }
+    }
+    out
+}
+
 /// What EC2 knows of these AMIs: those it does not return are deregistered (or not visible).
+/// Any failed request fails the whole (the poller asks 100 at a time; see [`look_up`]).
 pub async fn describe_images(ec2: &Ec2, ids: &[String]) -> Result<Vec<AmiInfo>, FetchError> {
     let mut out = Vec::new();
     for chunk in ids.chunks(IDS_PER_REQUEST) {
@@ -40,4 +73,18 @@ pub async fn describe_images(ec2: &Ec2, ids: &[String]) -> Result<Vec<AmiInfo>, 
         }
     }
     Ok(out)
+}
+
+/// Whether the caller may call `DescribeImages` (DryRun, with the `image-id` filter on
+/// `ami`, so it could never list public images): optional, for names.
+pub async fn check_permission(ec2: &Ec2, ami: &str) -> Result<Permission, FetchError> {
+    let filter = Filter::builder().name("image-id").values(ami).build();
+    match ec2.client.describe_images().filters(filter).dry_run(true).send().await {
+        Ok(_) => Ok(Permission::Allowed),
+        Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("DryRunOperation") => Ok(Permission::Allowed),
+        Err(e) => {
+            let err = FetchError::from_sdk(&e).at(&ec2.endpoint);
+            if err.kind == ErrorKind::Unauthorized { Ok(Permission::Denied(err.detail)) } else { Err(err) }
+        }
+    }
 }

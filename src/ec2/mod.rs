@@ -7,6 +7,7 @@ pub mod export;
 pub mod feed;
 pub mod fetch;
 pub mod images;
+pub mod namer;
 pub mod poller;
 
 pub use client::{ClientOptions, Ec2, connect, connect_embedded};

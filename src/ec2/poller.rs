@@ -7,6 +7,9 @@
 //! failed poll publishes the error and leaves the last snapshot where it was. Throttling
 //! lengthens the interval, and clean polls bring it back step by step.
 //!
+//! Names (`DescribeImages`) are looked up beside polling by each feed's namer task
+//! ([`super::namer`]), handed every snapshot: never in front of the next poll or a refresh.
+//!
 //! The poller owns the network; the UI owns its state.
 
 use std::future::Future;
@@ -23,6 +26,7 @@ use super::error::FetchError;
 use std::collections::HashMap;
 
 use super::fetch::{Fetched, Paging, Selection, fetch_all, fetch_changes};
+pub use super::namer::NamesGap;
 use crate::image::AmiInfo;
 use crate::task::{StoreTask, TaskKey};
 
@@ -46,11 +50,14 @@ pub enum PollEvent {
     Snapshot { snapshot: Arc<Snapshot>, next_in: Duration, slowed: bool, requests: u32 },
     /// A poll failed; the previous snapshot still stands. The next try starts in `retry_in`.
     Failed { error: FetchError, at: DateTime<Utc>, retry_in: Duration, consecutive: u32 },
-    /// What `DescribeImages` said of AMIs not seen before: those found, and those it does
-    /// not know (deregistered since their export).
+    /// What `DescribeImages` said of AMIs not seen before (or asked again after a failed
+    /// lookup): those found, and those it does not know (deregistered since their export).
     Names { found: Vec<Arc<AmiInfo>>, missing: Vec<String> },
     /// Names cannot be had (no `ec2:DescribeImages`): said once, never asked again.
     NamesUnavailable { why: String },
+    /// Some names could not be had this time (a lookup failed): how many and why, asked again
+    /// later; `None` once every name asked for has come in.
+    NamesIncomplete { gap: Option<NamesGap> },
 }
 
 /// What one poll asks for.
@@ -74,7 +81,8 @@ pub trait Source: Send + Sync + 'static {
         false
     }
 
-    /// What EC2 knows of these AMIs, for their names; `None` when this source gives none.
+    /// What EC2 knows of these AMIs (at most 100), for their names; `None` when this source
+    /// gives none.
     fn names<'a>(&'a self, _ids: &'a [String]) -> Option<Answer<'a, Vec<AmiInfo>>> {
         None
     }
@@ -85,7 +93,8 @@ pub struct Ec2Source {
     pub ec2: Ec2,
     pub selection: Selection,
     pub paging: Paging,
-    /// Look up the names of AMIs (`DescribeImages`), after each poll that shows new ones.
+    /// Look up the names of AMIs (`DescribeImages`), beside polling, after each poll that
+    /// shows new ones.
     pub names: bool,
 }
 
@@ -349,77 +358,15 @@ impl Cadence {
         };
         self.pace = self.schedule.pace(self.pace, f.throttled);
         let next_in = self.schedule.after_success(&tasks).max(self.pace);
-        let snapshot = Arc::new(Snapshot { tasks, fetched_at: Utc::now(), next_token: f.next_token });
+        // "Updated" means a request was answered: a poll that asked nothing keeps the time
+        // of the last answer.
+        let fetched_at = match &self.last {
+            Some(last) if f.requests == 0 => last.fetched_at,
+            _ => Utc::now(),
+        };
+        let snapshot = Arc::new(Snapshot { tasks, fetched_at, next_token: f.next_token });
         self.last = Some(snapshot.clone());
         (snapshot, next_in, self.pace > self.schedule.interval)
-    }
-}
-
-/// How long before an AMI EC2 did not know is asked about again: deregistered AMIs rarely
-/// come back, and with thousands of tasks they are hundreds.
-const RECHECK_UNKNOWN: Duration = Duration::from_secs(3600);
-
-/// Which AMIs' names to ask for: each once, and one EC2 did not know again at a sweep at
-/// most once an hour (an AMI shared late); nothing at all once names proved unavailable.
-#[derive(Debug, Default)]
-struct Namer {
-    asked: std::collections::HashSet<String>,
-    /// AMIs EC2 did not know, and when they were last asked about.
-    unknown: HashMap<String, tokio::time::Instant>,
-    off: bool,
-}
-
-impl Namer {
-    fn wanted(&mut self, tasks: &[StoreTask], swept: bool) -> Vec<String> {
-        if self.off {
-            return Vec::new();
-        }
-        let mut ids: Vec<String> = Vec::new();
-        for id in tasks.iter().filter_map(|t| t.ami_id.as_deref()) {
-            // Each at most once here: `asked` holds every AMI seen, and an unknown one leaves
-            // `unknown` the first time it is asked again.
-            let again = swept
-                && self.unknown.get(id).is_some_and(|at| at.elapsed() >= RECHECK_UNKNOWN)
-                && self.unknown.remove(id).is_some();
-            if again || (!self.asked.contains(id) && self.asked.insert(id.to_string())) {
-                ids.push(id.to_string());
-            }
-        }
-        ids
-    }
-
-    /// The names of AMIs new since the last poll, as an event; `None` when there is nothing
-    /// to say. Never on the poll's own path: the snapshot was sent before this runs.
-    async fn lookup(&mut self, source: &dyn Source, tasks: &[StoreTask], swept: bool) -> Option<PollEvent> {
-        if !source.gives_names() {
-            return None;
-        }
-        let ids = self.wanted(tasks, swept);
-        if ids.is_empty() {
-            return None;
-        }
-        match source.names(&ids)?.await {
-            Ok(found) => {
-                let known: std::collections::HashSet<&str> = found.iter().map(|i| i.id.as_str()).collect();
-                let missing: Vec<String> = ids.iter().filter(|i| !known.contains(i.as_str())).cloned().collect();
-                let now = tokio::time::Instant::now();
-                self.unknown.extend(missing.iter().map(|m| (m.clone(), now)));
-                Some(PollEvent::Names { found: found.into_iter().map(Arc::new).collect(), missing })
-            }
-            Err(e) if matches!(e.kind, super::ErrorKind::Unauthorized) => {
-                self.off = true;
-                let why =
-                    "names are not available: the caller may not call ec2:DescribeImages (optional; it adds AMI names)";
-                Some(PollEvent::NamesUnavailable { why: why.into() })
-            }
-            Err(e) => {
-                // Asked again later, at a sweep, not at every poll.
-                tracing::warn!(error = %e, detail = %e.detail, "names lookup failed");
-                let now = tokio::time::Instant::now();
-                self.unknown.extend(ids.iter().map(|m| (m.clone(), now)));
-                None
-            }
-        }
     }
 }
 
@@ -427,21 +374,26 @@ async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollE
     let mut failures = 0u32;
     let mut jitter = Jitter::new();
     let mut cadence = Cadence::new(schedule);
-    let mut namer = Namer::default();
+    // Names are looked up by their own task, handed each snapshot: never in front of a poll.
+    let (latest, watched) = tokio::sync::watch::channel(None);
+    let _namer = source
+        .gives_names()
+        .then(|| AbortOnDrop(tokio::spawn(super::namer::run(source.clone(), schedule, watched, tx.clone()))));
+    let mut sweeps = 0u64;
     loop {
         if tx.send(PollEvent::Polling).await.is_err() {
             return;
         }
         let ask = cadence.ask();
-        let mut named = None;
         let (event, wait) = match source.fetch(&ask).await {
             Ok(f) => {
                 failures = 0;
-                let (requests, throttled, took) = (f.requests, f.throttled, f.took);
+                let (requests, throttled, took, complete) = (f.requests, f.throttled, f.took, f.complete);
                 let (snapshot, next_in, slowed) = cadence.take(&ask, f);
-                let (sweep, tasks) = (ask == Ask::Sweep, snapshot.tasks.len());
+                let (sweep, tasks) = (ask == Ask::Sweep || complete, snapshot.tasks.len());
                 tracing::debug!(sweep, tasks, requests, throttled, ?took, ?next_in, "polled");
-                named = Some((snapshot.clone(), sweep));
+                sweeps += u64::from(sweep);
+                latest.send_replace(Some((snapshot.clone(), sweeps)));
                 (PollEvent::Snapshot { snapshot, next_in, slowed, requests }, next_in)
             }
             Err(error) => {
@@ -454,31 +406,34 @@ async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollE
         if tx.send(event).await.is_err() {
             return;
         }
-        let wait_from = tokio::time::Instant::now();
-        if let Some((snapshot, swept)) = named
-            && let Some(names) = namer.lookup(source.as_ref(), &snapshot.tasks, swept).await
-            && tx.send(names).await.is_err()
-        {
-            return;
-        }
         tokio::select! {
-            _ = tokio::time::sleep_until(wait_from + wait) => {}
+            _ = tokio::time::sleep(wait) => {}
             // The refresh key reads everything, as a person pressing it expects.
             _ = refresh.notified() => cadence.sweep_next(),
         }
     }
 }
 
+/// A task that ends with its owner (the namer, with its poller).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A tiny xorshift, seeded from the clock: jitter only needs to differ between processes.
-struct Jitter(u64);
+#[derive(Debug)]
+pub(super) struct Jitter(u64);
 
 impl Jitter {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let seed = Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1;
         Self(seed)
     }
 
-    fn next(&mut self) -> f64 {
+    pub(super) fn next(&mut self) -> f64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -577,26 +532,6 @@ mod tests {
         assert_eq!(sweeps, vec![0, 6, 8], "{asks:?}");
         let moving = StoreTask { ami_id: Some("ami-0000000a".into()), ..StoreTask::default() };
         assert_eq!(asks[1], Ask::Changes { running: vec![moving.key()], total: 1 });
-    }
-
-    #[test]
-    fn names_are_asked_once_and_unknown_ones_again_only_at_a_sweep() {
-        let t = |ami: &str| StoreTask { ami_id: Some(ami.into()), ..StoreTask::default() };
-        let mut n = Namer::default();
-        assert_eq!(
-            n.wanted(&[t("ami-0000000a"), t("ami-0000000b"), t("ami-0000000a")], true),
-            ["ami-0000000a", "ami-0000000b"]
-        );
-        assert!(n.wanted(&[t("ami-0000000a")], false).is_empty(), "known: not asked again");
-        n.unknown.insert("ami-0000000b".into(), tokio::time::Instant::now());
-        assert!(n.wanted(&[t("ami-0000000b")], true).is_empty(), "unknown: not again within the hour");
-        let long_ago = tokio::time::Instant::now().checked_sub(RECHECK_UNKNOWN).unwrap();
-        n.unknown.insert("ami-0000000b".into(), long_ago);
-        assert!(n.wanted(&[t("ami-0000000b")], false).is_empty(), "unknown: not at a fast poll");
-        assert_eq!(n.wanted(&[t("ami-0000000b")], true), ["ami-0000000b"], "unknown: at a sweep, an hour on");
-        assert!(n.wanted(&[t("ami-0000000b")], true).is_empty(), "and only once");
-        n.off = true;
-        assert!(n.wanted(&[t("ami-0000000c")], true).is_empty(), "denied: never again");
     }
 
     #[test]

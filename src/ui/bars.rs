@@ -82,8 +82,9 @@ pub fn warning(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             let times = if f.consecutive > 1 { format!(" ({} times)", f.consecutive) } else { String::new() };
             format!(" ⚠ poll failed {}{times}: {}{data} · {when}", ago(app.now, f.at), safe(&f.summary))
         }
-        (None, Some(at)) => format!(" ⚠ stale: no new data since {}", ago(app.now, at)),
-        (None, None) => String::new(),
+        (None, Some(at)) if app.is_stale() => format!(" ⚠ stale: no new data since {}", ago(app.now, at)),
+        // Names missing for a while (a lookup failed; it is asked again): the data is good.
+        (None, _) => app.names_gap_note().map_or(String::new(), |n| format!(" ⚠ {}", safe(&n))),
     };
     let text = truncate(&text, usize::from(area.width)).into_owned();
     let pad = usize::from(area.width).saturating_sub(width(&text));
