@@ -1,13 +1,15 @@
 //! Criterion benches of the dashboard's hot paths over a 10,000-task snapshot: converting SDK
-//! results, merging a snapshot into the app state, a filter or search keystroke, and one frame.
+//! results, merging a snapshot into the app state, a filter or search keystroke, and one frame;
+//! and at an organisation's size, 340 feeds of 1,000 tasks: one feed's fast poll (derived on
+//! the worker, then applied and merged on the event loop), keystrokes, and a frame.
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
 use amiwatch::app::view::StateFilter;
-use amiwatch::app::{Action, App};
-use amiwatch::ec2::{PollEvent, Snapshot};
+use amiwatch::app::{Action, App, Deriver};
+use amiwatch::ec2::{FeedInfo, PollEvent, Snapshot};
 use amiwatch::sim::scenario::{Scenario, ScenarioShape};
 use amiwatch::task::StoreTask;
 use amiwatch::ui;
@@ -127,9 +129,114 @@ fn benches(c: &mut Criterion) {
     }
 }
 
+/// 340 feeds (20 accounts x 17 regions) of 1,000 tasks each, derived and merged.
+fn organisation() -> (App, Vec<Deriver>, Vec<Vec<StoreTask>>) {
+    let infos: Vec<Arc<FeedInfo>> = (0..340)
+        .map(|n| {
+            let info = FeedInfo {
+                profile: Some(format!("p{}", n / 17)),
+                region: Some(format!("region-{}", n % 17)),
+                account: Some(format!("{:012}", n / 17)),
+                endpoint: None,
+            };
+            Arc::new(info)
+        })
+        .collect();
+    let mut app = App::new(infos, Duration::from_secs(5), now());
+    app.set_table_body(Rect::new(0, 4, 200, 44));
+    let mut derivers: Vec<Deriver> = (0..340).map(|_| Deriver::default()).collect();
+    let mut all = Vec::new();
+    for (n, d) in derivers.iter_mut().enumerate() {
+        let s = Scenario::generate(&ScenarioShape::builtin(), 1000, n as u64, now());
+        let tasks: Vec<StoreTask> = s
+            .tasks
+            .iter()
+            .map(|t| {
+                let st = t.status_at(now());
+                StoreTask {
+                    ami_id: Some(t.ami_id.clone()),
+                    start_time: Some(t.start),
+                    bucket: Some(t.bucket.clone()),
+                    object_key: Some(t.object_key()),
+                    progress: Some(st.progress),
+                    state: Some(amiwatch::task::TaskState::from_wire(st.state)),
+                    failure_reason: (st.state == "Failed").then(|| t.failure_reason.clone()),
+                }
+            })
+            .collect();
+        app.apply_feed(n, d.apply(event(tasks.clone())));
+        all.push(tasks);
+    }
+    app.sync();
+    (app, derivers, all)
+}
+
+fn org_benches(c: &mut Criterion) {
+    let (mut app, mut derivers, all) = organisation();
+    assert_eq!(app.task_count(), 340_000);
+    // Feed 17's fast poll: three of its tasks in progress moved on by a percent.
+    let moved = |secs: i64| {
+        let mut tasks = all[17].clone();
+        for t in tasks.iter_mut().filter(|t| t.is_in_progress()).take(3) {
+            t.progress = t.progress.map(|p| (p + 1).min(99));
+        }
+        PollEvent::Snapshot {
+            snapshot: Arc::new(Snapshot { tasks, fetched_at: now() + chrono::Duration::seconds(secs), next_token: None }),
+            next_in: Duration::from_secs(5),
+            slowed: false,
+            requests: 2,
+        }
+    };
+    let mut secs = 0;
+    c.bench_function("340 feeds: derive one feed's fast poll (worker)", |b| {
+        b.iter_batched(
+            || {
+                secs += 5;
+                moved(secs)
+            },
+            |e| black_box(derivers[17].apply(e)),
+            BatchSize::LargeInput,
+        )
+    });
+    c.bench_function("340 feeds: apply one feed's fast poll and merge (event loop)", |b| {
+        b.iter_batched(
+            || {
+                secs += 5;
+                derivers[17].apply(moved(secs))
+            },
+            |e| {
+                app.apply_feed(17, e);
+                app.sync();
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    c.bench_function("340 feeds: state filter keystroke", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % 4;
+            app.handle(Action::SetState(StateFilter::ALL[i]))
+        })
+    });
+    app.handle(Action::SetState(StateFilter::All));
+    app.handle(Action::StartSearch);
+    c.bench_function("340 feeds: search keystroke", |b| {
+        let mut typed = false;
+        b.iter(|| {
+            typed = !typed;
+            app.handle(if typed { Action::SearchInput('e') } else { Action::SearchBackspace })
+        })
+    });
+    app.handle(Action::SearchClear);
+    let mut term = Terminal::new(TestBackend::new(200, 50)).unwrap();
+    c.bench_function("340 feeds: frame 200x50 over 340,000 tasks", |b| {
+        b.iter(|| term.draw(|f| ui::render(&app, f)).unwrap())
+    });
+}
+
 criterion_group! {
     name = dashboard;
     config = Criterion::default().sample_size(50).measurement_time(Duration::from_secs(3));
-    targets = benches
+    targets = benches, org_benches
 }
 criterion_main!(dashboard);
