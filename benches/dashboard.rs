@@ -230,7 +230,9 @@ fn org_benches(c: &mut Criterion) {
     app.handle(Action::SearchClear);
     let mut term = Terminal::new(TestBackend::new(200, 50)).unwrap();
     c.bench_function("340 feeds: frame 200x50 over 340,000 tasks", |b| {
-        b.iter(|| term.draw(|f| ui::render(&app, f)).unwrap())
+        b.iter(|| {
+            term.draw(|f| ui::render(&app, f)).unwrap();
+        })
     });
 }
 
