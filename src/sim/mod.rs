@@ -2,6 +2,7 @@
 //! `DescribeStoreImageTasks` (and `DescribeRegions`), over a simulated account whose tasks
 //! progress over time. The demo and the tests point the real SDK client at it.
 
+pub mod create;
 pub mod faults;
 pub mod images;
 pub mod protocol;
@@ -23,7 +24,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::task::is_ami_id;
 pub use faults::{Fault, FaultConfig, Hostile};
 use protocol::{DescribeRequest, Ec2Error, Params};
 use scenario::{Scenario, ScenarioShape, SimClock};
@@ -437,16 +437,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             if denied || access_key.starts_with("READONLY") || access_key.starts_with("NOIMAGES") {
                 return Ok(error_reply(&unauthorized("ec2:CreateStoreImageTask"), &request_id));
             }
-            let (ami, bucket) = (params.get("ImageId").unwrap_or(""), params.get("Bucket").unwrap_or(""));
-            if !is_ami_id(ami) {
-                let e = Ec2Error::new(400, "InvalidAMIID.Malformed", format!("Invalid id: \"{ami}\""));
-                return Ok(error_reply(&e, &request_id));
-            }
-            if !crate::task::is_bucket_name(bucket) {
-                let e =
-                    Ec2Error::new(400, "InvalidParameterValue", format!("The bucket name '{bucket}' is not valid."));
-                return Ok(error_reply(&e, &request_id));
-            }
+            let req = match create::CreateRequest::from_params(&params) {
+                Ok(r) => r,
+                Err(e) => return Ok(error_reply(&e, &request_id)),
+            };
+            let (ami, bucket) = (req.image_id.as_str(), req.bucket.as_str());
             if params.dry_run() {
                 return Ok(error_reply(&dry_run_succeeded(), &request_id));
             }
