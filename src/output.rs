@@ -72,6 +72,25 @@ pub fn write(
     }
 }
 
+/// The dashboard's `e`: writes `rows` with every column to a new file in `dir` named for the
+/// time `at` (`amiwatch-YYYYMMDD-HHMMSS.csv`, `-2.csv` when that name is taken), mode 0600,
+/// never through a symlink (see [`crate::files`]); the path written.
+pub fn export(
+    dir: &std::path::Path,
+    at: DateTime<chrono::Local>,
+    format: Format,
+    rows: &[Row<'_>],
+) -> Result<std::path::PathBuf, crate::files::FileError> {
+    let ext = if format == Format::Json { "json" } else { "csv" };
+    let stem = format!("amiwatch-{}", at.format("%Y%m%d-%H%M%S"));
+    let (file, path) = crate::files::create_unique(dir, &stem, ext)?;
+    let mut w = io::BufWriter::new(file);
+    write(&mut w, format, rows, None, None, Extra { feed: true, name: true })
+        .and_then(|()| w.flush())
+        .map_err(|source| crate::files::FileError::Write { path: path.clone(), source })?;
+    Ok(path)
+}
+
 /// The CLI prints Python's `isoformat()` of a UTC time: `2026-11-28T11:51:46+00:00`.
 pub fn cli_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
