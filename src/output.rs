@@ -210,11 +210,17 @@ impl Formatter for TerminalSafe<'_> {
 }
 
 fn csv_field(out: &mut impl Write, s: &str) -> io::Result<()> {
-    if s.contains([',', '"', '\n', '\r']) {
-        write!(out, "\"{}\"", s.replace('"', "\"\""))
-    } else {
-        out.write_all(s.as_bytes())
-    }
+    out.write_all(csv_cell(s).as_bytes())
+}
+
+/// What a spreadsheet runs as a formula when a cell starts with it (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// One CSV cell: a text a spreadsheet would run as a formula starts with `'` (OWASP's advice:
+/// shown as text, the data still readable), then quoted when it holds a separator or a quote.
+fn csv_cell(s: &str) -> String {
+    let text = if s.starts_with(FORMULA_STARTS) { format!("'{s}") } else { s.to_string() };
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 
 fn write_csv(out: &mut impl Write, rows: &[Row<'_>], extra: Extra) -> io::Result<()> {
@@ -358,6 +364,41 @@ fn write_table(
 mod tests {
     use super::*;
     use crate::task::TaskState;
+
+    /// A cell as a spreadsheet reads it: quotes undone.
+    fn unquote(cell: &str) -> String {
+        match cell.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+            Some(inner) => inner.replace("\"\"", "\""),
+            None => cell.to_string(),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_csv_cell_starts_a_formula_and_each_reads_back(s in proptest::prelude::any::<String>()) {
+            let cell = csv_cell(&s);
+            let read = unquote(&cell);
+            proptest::prop_assert!(!read.starts_with(FORMULA_STARTS), "{read:?}");
+            // The text is kept whole: with a leading ' exactly when it would start a formula.
+            let expected = if s.starts_with(FORMULA_STARTS) { format!("'{s}") } else { s.clone() };
+            proptest::prop_assert_eq!(&read, &expected);
+            // An unquoted cell holds no separator, quote or line break.
+            if !cell.starts_with('"') {
+                proptest::prop_assert!(!cell.contains([',', '"', '\n', '\r']));
+            }
+        }
+    }
+
+    #[test]
+    fn formula_cells_get_a_leading_quote() {
+        assert_eq!(csv_cell("=1+1"), "'=1+1");
+        assert_eq!(csv_cell("-2"), "'-2");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("=HYPERLINK(\"a\",\"b\")"), "\"'=HYPERLINK(\"\"a\"\",\"\"b\"\")\"");
+        assert_eq!(csv_cell("golden-ubuntu"), "golden-ubuntu");
+        assert_eq!(csv_cell(""), "");
+    }
 
     fn sample() -> Vec<StoreTask> {
         vec![

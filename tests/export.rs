@@ -73,3 +73,46 @@ fn an_export_is_readable_by_its_owner_alone() {
     assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// The cells of a CSV line as a spreadsheet reads them (quotes undone).
+fn cells(line: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+#[test]
+fn csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+    let feed = FeedInfo { profile: Some("@prod".into()), ..FeedInfo::default() };
+    let t = task("ami-12345678", "=HYPERLINK(\"http://evil\",\"click\")");
+    let name = amiwatch::image::Naming::Known(std::sync::Arc::new(amiwatch::image::AmiInfo {
+        id: "ami-12345678".into(),
+        name: Some("+cmd|' /C calc'!A0".into()),
+        ..Default::default()
+    }));
+    let rows = [Row { feed: &feed, task: &t, naming: Some(&name) }];
+    let d = tempdir("formula");
+    // The `e` export and `--once -o csv` share this writer.
+    let p = output::export(&d, at(), Format::Csv, &rows).unwrap();
+    let text = std::fs::read_to_string(&p).unwrap();
+    let row = cells(text.lines().nth(1).unwrap());
+    assert!(row.iter().all(|c| !c.starts_with(['=', '+', '-', '@', '\t', '\r'])), "{row:?}");
+    assert!(row.contains(&"'=HYPERLINK(\"http://evil\",\"click\")".to_string()), "{row:?}");
+    assert!(row.contains(&"'+cmd|' /C calc'!A0".to_string()), "{row:?}");
+    assert!(row.contains(&"'@prod".to_string()), "{row:?}");
+    // JSON keeps the exact data.
+    let p = output::export(&d, at(), Format::Json, &rows).unwrap();
+    assert!(std::fs::read_to_string(&p).unwrap().contains("\"=HYPERLINK("));
+    std::fs::remove_dir_all(&d).unwrap();
+}
