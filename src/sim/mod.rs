@@ -2,6 +2,7 @@
 //! `DescribeStoreImageTasks` (and `DescribeRegions`), over a simulated account whose tasks
 //! progress over time. The demo and the tests point the real SDK client at it.
 
+pub mod auth;
 pub mod create;
 pub mod faults;
 pub mod images;
@@ -24,6 +25,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use auth::{DEMO_KEY, DEMO_SECRET, Keys};
 pub use faults::{Fault, FaultConfig, Hostile};
 use protocol::{DescribeRequest, Ec2Error, Params};
 use scenario::{Scenario, ScenarioShape, SimClock};
@@ -49,6 +51,11 @@ pub struct SimConfig {
     pub upcoming: usize,
     /// Exactly this many tasks in progress per account and region (else the scenario's mix).
     pub moving: Option<usize>,
+    /// The access keys whose signatures the endpoint checks (the demo's by default).
+    pub keys: Keys,
+    /// How far the endpoint's clock is ahead of this machine's (behind when negative): a
+    /// client whose clock is off by more than five minutes gets `RequestExpired`.
+    pub clock_offset: chrono::Duration,
 }
 
 impl Default for SimConfig {
@@ -64,6 +71,8 @@ impl Default for SimConfig {
             accounts_by_key: false,
             upcoming: 0,
             moving: None,
+            keys: Keys::demo(),
+            clock_offset: chrono::Duration::zero(),
         }
     }
 }
@@ -278,7 +287,22 @@ impl std::fmt::Display for Dropped {
 }
 impl std::error::Error for Dropped {}
 
+/// The endpoint's own clock, for signatures and the `Date` header (not the scenario's).
+fn wall_clock(state: &State) -> chrono::DateTime<Utc> {
+    Utc::now() + state.config.clock_offset
+}
+
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dropped> {
+    let mut r = answer(state.clone(), req).await?;
+    // The service's time, as AWS sends it: the SDK corrects its clock from it.
+    let date = wall_clock(&state).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = date.parse() {
+        r.headers_mut().insert(hyper::header::DATE, v);
+    }
+    Ok(r)
+}
+
+async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dropped> {
     let n = state.stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let request_id = format!("a1b2c3d4-0000-4000-8000-{n:012x}");
     let (parts, body) = req.into_parts();
@@ -360,10 +384,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
         }
     }
 
-    let auth = parts.headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let Some((access_key, region)) = credential_scope(auth) else {
-        let e = Ec2Error::new(401, "AuthFailure", "AWS was not able to validate the provided access credentials");
-        return Ok(error_reply(&e, &request_id));
+    let signed = auth::Signed {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+    };
+    let (access_key, region) = match auth::verify(&state.config.keys, &signed, wall_clock(&state)) {
+        Ok(c) => (c.access_key, c.region),
+        Err(e) => return Ok(error_reply(&e, &request_id)),
     };
     // Special access keys let tests reach the credential errors through the real client.
     if access_key.starts_with("EXPIRED") {
@@ -505,27 +535,4 @@ fn unauthorized(action: &str) -> Ec2Error {
 /// The answer to `DryRun=true` from a caller with the permission.
 fn dry_run_succeeded() -> Ec2Error {
     Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
-}
-
-/// The access key and region of a SigV4 `Authorization` header.
-fn credential_scope(auth: &str) -> Option<(String, String)> {
-    let cred = auth.split("Credential=").nth(1)?;
-    let cred = cred.split([',', ' ']).next()?;
-    let mut parts = cred.split('/');
-    let key = parts.next()?.to_string();
-    let _date = parts.next()?;
-    let region = parts.next()?.to_string();
-    (!key.is_empty() && !region.is_empty()).then_some((key, region))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credential_scope_reads_sigv4() {
-        let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=abc";
-        assert_eq!(credential_scope(h), Some(("AKIDEXAMPLE".into(), "eu-west-1".into())));
-        assert_eq!(credential_scope(""), None);
-    }
 }
