@@ -116,7 +116,7 @@ async fn names_of(
             Ok(Ok(found)) => {
                 let names: &mut HashMap<String, Naming> = &mut out[n];
                 for info in found {
-                    names.insert(info.id.clone(), Naming::Known(Arc::new(info)));
+                    names.insert(info.id.clone(), Naming::of(Arc::new(info)));
                 }
                 for id in ids {
                     names.entry(id).or_insert(Naming::Deregistered);

@@ -24,11 +24,13 @@ impl<'a> Row<'a> {
         Self { feed, task, naming: None }
     }
 
-    /// The AMI's name for a column: `(deregistered)` when EC2 no longer knows the AMI.
-    fn name_text(&self) -> Option<&'a str> {
+    /// The AMI's name for a column: `(deregistered)` when EC2 no longer knows the AMI, the
+    /// name and `(disabled)` for a disabled one.
+    fn name_text(&self) -> Option<std::borrow::Cow<'a, str>> {
         match self.naming? {
-            Naming::Known(i) => i.name.as_deref(),
-            Naming::Deregistered => Some("(deregistered)"),
+            Naming::Known(i) if i.state_is_disabled() => Some(i.display_name().into()),
+            Naming::Known(i) => i.name.as_deref().map(Into::into),
+            Naming::Deregistered => Some("(deregistered)".into()),
         }
     }
 }
@@ -244,7 +246,7 @@ fn write_csv(out: &mut impl Write, rows: &[Row<'_>], extra: Extra) -> io::Result
             t.failure_reason.clone().unwrap_or_default(),
         ];
         if extra.name {
-            fields.push(r.name_text().unwrap_or_default().to_string());
+            fields.push(r.name_text().unwrap_or_default().into_owned());
         }
         if extra.feed {
             for f in [&feed.profile, &feed.region, &feed.account] {
@@ -294,7 +296,7 @@ fn write_table(
             let (feed, t) = (row.feed, row.task);
             let mut r = vec![t.ami_id.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned())];
             if extra.name {
-                r.push(row.name_text().map_or(UNKNOWN.into(), |s| safe(s).into_owned()));
+                r.push(row.name_text().map_or(UNKNOWN.into(), |s| safe(&s).into_owned()));
             }
             r.extend([
                 t.state.as_ref().map_or(UNKNOWN.into(), |s| safe(s.as_wire()).into_owned()),

@@ -307,7 +307,7 @@ impl App {
             }
             PollEvent::Names { found, missing } => {
                 for info in found {
-                    feed.names.insert(info.id.clone(), Naming::Known(info));
+                    feed.names.insert(info.id.clone(), Naming::of(info));
                 }
                 for id in missing {
                     feed.names.insert(id, Naming::Deregistered);

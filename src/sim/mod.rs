@@ -456,8 +456,14 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             }
             let scenario = state.scenario(&access_key, &region);
             let seed = state.config.seed;
-            match images::describe(&scenario, &req, seed, state.clock.base(), state.clock.now()) {
-                Ok(found) => Ok(reply(200, "text/xml;charset=UTF-8", images::describe_xml(&found, &request_id))),
+            let unasked_page = state.faults.config().images_page;
+            match images::describe(&scenario, &req, seed, state.clock.base(), state.clock.now(), unasked_page) {
+                Ok(mut page) => {
+                    if hostile == Hostile::RepeatToken {
+                        page.next_token = Some(protocol::encode_token(1));
+                    }
+                    Ok(reply(200, "text/xml;charset=UTF-8", images::describe_xml(&page, &request_id)))
+                }
                 Err(e) => Ok(error_reply(&e, &request_id)),
             }
         }
