@@ -93,3 +93,33 @@ async fn a_clock_more_than_five_minutes_off_is_request_expired() {
     let ec2 = connect_embedded_as(near.url(), &fast(), sim::DEMO_KEY, "us-east-1");
     ec2::fetch_all(&ec2, &Selection::default(), &Paging::default()).await.unwrap();
 }
+
+#[test]
+fn simulate_knows_the_demo_key_and_takes_any_key_only_when_asked() {
+    use std::io::{BufRead, BufReader};
+    let start = |extra: &[&str]| {
+        let mut sim = Command::new(env!("CARGO_BIN_EXE_amiwatch"))
+            .args(["simulate", "--tasks", "5", "--frozen"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut url = String::new();
+        BufReader::new(sim.stdout.take().unwrap()).read_line(&mut url).unwrap();
+        (sim, url.trim().to_string())
+    };
+    let (mut strict, url) = start(&[]);
+    let stranger = once_as(&url, "AKIDFROMENV", "secret");
+    let demo = once_as(&url, sim::DEMO_KEY, sim::DEMO_SECRET);
+    strict.kill().unwrap();
+    let _ = strict.wait();
+    assert_eq!(stranger.0, 1, "{}", stranger.1);
+    assert!(stranger.1.contains("AuthFailure"), "{}", stranger.1);
+    assert_eq!(demo.0, 0, "{}", demo.1);
+    let (mut open, url) = start(&["--any-key"]);
+    let stranger = once_as(&url, "AKIDFROMENV", "secret");
+    open.kill().unwrap();
+    let _ = open.wait();
+    assert_eq!(stranger.0, 0, "{}", stranger.1);
+}

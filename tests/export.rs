@@ -116,3 +116,27 @@ fn csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
     assert!(std::fs::read_to_string(&p).unwrap().contains("\"=HYPERLINK("));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_disabled_amis_name_says_disabled_and_a_deregistered_one_says_so() {
+    use amiwatch::image::{AmiInfo, Naming};
+    let feed = FeedInfo::default();
+    let t = task("ami-12345678", "boom");
+    let info = |state: &str| AmiInfo {
+        id: "ami-12345678".into(),
+        name: Some("base-al2023-20261101".into()),
+        state: Some(state.into()),
+        ..AmiInfo::default()
+    };
+    let disabled = Naming::of(std::sync::Arc::new(info("disabled")));
+    let gone = Naming::of(std::sync::Arc::new(info("deregistered")));
+    let d = tempdir("disabled");
+    let rows =
+        [Row { feed: &feed, task: &t, naming: Some(&disabled) }, Row { feed: &feed, task: &t, naming: Some(&gone) }];
+    let p = output::export(&d, at(), Format::Csv, &rows).unwrap();
+    let text = std::fs::read_to_string(&p).unwrap();
+    let lines: Vec<Vec<String>> = text.lines().skip(1).map(cells).collect();
+    assert!(lines[0].contains(&"base-al2023-20261101 (disabled)".to_string()), "{lines:?}");
+    assert!(lines[1].contains(&"(deregistered)".to_string()), "{lines:?}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
