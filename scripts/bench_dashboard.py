@@ -22,7 +22,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def start_sim(amiwatch, tasks, frozen):
-    cmd = [amiwatch, "simulate", "--tasks", str(tasks)] + (["--frozen"] if frozen else [])
+    cmd = [amiwatch, "simulate", "--any-key", "--tasks", str(tasks)] + (["--frozen"] if frozen else [])
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return p, p.stdout.readline().strip()
 

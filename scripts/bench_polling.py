@@ -21,7 +21,7 @@ from bench_dashboard import cpu_seconds, dashboard, drain, stats  # noqa: E402
 
 
 def start_sim(amiwatch, tasks, moving, extra=()):
-    cmd = [amiwatch, "simulate", "--tasks", str(tasks), "--moving", str(moving), *extra]
+    cmd = [amiwatch, "simulate", "--any-key", "--tasks", str(tasks), "--moving", str(moving), *extra]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return p, p.stdout.readline().strip()
 

@@ -17,7 +17,7 @@ from datetime import datetime
 
 
 def start_sim(amiwatch, tasks):
-    p = subprocess.Popen([amiwatch, "simulate", "--tasks", str(tasks), "--frozen"],
+    p = subprocess.Popen([amiwatch, "simulate", "--any-key", "--tasks", str(tasks), "--frozen"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     url = p.stdout.readline().strip()
     if not url.startswith("http://"):

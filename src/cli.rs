@@ -247,6 +247,11 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 0)]
         upcoming: usize,
 
+        /// Accept any access key without checking its signature (else only the demo's key,
+        /// AKIDAMIWATCHDEMO with secret amiwatch-demo-secret, signed as AWS checks it).
+        #[arg(long)]
+        any_key: bool,
+
         #[command(flatten)]
         sim: SimArgs,
     },

@@ -26,6 +26,31 @@ pub struct AmiInfo {
     pub deprecation: Option<DateTime<Utc>>,
 }
 
+/// An AMI's state as `DescribeImages` says it (`imageState`), unknown states kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageState {
+    Available,
+    Pending,
+    /// Disabled (it can be enabled again): it cannot launch instances, and `DescribeImages`
+    /// returns it only with `IncludeDisabled`. Storing to S3 then disabling is an archive pattern.
+    Disabled,
+    /// Deregistered: EC2 returns it for a short while after, then not at all.
+    Deregistered,
+    Other(String),
+}
+
+impl ImageState {
+    pub fn from_wire(s: &str) -> Self {
+        match s {
+            "available" => Self::Available,
+            "pending" => Self::Pending,
+            "disabled" => Self::Disabled,
+            "deregistered" => Self::Deregistered,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
 /// What is known of an AMI's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Naming {
@@ -35,6 +60,22 @@ pub enum Naming {
 }
 
 impl Naming {
+    /// What an image `DescribeImages` returned says: one in the state `deregistered` (EC2
+    /// returns them for a while after) is deregistered like one it no longer returns.
+    pub fn of(info: std::sync::Arc<AmiInfo>) -> Self {
+        if info.image_state() == Some(ImageState::Deregistered) { Self::Deregistered } else { Self::Known(info) }
+    }
+
+    /// The state to show beside the name, when it is not simply available: `disabled` or
+    /// `deregistered`.
+    pub fn state_label(&self) -> Option<&'static str> {
+        match self {
+            Self::Known(i) if i.image_state() == Some(ImageState::Disabled) => Some("disabled"),
+            Self::Known(_) => None,
+            Self::Deregistered => Some("deregistered"),
+        }
+    }
+
     pub fn name(&self) -> Option<&str> {
         match self {
             Self::Known(i) => i.name.as_deref(),
@@ -73,6 +114,20 @@ impl AmiInfo {
         })
     }
 
+    pub fn image_state(&self) -> Option<ImageState> {
+        self.state.as_deref().map(ImageState::from_wire)
+    }
+
+    pub fn state_is_disabled(&self) -> bool {
+        self.image_state() == Some(ImageState::Disabled)
+    }
+
+    /// The name for a column: `-` without one, and `(disabled)` after a disabled AMI's.
+    pub fn display_name(&self) -> String {
+        let name = self.name.as_deref().unwrap_or("-");
+        if self.state_is_disabled() { format!("{name} (disabled)") } else { name.to_string() }
+    }
+
     /// The sum of the volumes' sizes, when every size is known.
     pub fn total_gib(&self) -> Option<i64> {
         self.volumes.iter().map(|v| v.size_gib.map(i64::from)).sum()
@@ -106,5 +161,24 @@ mod tests {
         assert_eq!(a.deprecation, None, "a date that does not parse is unknown, not invented");
         assert_eq!(a.total_gib(), Some(108));
         assert_eq!(AmiInfo::from_sdk(&Image::builder().build()), None);
+    }
+
+    #[test]
+    fn disabled_is_its_own_state_and_deregistered_reads_as_deregistered() {
+        let info = |state: &str| AmiInfo {
+            id: "ami-12345678".into(),
+            name: Some("base-al2023".into()),
+            state: Some(state.into()),
+            ..AmiInfo::default()
+        };
+        let disabled = Naming::of(std::sync::Arc::new(info("disabled")));
+        assert_eq!(disabled.state_label(), Some("disabled"));
+        assert_eq!(disabled.name(), Some("base-al2023"));
+        assert_eq!(info("disabled").display_name(), "base-al2023 (disabled)");
+        assert_eq!(Naming::of(std::sync::Arc::new(info("deregistered"))), Naming::Deregistered);
+        assert_eq!(Naming::Deregistered.state_label(), Some("deregistered"));
+        let available = Naming::of(std::sync::Arc::new(info("available")));
+        assert_eq!((available.state_label(), info("available").display_name()), (None, "base-al2023".into()));
+        assert_eq!(info("weird").image_state(), Some(ImageState::Other("weird".into())));
     }
 }

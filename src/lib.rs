@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod ec2;
 pub mod eta;
+pub mod files;
 pub mod image;
 pub mod once;
 pub mod output;

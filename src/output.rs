@@ -24,11 +24,13 @@ impl<'a> Row<'a> {
         Self { feed, task, naming: None }
     }
 
-    /// The AMI's name for a column: `(deregistered)` when EC2 no longer knows the AMI.
-    fn name_text(&self) -> Option<&'a str> {
+    /// The AMI's name for a column: `(deregistered)` when EC2 no longer knows the AMI, the
+    /// name and `(disabled)` for a disabled one.
+    fn name_text(&self) -> Option<std::borrow::Cow<'a, str>> {
         match self.naming? {
-            Naming::Known(i) => i.name.as_deref(),
-            Naming::Deregistered => Some("(deregistered)"),
+            Naming::Known(i) if i.state_is_disabled() => Some(i.display_name().into()),
+            Naming::Known(i) => i.name.as_deref().map(Into::into),
+            Naming::Deregistered => Some("(deregistered)".into()),
         }
     }
 }
@@ -70,6 +72,25 @@ pub fn write(
         Format::Json => write_json(out, rows, next_token, extra),
         Format::Csv => write_csv(out, rows, extra),
     }
+}
+
+/// The dashboard's `e`: writes `rows` with every column to a new file in `dir` named for the
+/// time `at` (`amiwatch-YYYYMMDD-HHMMSS.csv`, `-2.csv` when that name is taken), mode 0600,
+/// never through a symlink (see [`crate::files`]); the path written.
+pub fn export(
+    dir: &std::path::Path,
+    at: DateTime<chrono::Local>,
+    format: Format,
+    rows: &[Row<'_>],
+) -> Result<std::path::PathBuf, crate::files::FileError> {
+    let ext = if format == Format::Json { "json" } else { "csv" };
+    let stem = format!("amiwatch-{}", at.format("%Y%m%d-%H%M%S"));
+    let (file, path) = crate::files::create_unique(dir, &stem, ext)?;
+    let mut w = io::BufWriter::new(file);
+    write(&mut w, format, rows, None, None, Extra { feed: true, name: true })
+        .and_then(|()| w.flush())
+        .map_err(|source| crate::files::FileError::Write { path: path.clone(), source })?;
+    Ok(path)
 }
 
 /// The CLI prints Python's `isoformat()` of a UTC time: `2026-11-28T11:51:46+00:00`.
@@ -191,11 +212,17 @@ impl Formatter for TerminalSafe<'_> {
 }
 
 fn csv_field(out: &mut impl Write, s: &str) -> io::Result<()> {
-    if s.contains([',', '"', '\n', '\r']) {
-        write!(out, "\"{}\"", s.replace('"', "\"\""))
-    } else {
-        out.write_all(s.as_bytes())
-    }
+    out.write_all(csv_cell(s).as_bytes())
+}
+
+/// What a spreadsheet runs as a formula when a cell starts with it (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// One CSV cell: a text a spreadsheet would run as a formula starts with `'` (OWASP's advice:
+/// shown as text, the data still readable), then quoted when it holds a separator or a quote.
+fn csv_cell(s: &str) -> String {
+    let text = if s.starts_with(FORMULA_STARTS) { format!("'{s}") } else { s.to_string() };
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 
 fn write_csv(out: &mut impl Write, rows: &[Row<'_>], extra: Extra) -> io::Result<()> {
@@ -219,7 +246,7 @@ fn write_csv(out: &mut impl Write, rows: &[Row<'_>], extra: Extra) -> io::Result
             t.failure_reason.clone().unwrap_or_default(),
         ];
         if extra.name {
-            fields.push(r.name_text().unwrap_or_default().to_string());
+            fields.push(r.name_text().unwrap_or_default().into_owned());
         }
         if extra.feed {
             for f in [&feed.profile, &feed.region, &feed.account] {
@@ -269,7 +296,7 @@ fn write_table(
             let (feed, t) = (row.feed, row.task);
             let mut r = vec![t.ami_id.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned())];
             if extra.name {
-                r.push(row.name_text().map_or(UNKNOWN.into(), |s| safe(s).into_owned()));
+                r.push(row.name_text().map_or(UNKNOWN.into(), |s| safe(&s).into_owned()));
             }
             r.extend([
                 t.state.as_ref().map_or(UNKNOWN.into(), |s| safe(s.as_wire()).into_owned()),
@@ -339,6 +366,41 @@ fn write_table(
 mod tests {
     use super::*;
     use crate::task::TaskState;
+
+    /// A cell as a spreadsheet reads it: quotes undone.
+    fn unquote(cell: &str) -> String {
+        match cell.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+            Some(inner) => inner.replace("\"\"", "\""),
+            None => cell.to_string(),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_csv_cell_starts_a_formula_and_each_reads_back(s in proptest::prelude::any::<String>()) {
+            let cell = csv_cell(&s);
+            let read = unquote(&cell);
+            proptest::prop_assert!(!read.starts_with(FORMULA_STARTS), "{read:?}");
+            // The text is kept whole: with a leading ' exactly when it would start a formula.
+            let expected = if s.starts_with(FORMULA_STARTS) { format!("'{s}") } else { s.clone() };
+            proptest::prop_assert_eq!(&read, &expected);
+            // An unquoted cell holds no separator, quote or line break.
+            if !cell.starts_with('"') {
+                proptest::prop_assert!(!cell.contains([',', '"', '\n', '\r']));
+            }
+        }
+    }
+
+    #[test]
+    fn formula_cells_get_a_leading_quote() {
+        assert_eq!(csv_cell("=1+1"), "'=1+1");
+        assert_eq!(csv_cell("-2"), "'-2");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("=HYPERLINK(\"a\",\"b\")"), "\"'=HYPERLINK(\"\"a\"\",\"\"b\"\")\"");
+        assert_eq!(csv_cell("golden-ubuntu"), "golden-ubuntu");
+        assert_eq!(csv_cell(""), "");
+    }
 
     fn sample() -> Vec<StoreTask> {
         vec![

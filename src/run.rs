@@ -117,8 +117,9 @@ pub fn init_logging(path: Option<&Path>) -> io::Result<()> {
 /// Runs what the flags ask for.
 pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Some(Command::Simulate { addr, regions, accounts_by_key, moving, upcoming, sim }) => {
+        Some(Command::Simulate { addr, regions, accounts_by_key, moving, upcoming, any_key, sim }) => {
             let mut config = sim.to_config();
+            config.keys.any_key = *any_key;
             config.accounts_by_key = *accounts_by_key;
             config.moving = *moving;
             config.upcoming = *upcoming;
@@ -315,6 +316,11 @@ pub fn quiet_on_broken_pipe(res: io::Result<()>) -> anyhow::Result<()> {
 async fn simulate(addr: std::net::SocketAddr, config: sim::SimConfig, seed: u64) -> anyhow::Result<ExitCode> {
     let tasks = config.tasks;
     let region = config.regions.first().cloned().unwrap_or_default();
+    let creds = if config.keys.any_key {
+        "any credentials".to_string()
+    } else {
+        format!("AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}", sim::DEMO_KEY, sim::DEMO_SECRET)
+    };
     let handle: SimHandle = sim::start(addr, config).await.with_context(|| format!("cannot listen on {addr}"))?;
     let url = handle.url().to_string();
     // The URL alone on the first line of stdout, for scripts; the rest on stderr, for people.
@@ -322,7 +328,7 @@ async fn simulate(addr: std::net::SocketAddr, config: sim::SimConfig, seed: u64)
     eprintln!(
         "amiwatch simulate: EC2 endpoint with {tasks} tasks per account and region (seed {seed}), Ctrl-C to stop.\n  \
          amiwatch --endpoint-url {url} --region {region}\n  \
-         aws ec2 describe-store-image-tasks --endpoint-url {url} --region {region}   (any credentials)\n  \
+         aws ec2 describe-store-image-tasks --endpoint-url {url} --region {region}   ({creds})\n  \
          request counts: curl {url}/_sim/stats",
     );
     shutdown_signal().await;

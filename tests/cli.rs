@@ -133,7 +133,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
 #[test]
 fn simulate_serves_any_client_through_the_standard_chain() {
     let mut sim = amiwatch()
-        .args(["simulate", "--tasks", "25", "--frozen"])
+        .args(["simulate", "--tasks", "25", "--frozen", "--any-key"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -12,7 +12,8 @@ use common::Accounts;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_caller_without_describe_images_passes_with_one_line_saying_names_are_missing() {
-    let config = SimConfig { tasks: 20, seed: 4, frozen: true, ..SimConfig::default() };
+    let keys = sim::Keys::demo().with_demo_secret(["NOIMAGESKEY", "AKIDALL"]);
+    let config = SimConfig { tasks: 20, seed: 4, frozen: true, keys, ..SimConfig::default() };
     let h = sim::start(([127, 0, 0, 1], 0).into(), config).await.unwrap();
     let run = |key: &str| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_amiwatch"));

@@ -10,7 +10,9 @@ use amiwatch::sim::{self, FaultConfig, SimConfig, SimHandle};
 use amiwatch::task::{StoreTask, TaskState};
 
 async fn endpoint(tasks: usize) -> SimHandle {
-    let config = SimConfig { tasks, seed: 7, frozen: true, ..SimConfig::default() };
+    // The keys these tests sign with, known to the endpoint (it checks signatures).
+    let keys = sim::Keys::demo().with_demo_secret(["DENIEDKEY", "EXPIREDKEY", "AKIDTEST"]);
+    let config = SimConfig { tasks, seed: 7, frozen: true, keys, ..SimConfig::default() };
     sim::start(([127, 0, 0, 1], 0).into(), config).await.unwrap()
 }
 

@@ -14,7 +14,9 @@ use amiwatch::sim::{self, SimConfig, SimHandle};
 use common::amiwatch_at;
 
 async fn endpoint(tasks: usize) -> SimHandle {
-    let config = SimConfig { tasks, seed: 21, frozen: true, ..SimConfig::default() };
+    // The keys these tests sign with, known to the endpoint (it checks signatures).
+    let keys = sim::Keys::demo().with_demo_secret(["AKIDNAMES", "NOIMAGESKEY"]);
+    let config = SimConfig { tasks, seed: 21, frozen: true, keys, ..SimConfig::default() };
     sim::start(([127, 0, 0, 1], 0).into(), config).await.unwrap()
 }
 

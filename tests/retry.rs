@@ -15,7 +15,9 @@ use amiwatch::sim::{self, SimConfig, SimHandle};
 use amiwatch::task::TaskState;
 
 async fn endpoint() -> SimHandle {
-    let config = SimConfig { tasks: 300, seed: 17, frozen: true, ..SimConfig::default() };
+    // The keys these tests sign with, known to the endpoint (it checks signatures).
+    let keys = sim::Keys::demo().with_demo_secret(["AKIDRETRY", "READONLYKEY"]);
+    let config = SimConfig { tasks: 300, seed: 17, frozen: true, keys, ..SimConfig::default() };
     sim::start(([127, 0, 0, 1], 0).into(), config).await.unwrap()
 }
 

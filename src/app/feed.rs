@@ -202,7 +202,7 @@ impl Deriver {
             PollEvent::Names { found, missing } => {
                 let names = Arc::make_mut(&mut self.names);
                 for info in found {
-                    names.insert(info.id.clone(), Naming::Known(info));
+                    names.insert(info.id.clone(), Naming::of(info));
                 }
                 for id in missing {
                     names.insert(id, Naming::Deregistered);

@@ -89,6 +89,9 @@ pub struct Alert {
 pub struct Toast {
     pub text: String,
     pub at: DateTime<Utc>,
+    /// The answer to something the user did (a copy, an export): news of tasks that ended
+    /// does not cover it while it is fresh.
+    pub answers_user: bool,
 }
 
 /// How long a toast stays.
@@ -520,7 +523,10 @@ impl App {
             news.push((text, failed));
         }
         for (text, failed) in news {
-            self.toast = Some(Toast { text: text.clone(), at: self.now });
+            // What the user just did keeps its answer on screen; the ending still alerts.
+            if !self.current_toast().is_some_and(|_| self.toast.as_ref().is_some_and(|t| t.answers_user)) {
+                self.toast = Some(Toast { text: text.clone(), at: self.now, answers_user: false });
+            }
             let wanted = match self.notify {
                 NotifyMode::Off => false,
                 NotifyMode::Failures => failed,
@@ -534,7 +540,7 @@ impl App {
 
     /// Shows a one-line message for a few seconds.
     pub fn show_toast(&mut self, text: impl Into<String>) {
-        self.toast = Some(Toast { text: text.into(), at: self.now });
+        self.toast = Some(Toast { text: text.into(), at: self.now, answers_user: true });
     }
 
     /// The toast to show now, if one is fresh.

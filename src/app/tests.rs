@@ -378,3 +378,21 @@ fn one_feed_has_no_feed_picker() {
     assert_eq!(a.mode, Mode::Normal);
     assert!(a.current_toast().unwrap().contains("--profile"));
 }
+
+#[test]
+fn an_ending_does_not_cover_the_answer_to_what_the_user_just_did() {
+    let mut a = app();
+    a.handle(Action::CopyUri);
+    let mut later = sample();
+    later[0].state = Some(TaskState::Failed);
+    a.apply(0, snapshot(later));
+    assert_eq!(a.current_toast(), Some("copied s3://alpha/ami-00000001.bin"));
+    assert_eq!(a.alerts.len(), 1, "the ending still rings and notifies");
+    // Once the user's toast has had its time, endings show again.
+    a.now += ChronoDuration::seconds(TOAST_SECS);
+    let mut again = sample();
+    again[0].state = Some(TaskState::Failed);
+    again[3].state = Some(TaskState::Failed);
+    a.apply(0, snapshot(again));
+    assert!(a.current_toast().unwrap().contains("ami-00000004 failed"), "{:?}", a.current_toast());
+}

@@ -252,7 +252,7 @@ pub fn connect_embedded(endpoint_url: &str, opts: &ClientOptions) -> Ec2 {
 /// with `DENIED` or `EXPIRED` specially) and region.
 pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key: &str, region: &str) -> Ec2 {
     let (retry, timeout) = retry_and_timeouts(opts);
-    let creds = Credentials::new(access_key, "amiwatch-demo-secret", None, None, "amiwatch-embedded");
+    let creds = Credentials::new(access_key, crate::sim::DEMO_SECRET, None, None, "amiwatch-embedded");
     let throttled = Arc::new(AtomicU32::new(0));
     let conf = aws_sdk_ec2::Config::builder()
         .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())

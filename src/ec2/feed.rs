@@ -67,7 +67,7 @@ pub const DEMO_ACCOUNT: &str = "123456789012";
 
 /// The demo's organisation: two accounts (profile, access key, account ID)...
 pub const DEMO_ORG: [(&str, &str, &str); 2] =
-    [("demo", crate::sim::DEMO_KEY, DEMO_ACCOUNT), ("demo-dev", "AKIDAMIWATCHDEMODEV", "210987654321")];
+    [("demo", crate::sim::DEMO_KEY, DEMO_ACCOUNT), ("demo-dev", crate::sim::DEMO_DEV_KEY, "210987654321")];
 /// ...in two regions, so the dashboard's first run shows what several feeds look like.
 pub const DEMO_ORG_REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 

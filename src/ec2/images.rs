@@ -58,6 +58,8 @@ pub async fn describe_images(ec2: &Ec2, ids: &[String]) -> Result<Vec<AmiInfo>, 
                 .client
                 .describe_images()
                 .filters(filter.clone())
+                // Disabled AMIs (stored to S3, then disabled) are left out without it.
+                .include_disabled(true)
                 .set_next_token(token.take())
                 .send()
                 .await

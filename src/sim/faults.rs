@@ -25,6 +25,9 @@ pub struct FaultConfig {
     pub fail_later_pages: bool,
     /// A hostile or broken server, for the tests that prove nothing hangs, crashes or leaks.
     pub hostile: Hostile,
+    /// `DescribeImages` answers in pages of this many images even when the request sets no
+    /// `MaxResults`: a server may page, and a client must follow `NextToken` whatever it asked.
+    pub images_page: Option<usize>,
 }
 
 /// What a hostile or broken server does instead of answering well.
@@ -32,7 +35,8 @@ pub struct FaultConfig {
 pub enum Hostile {
     #[default]
     None,
-    /// Every page carries the same next token: the listing would loop forever.
+    /// Every page carries the same next token: the listing would loop forever (for
+    /// `DescribeImages` too).
     RepeatToken,
     /// Pages carry two tokens in turn: a cycle of two.
     CycleTokens,

@@ -1,16 +1,32 @@
 //! `DescribeImages` as the embedded endpoint answers it: an image for each AMI of the
-//! scenario, with a name people would give it, volumes and snapshots; some AMIs deregistered
-//! since their export, as teams do to save cost.
+//! scenario, with a name people would give it, volumes and snapshots; some AMIs disabled (an
+//! archive pattern: store to S3, then disable) and some deregistered since their export, as
+//! teams do to save cost, a few of them so recently that EC2 still returns them.
+//!
+//! The service's rules: `MaxResults` 5..=1000 pages the answer with a `NextToken` (never with
+//! `ImageId.N`); without it, everything in one answer. Disabled images only with
+//! `IncludeDisabled=true`. `ImageId.N` naming an image EC2 does not return fails the whole call.
 
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
-use super::protocol::{Ec2Error, Params, XMLNS, escape};
+use super::protocol::{Ec2Error, Params, XMLNS, decode_token, encode_token, escape};
 use super::scenario::{Rng, Scenario};
+use crate::task::is_ami_id;
 
 /// Percent of the scenario's AMIs deregistered since their export.
 const DEREGISTERED: u32 = 15;
+/// Percent of the deregistered ones deregistered within the last hour.
+const JUST_DEREGISTERED: u32 = 35;
+/// Percent of the AMIs still registered that are disabled.
+const DISABLED: u32 = 10;
+/// How long EC2 still returns an image after it was deregistered, with the state
+/// `deregistered` ("recently deregistered images appear in the results for a short interval").
+pub const DEREGISTERED_VISIBLE_MINUTES: i64 = 60;
+/// `MaxResults` bounds.
+pub const MIN_RESULTS: usize = 5;
+pub const MAX_RESULTS: usize = 1000;
 
 const NAMES: &[&str] = &[
     "golden-ubuntu-24.04",
@@ -23,6 +39,25 @@ const NAMES: &[&str] = &[
     "ml-training-gpu",
 ];
 
+/// An image's state, as `imageState` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimState {
+    Available,
+    Disabled,
+    /// Deregistered at this time: returned for a while, then gone.
+    Deregistered(DateTime<Utc>),
+}
+
+impl SimState {
+    pub fn as_wire(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Disabled => "disabled",
+            Self::Deregistered(_) => "deregistered",
+        }
+    }
+}
+
 /// One image as the endpoint describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimImage {
@@ -34,14 +69,13 @@ pub struct SimImage {
     /// Device, snapshot, size in GiB.
     pub volumes: Vec<(String, String, u32)>,
     pub deprecation: Option<DateTime<Utc>>,
+    pub state: SimState,
 }
 
-/// The image of an AMI the scenario exported, or `None` when it has been deregistered.
-pub fn image_of(ami: &str, seed: u64, base: DateTime<Utc>) -> Option<SimImage> {
+/// Every image the scenario's AMI `ami` ever had, whatever its state now.
+pub fn record_of(ami: &str, seed: u64, base: DateTime<Utc>) -> SimImage {
     let mut rng = Rng::new(seed ^ crate::text::stable_hash(ami));
-    if rng.chance(DEREGISTERED) {
-        return None;
-    }
+    let deregistered = rng.chance(DEREGISTERED);
     let created = base - Duration::days(rng.range(2, 90) as i64) - Duration::minutes(rng.range(0, 1439) as i64);
     let stem = NAMES[rng.range(0, NAMES.len() as u64 - 1) as usize];
     let name = format!("{stem}-{}", created.format("%Y%m%d"));
@@ -54,28 +88,80 @@ pub fn image_of(ami: &str, seed: u64, base: DateTime<Utc>) -> Option<SimImage> {
     }
     let deprecation = rng.chance(20).then(|| created + Duration::days(365));
     let description = format!("{stem} built by the image pipeline ({arch})");
-    Some(SimImage { id: ami.to_string(), name, description, created, arch, volumes, deprecation })
+    // Drawn last, so the images above are the same whatever these say.
+    let state = if deregistered {
+        let ago = if rng.chance(JUST_DEREGISTERED) {
+            Duration::minutes(rng.range(1, DEREGISTERED_VISIBLE_MINUTES as u64 - 15) as i64)
+        } else {
+            Duration::days(rng.range(1, 30) as i64)
+        };
+        SimState::Deregistered(base - ago)
+    } else if rng.chance(DISABLED) {
+        SimState::Disabled
+    } else {
+        SimState::Available
+    };
+    SimImage { id: ami.to_string(), name, description, created, arch, volumes, deprecation, state }
+}
+
+/// The image of an AMI the scenario exported, or `None` when it has been deregistered.
+pub fn image_of(ami: &str, seed: u64, base: DateTime<Utc>) -> Option<SimImage> {
+    Some(record_of(ami, seed, base)).filter(|i| !matches!(i.state, SimState::Deregistered(_)))
 }
 
 /// A validated `DescribeImages` request.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImagesRequest {
-    /// `ImageId.N`: every one must exist.
+    /// `ImageId.N`: every one must be returned, or the call fails.
     pub image_ids: Vec<String>,
     /// The `image-id` filter: those that exist.
     pub filter_ids: Option<Vec<String>>,
+    pub max_results: Option<usize>,
+    /// Index of the first image of the page.
+    pub next_token: Option<usize>,
+    pub include_disabled: bool,
+}
+
+fn invalid(msg: String) -> Ec2Error {
+    Ec2Error::new(400, "InvalidParameterValue", msg)
 }
 
 impl ImagesRequest {
     pub fn from_params(p: &Params) -> Result<Self, Ec2Error> {
         let image_ids = p.list("ImageId");
-        if p.get("MaxResults").is_some() && !image_ids.is_empty() {
-            return Err(Ec2Error::new(
-                400,
-                "InvalidParameterCombination",
-                "The parameter MaxResults cannot be used with the parameter ImageIds.",
-            ));
+        if let Some(bad) = image_ids.iter().find(|id| !is_ami_id(id)) {
+            return Err(Ec2Error::new(400, "InvalidAMIID.Malformed", format!("Invalid id: \"{bad}\"")));
         }
+        let max_results = match p.get("MaxResults") {
+            None => None,
+            Some(_) if !image_ids.is_empty() => {
+                return Err(Ec2Error::new(
+                    400,
+                    "InvalidParameterCombination",
+                    "The parameter MaxResults cannot be used with the parameter ImageIds.",
+                ));
+            }
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (MIN_RESULTS..=MAX_RESULTS).contains(&n) => Some(n),
+                _ => {
+                    return Err(invalid(format!(
+                        "Value ( {v} ) for parameter maxResults is invalid. Expecting a value between {MIN_RESULTS} and {MAX_RESULTS}."
+                    )));
+                }
+            },
+        };
+        let next_token = match p.get("NextToken") {
+            None => None,
+            Some(t) => Some(decode_token(t).ok_or_else(|| {
+                invalid(format!("Value ( {t} ) for parameter NextToken is invalid. The token is invalid."))
+            })?),
+        };
+        let include_disabled = match p.get("IncludeDisabled") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => return Err(invalid(format!("Value ( {v} ) for parameter IncludeDisabled is invalid."))),
+        };
         let mut filter_ids = None;
         for i in 1.. {
             let Some(name) = p.get(&format!("Filter.{i}.Name")) else { break };
@@ -83,7 +169,7 @@ impl ImagesRequest {
                 "image-id" => filter_ids = Some(p.list(&format!("Filter.{i}.Value"))),
                 other => {
                     let msg = format!("The filter '{other}' is not supported by amiwatch's endpoint");
-                    return Err(Ec2Error::new(400, "InvalidParameterValue", msg));
+                    return Err(invalid(msg));
                 }
             }
         }
@@ -93,36 +179,77 @@ impl ImagesRequest {
             let msg = "amiwatch's endpoint does not list every public image: name the images";
             return Err(Ec2Error::new(400, "InvalidParameterCombination", msg));
         }
-        Ok(Self { image_ids, filter_ids })
+        Ok(Self { image_ids, filter_ids, max_results, next_token, include_disabled })
     }
 }
 
-/// Answers a request over the scenario's AMIs (those started by `now`).
+/// One answer: the images and the token of the next page.
+#[derive(Debug)]
+pub struct ImagesPage {
+    pub images: Vec<SimImage>,
+    pub next_token: Option<String>,
+}
+
+/// Answers a request over the scenario's AMIs (those started by `now`). `unasked_page` pages
+/// an answer whose request set no `MaxResults` (a server may: a client follows `NextToken`
+/// whatever it asked).
 pub fn describe(
     s: &Scenario,
     req: &ImagesRequest,
     seed: u64,
     base: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Vec<SimImage>, Ec2Error> {
+    unasked_page: Option<usize>,
+) -> Result<ImagesPage, Ec2Error> {
     let known = |id: &str| s.tasks.iter().any(|t| t.ami_id == id && t.start <= now);
-    let find = |id: &str| known(id).then(|| image_of(id, seed, base)).flatten();
-    let mut out = Vec::new();
-    for id in &req.image_ids {
-        match find(id) {
-            Some(img) => out.push(img),
-            None => {
-                let msg = format!("The image id '[{id}]' does not exist");
-                return Err(Ec2Error::new(400, "InvalidAMIID.NotFound", msg));
+    // What EC2 returns of an AMI now: deregistered ones for a while, disabled ones when asked.
+    let find = |id: &str| {
+        let img = known(id).then(|| record_of(id, seed, base))?;
+        match img.state {
+            SimState::Available => Some(img),
+            SimState::Disabled => req.include_disabled.then_some(img),
+            SimState::Deregistered(at) => {
+                (now - at < Duration::minutes(DEREGISTERED_VISIBLE_MINUTES) && at <= now).then_some(img)
+            }
+        }
+    };
+    let mut all = Vec::new();
+    if let (true, Some(ids)) = (req.image_ids.is_empty(), &req.filter_ids) {
+        // Only the AMIs the filter names can match: look those up, not the whole account.
+        let mut seen = std::collections::HashSet::new();
+        all.extend(ids.iter().filter(|id| seen.insert(id.as_str())).filter_map(|id| find(id)));
+    } else if req.image_ids.is_empty() {
+        // The account's own AMIs (Owner=self), in the order they were first exported.
+        let mut seen = std::collections::HashSet::new();
+        for t in s.tasks.iter().rev().filter(|t| t.start <= now) {
+            if seen.insert(t.ami_id.as_str())
+                && let Some(img) = find(&t.ami_id)
+            {
+                all.push(img);
+            }
+        }
+    } else {
+        for id in &req.image_ids {
+            match find(id) {
+                Some(img) if !all.contains(&img) => all.push(img),
+                Some(_) => {}
+                None => {
+                    let msg = format!("The image id '[{id}]' does not exist");
+                    return Err(Ec2Error::new(400, "InvalidAMIID.NotFound", msg));
+                }
             }
         }
     }
-    for id in req.filter_ids.iter().flatten() {
-        if let Some(img) = find(id).filter(|i| !out.contains(i)) {
-            out.push(img);
-        }
+    if let (false, Some(ids)) = (req.image_ids.is_empty(), &req.filter_ids) {
+        all.retain(|i| ids.contains(&i.id));
     }
-    Ok(out)
+    let from = req.next_token.unwrap_or(0).min(all.len());
+    let Some(size) = req.max_results.or(unasked_page) else {
+        return Ok(ImagesPage { images: all.split_off(from), next_token: None });
+    };
+    let end = from.saturating_add(size).min(all.len());
+    let next_token = (end < all.len()).then(|| encode_token(end));
+    Ok(ImagesPage { images: all[from..end].to_vec(), next_token })
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -130,15 +257,17 @@ fn time(t: DateTime<Utc>) -> String {
 }
 
 /// The XML answer.
-pub fn describe_xml(images: &[SimImage], request_id: &str) -> String {
+pub fn describe_xml(page: &ImagesPage, request_id: &str) -> String {
+    let images = &page.images;
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeImagesResponse xmlns=\"{XMLNS}\">\n    <requestId>{request_id}</requestId>\n    <imagesSet>\n"
     );
     for i in images {
         let _ = write!(
             out,
-            "        <item>\n            <imageId>{}</imageId>\n            <imageState>available</imageState>\n            <name>{}</name>\n            <description>{}</description>\n            <creationDate>{}</creationDate>\n            <architecture>{}</architecture>\n            <blockDeviceMapping>\n",
+            "        <item>\n            <imageId>{}</imageId>\n            <imageState>{}</imageState>\n            <name>{}</name>\n            <description>{}</description>\n            <creationDate>{}</creationDate>\n            <architecture>{}</architecture>\n            <blockDeviceMapping>\n",
             escape(&i.id),
+            i.state.as_wire(),
             escape(&i.name),
             escape(&i.description),
             time(i.created),
@@ -158,7 +287,11 @@ pub fn describe_xml(images: &[SimImage], request_id: &str) -> String {
         }
         out.push_str("        </item>\n");
     }
-    out.push_str("    </imagesSet>\n</DescribeImagesResponse>");
+    out.push_str("    </imagesSet>\n");
+    if let Some(t) = &page.next_token {
+        let _ = writeln!(out, "    <nextToken>{t}</nextToken>");
+    }
+    out.push_str("</DescribeImagesResponse>");
     out
 }
 
@@ -175,23 +308,89 @@ mod tests {
         Params::parse(s.as_bytes())
     }
 
+    fn req(q: &str) -> ImagesRequest {
+        ImagesRequest::from_params(&params(q)).unwrap()
+    }
+
+    fn code(q: &str) -> &'static str {
+        ImagesRequest::from_params(&params(q)).unwrap_err().code
+    }
+
+    fn ids(page: &ImagesPage) -> Vec<&str> {
+        page.images.iter().map(|i| i.id.as_str()).collect()
+    }
+
     #[test]
     fn the_services_rules_hold() {
         let s = Scenario::generate(&ScenarioShape::builtin(), 200, 1, at());
         let amis: Vec<&str> = s.tasks.iter().map(|t| t.ami_id.as_str()).collect();
-        let gone = amis.iter().find(|a| image_of(a, 1, at()).is_none()).expect("some AMI deregistered");
-        let live = amis.iter().find(|a| image_of(a, 1, at()).is_some()).unwrap();
+        let state = |a: &str| record_of(a, 1, at()).state;
+        let gone = amis
+            .iter()
+            .find(|a| matches!(state(a), SimState::Deregistered(t) if at() - t > Duration::hours(1)))
+            .expect("some AMI deregistered long ago");
+        let live = amis.iter().find(|a| state(a) == SimState::Available).unwrap();
+        let describe = |q: &str| describe(&s, &req(q), 1, at(), at(), None);
         // ImageId.N naming a missing AMI fails the whole call.
-        let req = ImagesRequest::from_params(&params(&format!("ImageId.1={live}&ImageId.2={gone}"))).unwrap();
-        assert_eq!(describe(&s, &req, 1, at(), at()).unwrap_err().code, "InvalidAMIID.NotFound");
+        let e = describe(&format!("ImageId.1={live}&ImageId.2={gone}")).unwrap_err();
+        assert_eq!(e.code, "InvalidAMIID.NotFound");
         // The image-id filter returns those that exist.
-        let q = format!("Filter.1.Name=image-id&Filter.1.Value.1={live}&Filter.1.Value.2={gone}");
-        let got = describe(&s, &ImagesRequest::from_params(&params(&q)).unwrap(), 1, at(), at()).unwrap();
-        assert_eq!(got.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [*live]);
-        let e = ImagesRequest::from_params(&params(&format!("ImageId.1={live}&MaxResults=5"))).unwrap_err();
-        assert_eq!(e.code, "InvalidParameterCombination");
+        let got = describe(&format!("Filter.1.Name=image-id&Filter.1.Value.1={live}&Filter.1.Value.2={gone}")).unwrap();
+        assert_eq!(ids(&got), [*live]);
+        assert_eq!(code(&format!("ImageId.1={live}&MaxResults=5")), "InvalidParameterCombination");
         assert!(ImagesRequest::from_params(&params("")).is_err(), "never every public image");
         let xml = describe_xml(&got, "r");
         assert!(xml.contains("<name>") && xml.contains("<volumeSize>") && xml.ends_with("</DescribeImagesResponse>"));
+        assert!(xml.contains("<imageState>available</imageState>") && !xml.contains("<nextToken>"));
+    }
+
+    #[test]
+    fn max_results_bounds_and_pages_and_tokens_are_checked() {
+        for bad in ["0", "4", "1001", "100000", "-5", "x"] {
+            assert_eq!(code(&format!("Owner.1=self&MaxResults={bad}")), "InvalidParameterValue", "{bad}");
+        }
+        assert_eq!(code("Owner.1=self&NextToken=garbage"), "InvalidParameterValue");
+        assert_eq!(code("ImageId.1=ami-123"), "InvalidAMIID.Malformed");
+        assert_eq!(code("Owner.1=self&IncludeDisabled=maybe"), "InvalidParameterValue");
+        let s = Scenario::generate(&ScenarioShape::builtin(), 400, 1, at());
+        let all = describe(&s, &req("Owner.1=self&IncludeDisabled=true"), 1, at(), at(), None).unwrap();
+        assert!(all.images.len() > 100 && all.next_token.is_none(), "no MaxResults: one answer");
+        let mut paged = Vec::new();
+        let mut q = "Owner.1=self&IncludeDisabled=true&MaxResults=5".to_string();
+        for _ in 0..1000 {
+            let page = describe(&s, &req(&q), 1, at(), at(), None).unwrap();
+            assert!(page.images.len() <= 5);
+            paged.extend(page.images.iter().map(|i| i.id.clone()));
+            match page.next_token {
+                Some(t) => q = format!("Owner.1=self&IncludeDisabled=true&MaxResults=5&NextToken={t}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, ids(&all), "the pages together are the whole answer, each image once");
+    }
+
+    #[test]
+    fn disabled_images_only_when_asked_and_the_just_deregistered_for_a_while() {
+        let s = Scenario::generate(&ScenarioShape::builtin(), 400, 1, at());
+        let without = describe(&s, &req("Owner.1=self"), 1, at(), at(), None).unwrap();
+        let with = describe(&s, &req("Owner.1=self&IncludeDisabled=true"), 1, at(), at(), None).unwrap();
+        let disabled: Vec<&SimImage> = with.images.iter().filter(|i| i.state == SimState::Disabled).collect();
+        assert!(!disabled.is_empty(), "the scenario has disabled AMIs");
+        assert!(without.images.iter().all(|i| i.state != SimState::Disabled));
+        assert_eq!(without.images.len() + disabled.len(), with.images.len());
+        let d = &disabled[0].id;
+        assert_eq!(
+            describe(&s, &req(&format!("ImageId.1={d}")), 1, at(), at(), None).unwrap_err().code,
+            "InvalidAMIID.NotFound"
+        );
+        assert!(describe_xml(&with, "r").contains("<imageState>disabled</imageState>"));
+        let recent: Vec<String> =
+            with.images.iter().filter(|i| matches!(i.state, SimState::Deregistered(_))).map(|i| i.id.clone()).collect();
+        assert!(!recent.is_empty(), "some AMIs were deregistered within the hour");
+        assert!(describe_xml(&with, "r").contains("<imageState>deregistered</imageState>"));
+        // An hour on, they are gone.
+        let later = at() + Duration::minutes(DEREGISTERED_VISIBLE_MINUTES);
+        let q = format!("ImageId.1={}", recent[0]);
+        assert_eq!(describe(&s, &req(&q), 1, at(), later, None).unwrap_err().code, "InvalidAMIID.NotFound");
     }
 }

@@ -2,6 +2,8 @@
 //! `DescribeStoreImageTasks` (and `DescribeRegions`), over a simulated account whose tasks
 //! progress over time. The demo and the tests point the real SDK client at it.
 
+pub mod auth;
+pub mod create;
 pub mod faults;
 pub mod images;
 pub mod protocol;
@@ -23,13 +25,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::task::is_ami_id;
+pub use auth::{DEMO_DEV_KEY, DEMO_KEY, DEMO_SECRET, Keys};
 pub use faults::{Fault, FaultConfig, Hostile};
 use protocol::{DescribeRequest, Ec2Error, Params};
 use scenario::{Scenario, ScenarioShape, SimClock};
-
-/// The access key of the demo's first account (the endpoint's default account).
-pub const DEMO_KEY: &str = "AKIDAMIWATCHDEMO";
 
 /// How to build the simulated account.
 #[derive(Debug, Clone)]
@@ -52,6 +51,11 @@ pub struct SimConfig {
     pub upcoming: usize,
     /// Exactly this many tasks in progress per account and region (else the scenario's mix).
     pub moving: Option<usize>,
+    /// The access keys whose signatures the endpoint checks (the demo's by default).
+    pub keys: Keys,
+    /// How far the endpoint's clock is ahead of this machine's (behind when negative): a
+    /// client whose clock is off by more than five minutes gets `RequestExpired`.
+    pub clock_offset: chrono::Duration,
 }
 
 impl Default for SimConfig {
@@ -67,6 +71,8 @@ impl Default for SimConfig {
             accounts_by_key: false,
             upcoming: 0,
             moving: None,
+            keys: Keys::demo(),
+            clock_offset: chrono::Duration::zero(),
         }
     }
 }
@@ -288,7 +294,22 @@ impl std::fmt::Display for Dropped {
 }
 impl std::error::Error for Dropped {}
 
+/// The endpoint's own clock, for signatures and the `Date` header (not the scenario's).
+fn wall_clock(state: &State) -> chrono::DateTime<Utc> {
+    Utc::now() + state.config.clock_offset
+}
+
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dropped> {
+    let mut r = answer(state.clone(), req).await?;
+    // The service's time, as AWS sends it: the SDK corrects its clock from it.
+    let date = wall_clock(&state).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = date.parse() {
+        r.headers_mut().insert(hyper::header::DATE, v);
+    }
+    Ok(r)
+}
+
+async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dropped> {
     let n = state.stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let request_id = format!("a1b2c3d4-0000-4000-8000-{n:012x}");
     let (parts, body) = req.into_parts();
@@ -370,10 +391,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
         }
     }
 
-    let auth = parts.headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let Some((access_key, region)) = credential_scope(auth) else {
-        let e = Ec2Error::new(401, "AuthFailure", "AWS was not able to validate the provided access credentials");
-        return Ok(error_reply(&e, &request_id));
+    let signed = auth::Signed {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+    };
+    let (access_key, region) = match auth::verify(&state.config.keys, &signed, wall_clock(&state)) {
+        Ok(c) => (c.access_key, c.region),
+        Err(e) => return Ok(error_reply(&e, &request_id)),
     };
     // Special access keys let tests reach the credential errors through the real client.
     if access_key.starts_with("EXPIRED") {
@@ -436,8 +463,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             }
             let scenario = state.scenario(&access_key, &region);
             let seed = state.config.seed;
-            match images::describe(&scenario, &req, seed, state.clock.base(), state.clock.now()) {
-                Ok(found) => Ok(reply(200, "text/xml;charset=UTF-8", images::describe_xml(&found, &request_id))),
+            let unasked_page = state.faults.config().images_page;
+            match images::describe(&scenario, &req, seed, state.clock.base(), state.clock.now(), unasked_page) {
+                Ok(mut page) => {
+                    if hostile == Hostile::RepeatToken {
+                        page.next_token = Some(protocol::encode_token(1));
+                    }
+                    Ok(reply(200, "text/xml;charset=UTF-8", images::describe_xml(&page, &request_id)))
+                }
                 Err(e) => Ok(error_reply(&e, &request_id)),
             }
         }
@@ -447,16 +480,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
             if denied || access_key.starts_with("READONLY") || access_key.starts_with("NOIMAGES") {
                 return Ok(error_reply(&unauthorized("ec2:CreateStoreImageTask"), &request_id));
             }
-            let (ami, bucket) = (params.get("ImageId").unwrap_or(""), params.get("Bucket").unwrap_or(""));
-            if !is_ami_id(ami) {
-                let e = Ec2Error::new(400, "InvalidAMIID.Malformed", format!("Invalid id: \"{ami}\""));
-                return Ok(error_reply(&e, &request_id));
-            }
-            if !crate::task::is_bucket_name(bucket) {
-                let e =
-                    Ec2Error::new(400, "InvalidParameterValue", format!("The bucket name '{bucket}' is not valid."));
-                return Ok(error_reply(&e, &request_id));
-            }
+            let req = match create::CreateRequest::from_params(&params) {
+                Ok(r) => r,
+                Err(e) => return Ok(error_reply(&e, &request_id)),
+            };
+            let (ami, bucket) = (req.image_id.as_str(), req.bucket.as_str());
             if params.dry_run() {
                 return Ok(error_reply(&dry_run_succeeded(), &request_id));
             }
@@ -520,27 +548,4 @@ fn unauthorized(action: &str) -> Ec2Error {
 /// The answer to `DryRun=true` from a caller with the permission.
 fn dry_run_succeeded() -> Ec2Error {
     Ec2Error::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
-}
-
-/// The access key and region of a SigV4 `Authorization` header.
-fn credential_scope(auth: &str) -> Option<(String, String)> {
-    let cred = auth.split("Credential=").nth(1)?;
-    let cred = cred.split([',', ' ']).next()?;
-    let mut parts = cred.split('/');
-    let key = parts.next()?.to_string();
-    let _date = parts.next()?;
-    let region = parts.next()?.to_string();
-    (!key.is_empty() && !region.is_empty()).then_some((key, region))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credential_scope_reads_sigv4() {
-        let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=abc";
-        assert_eq!(credential_scope(h), Some(("AKIDEXAMPLE".into(), "eu-west-1".into())));
-        assert_eq!(credential_scope(""), None);
-    }
 }

@@ -246,22 +246,18 @@ fn export(
     format: crate::output::Format,
     rows: &[(Arc<FeedInfo>, crate::task::StoreTask, Option<Naming>)],
 ) {
-    let ext = if format == crate::output::Format::Json { "json" } else { "csv" };
-    let path = format!("amiwatch-{}.{ext}", Local::now().format("%Y%m%d-%H%M%S"));
-    let res = std::fs::File::create(&path).and_then(|f| {
-        let mut w = std::io::BufWriter::new(f);
-        let rows: Vec<crate::output::Row<'_>> =
-            rows.iter().map(|(f, t, n)| crate::output::Row { feed: f, task: t, naming: n.as_ref() }).collect();
-        let extra = crate::output::Extra { feed: true, name: true };
-        crate::output::write(&mut w, format, &rows, None, None, extra)?;
-        std::io::Write::flush(&mut w)
-    });
-    match res {
-        Ok(()) => {
-            let full = std::fs::canonicalize(&path).map_or(path, |p| p.display().to_string());
-            app.show_toast(format!("exported {} tasks to {}", rows.len(), crate::text::safe(&full)));
+    let rows: Vec<crate::output::Row<'_>> =
+        rows.iter().map(|(f, t, n)| crate::output::Row { feed: f, task: t, naming: n.as_ref() }).collect();
+    match crate::output::export(std::path::Path::new("."), Local::now(), format, &rows) {
+        Ok(path) => {
+            let full = std::fs::canonicalize(&path).unwrap_or(path);
+            app.show_toast(format!(
+                "exported {} tasks to {}",
+                rows.len(),
+                crate::text::safe(&full.display().to_string())
+            ));
         }
-        Err(e) => app.show_toast(format!("export failed: {path}: {e}")),
+        Err(e) => app.show_toast(format!("export failed: {}", crate::text::safe(&e.to_string()))),
     }
 }
 

@@ -160,7 +160,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 /// The AMI's name; `deregistered`, dimmed, when EC2 no longer knows it; blank until asked.
 fn name_cell(app: &App, i: RowRef, w: usize, theme: &Theme) -> Cell<'static> {
     match app.naming(i) {
-        Some(Naming::Known(info)) => Cell::from(truncate(&safe(info.name.as_deref().unwrap_or("-")), w).into_owned()),
+        Some(Naming::Known(info)) => Cell::from(truncate(&safe(&info.display_name()), w).into_owned()),
         Some(Naming::Deregistered) => Cell::from(Span::styled(truncate("(deregistered)", w).into_owned(), theme.dim())),
         None => Cell::from(""),
     }

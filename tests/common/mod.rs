@@ -14,8 +14,9 @@ use amiwatch::sim::{self, SimConfig, SimHandle};
 /// Static credentials and a region, and nothing from this machine's AWS set-up.
 pub fn static_env() -> Vec<(String, String)> {
     [
-        ("AWS_ACCESS_KEY_ID", "AKIDSTATIC"),
-        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        // The demo's key, which every embedded endpoint knows (it checks signatures).
+        ("AWS_ACCESS_KEY_ID", sim::DEMO_KEY),
+        ("AWS_SECRET_ACCESS_KEY", sim::DEMO_SECRET),
         ("AWS_REGION", "us-east-1"),
         ("AWS_CONFIG_FILE", "/nonexistent/amiwatch-config"),
         ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/amiwatch-credentials"),
@@ -57,14 +58,17 @@ pub const KEYS: [(&str, &str, &str); 3] = [
 
 impl Accounts {
     pub async fn start(name: &str) -> Self {
-        let config = SimConfig { tasks: 30, seed: 5, frozen: true, accounts_by_key: true, ..SimConfig::default() };
+        let keys = sim::Keys::demo().with_demo_secret(KEYS.map(|(_, key, _)| key));
+        let config =
+            SimConfig { tasks: 30, seed: 5, frozen: true, accounts_by_key: true, keys, ..SimConfig::default() };
         let sim = sim::start(([127, 0, 0, 1], 0).into(), config).await.unwrap();
         let dir = std::env::temp_dir().join(format!("amiwatch-feeds-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut cfg = String::new();
         for (profile, key, account) in KEYS {
             cfg.push_str(&format!(
-                "[profile {profile}]\nregion = us-east-1\naws_access_key_id = {key}\naws_secret_access_key = secret\naws_account_id = {account}\n\n"
+                "[profile {profile}]\nregion = us-east-1\naws_access_key_id = {key}\naws_secret_access_key = {}\naws_account_id = {account}\n\n",
+                sim::DEMO_SECRET
             ));
         }
         std::fs::write(dir.join("config"), cfg).unwrap();
