@@ -107,6 +107,12 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", env = "AMIWATCH_LOG")]
     pub log_file: Option<PathBuf>,
 
+    /// Read settings from this TOML file instead of $XDG_CONFIG_HOME/amiwatch/config.toml
+    /// (~/.config/amiwatch/config.toml); its keys are the long flags' names, and a flag on the
+    /// command line wins. `amiwatch config` shows what is in effect.
+    #[arg(long = "config", value_name = "FILE", env = "AMIWATCH_CONFIG")]
+    pub config_file: Option<PathBuf>,
+
     /// Options of the simulated account, used with --demo.
     #[command(flatten)]
     pub sim: SimArgs,
@@ -132,7 +138,7 @@ pub struct SelectArgs {
     pub page_size: i32,
 
     /// Stop after N tasks (with --once) and print the token to resume from.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true, help_heading = "Selection", conflicts_with = "image_ids")]
+    #[arg(long, value_name = "N", value_parser = parse_max_items, allow_negative_numbers = true, help_heading = "Selection", conflicts_with = "image_ids")]
     pub max_items: Option<u64>,
 
     /// Resume where a --max-items run stopped.
@@ -143,8 +149,9 @@ pub struct SelectArgs {
 /// Where to read from.
 #[derive(Debug, Clone, Args)]
 pub struct AwsArgs {
-    /// Named profile from ~/.aws/config (otherwise AWS_PROFILE or the default chain); several
-    /// (repeatable or comma-separated) are watched side by side, each in its own account.
+    /// Named profile from ~/.aws/config or ~/.aws/credentials (otherwise AWS_PROFILE or the
+    /// default chain); several (repeatable or comma-separated) are watched side by side, each in
+    /// its own account. A pattern with * or ? ('acme-*') takes every profile it matches.
     #[arg(long = "profile", value_name = "NAME", value_delimiter = ',', value_parser = parse_profile, help_heading = "AWS")]
     pub profiles: Vec<String>,
 
@@ -156,6 +163,10 @@ pub struct AwsArgs {
     /// Watch every region the account has enabled (asks EC2 DescribeRegions).
     #[arg(long, help_heading = "AWS", conflicts_with = "regions")]
     pub all_regions: bool,
+
+    /// With --all-regions: leave this region out (repeatable or comma-separated).
+    #[arg(long = "exclude-region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
+    pub exclude_regions: Vec<String>,
 
     /// A custom EC2 endpoint (http or https), such as `amiwatch simulate`'s.
     #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "AWS")]
@@ -224,6 +235,15 @@ pub enum Command {
     },
     /// Print the manual page (roff), made from these flags: amiwatch man > amiwatch.1
     Man,
+    /// List the AWS profiles a --profile pattern selects (all without one), with region and account.
+    Profiles {
+        /// A profile name or pattern ('acme-*', shell-style * and ?).
+        #[arg(value_parser = parse_profile)]
+        pattern: Option<String>,
+    },
+    /// Print the settings in effect (as a config file) and where each came from: default,
+    /// config file, environment or command line.
+    Config,
     /// Run the embedded EC2 endpoint alone and print its URL, for any EC2 client (the AWS CLI too).
     Simulate {
         /// Loopback address to listen on (port 0: any free port).
@@ -252,14 +272,32 @@ pub enum Command {
 }
 
 /// The flags given on the command line (or in the environment), by their clap id: what
-/// the mode check refuses when a flag does not apply to the chosen mode.
+/// the mode check refuses when a flag does not apply to the chosen mode. Settings from the
+/// config file are not "given": a preference in the file never makes a mode refuse to run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Given(BTreeSet<String>);
+pub struct Given {
+    flags: BTreeSet<String>,
+    /// The config file read, if any.
+    pub config: Option<crate::config::ConfigFile>,
+    /// The default config file's path, looked for when none was named.
+    pub config_searched: Option<PathBuf>,
+    /// Every setting in effect and where it came from (`amiwatch config`).
+    pub settings: Vec<crate::config::Setting>,
+}
 
 impl Given {
     pub fn has(&self, id: &str) -> bool {
-        self.0.contains(id)
+        self.flags.contains(id)
     }
+}
+
+/// Why the arguments cannot be parsed.
+#[derive(Debug)]
+pub enum ParseError {
+    /// clap's own error (and `--help`, `--version`).
+    Clap(clap::Error),
+    /// The config file, with the file, line and key.
+    Config(String),
 }
 
 /// `0.1.0 (aws-sdk-ec2 1.274.0)`: what `--version` says.
@@ -273,33 +311,108 @@ pub fn command() -> clap::Command {
 }
 
 impl Cli {
-    /// Parses the process's arguments; exits with clap's message and code 2 on bad input.
+    /// Parses the process's arguments and config file; exits with one line and code 2 on bad
+    /// input (clap's help and version as clap prints them).
     pub fn parse_with_given() -> (Self, Given) {
-        let matches = command().get_matches();
-        match Self::from_arg_matches(&matches) {
-            Ok(cli) => (cli, given(&matches)),
-            Err(e) => e.exit(),
+        let env = |k: &str| std::env::var(k).ok();
+        match parse_args(std::env::args_os().collect(), &env) {
+            Ok(parsed) => parsed,
+            Err(ParseError::Clap(e)) => exit_clap(e),
+            Err(ParseError::Config(msg)) => {
+                eprintln!("amiwatch: {msg}");
+                std::process::exit(2)
+            }
         }
     }
 
-    /// Parses `args` as [`Cli::parse_with_given`] does, for tests.
+    /// Parses `args` as [`Cli::parse_with_given`] does, without a default config file, for tests.
     pub fn try_parse_with_given<I, T>(args: I) -> Result<(Self, Given), clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
         let matches = command().try_get_matches_from(args)?;
-        Ok((Self::from_arg_matches(&matches)?, given(&matches)))
+        Ok((Self::from_arg_matches(&matches)?, Given { flags: given(&matches), ..Given::default() }))
     }
 }
 
-fn given(m: &clap::ArgMatches) -> Given {
-    let set = m
-        .ids()
+/// clap's error as one line on stderr (its tip included), exit 2; help and version as clap
+/// prints them.
+fn exit_clap(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    eprintln!("amiwatch: {}; see --help", crate::config::clap_reason(&e));
+    std::process::exit(2)
+}
+
+/// Parses the command line and the config file. `env` gives the variables that locate the
+/// default config file (`XDG_CONFIG_HOME`, `HOME`); `AMIWATCH_CONFIG` is `--config`'s own.
+pub fn parse_args(
+    args: Vec<std::ffi::OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Cli, Given), ParseError> {
+    let mut cmd = command();
+    cmd.build();
+    let first = cmd.clone().try_get_matches_from(&args).map_err(ParseError::Clap)?;
+    let flags = given(&first);
+    // The subcommands that are not about AWS read no config file.
+    if matches!(first.subcommand_name(), Some("simulate" | "completions" | "man")) {
+        let cli = Cli::from_arg_matches(&first).map_err(ParseError::Clap)?;
+        return Ok((cli, Given { flags, ..Given::default() }));
+    }
+    let named = first.get_one::<PathBuf>("config_file").cloned();
+    let searched = if named.is_none() { crate::config::default_path(env) } else { None };
+    let file = match named.as_ref().or(searched.as_ref()) {
+        Some(path) => crate::config::load(path, named.is_some(), &cmd).map_err(|e| ParseError::Config(e.0))?,
+        None => None,
+    };
+    let demo = first.get_flag("demo");
+    let mut extra: Vec<std::ffi::OsString> = Vec::new();
+    let mut applied: Vec<String> = Vec::new();
+    for e in file.iter().flat_map(|f| &f.entries) {
+        // A flag given wins over the file, and so does a flag the setting would clash with.
+        let clashes = flags.iter().any(|g| conflict(&cmd, g, &e.id));
+        let not_for_demo = demo && matches!(e.id.as_str(), "profiles" | "endpoint_url");
+        if flags.contains(&e.id) || clashes || not_for_demo {
+            continue;
+        }
+        extra.extend(e.args.iter().cloned());
+        applied.push(e.id.clone());
+    }
+    let matches = if extra.is_empty() {
+        first
+    } else {
+        let mut all = args.clone();
+        let at = 1.min(all.len());
+        all.splice(at..at, extra);
+        cmd.clone().try_get_matches_from(all).map_err(|e| {
+            let path = file.as_ref().map_or(String::new(), |f| crate::profiles::show(&f.path));
+            ParseError::Config(format!("with the settings of {path}: {}", crate::config::clap_reason(&e)))
+        })?
+    };
+    let cli = Cli::from_arg_matches(&matches).map_err(ParseError::Clap)?;
+    let settings = crate::config::settings(&cmd, &matches, file.as_ref(), &applied);
+    Ok((cli, Given { flags, config: file, config_searched: searched, settings }))
+}
+
+/// Whether clap refuses flags `a` and `b` together.
+fn conflict(cmd: &clap::Command, a: &str, b: &str) -> bool {
+    let find = |id: &str| cmd.get_arguments().find(|x| x.get_id() == id);
+    let (Some(x), Some(y)) = (find(a), find(b)) else { return false };
+    cmd.get_arg_conflicts_with(x).iter().any(|c| c.get_id() == b)
+        || cmd.get_arg_conflicts_with(y).iter().any(|c| c.get_id() == a)
+}
+
+fn given(m: &clap::ArgMatches) -> BTreeSet<String> {
+    m.ids()
         .filter(|id| matches!(m.value_source(id.as_str()), Some(ValueSource::CommandLine | ValueSource::EnvVariable)))
         .map(|id| id.as_str().to_string())
-        .collect();
-    Given(set)
+        .collect()
 }
 
 impl SimArgs {
@@ -416,6 +529,13 @@ fn parse_ami_id(s: &str) -> Result<String, String> {
             "'{}' is not an AMI ID: expected ami- and 8 or 17 lowercase hex digits, like ami-0123456789abcdef0",
             crate::text::safe(s)
         ))
+    }
+}
+
+fn parse_max_items(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{}' is not a number of tasks: a whole number, at least 1", crate::text::safe(s))),
     }
 }
 

@@ -7,10 +7,13 @@
 
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod ec2;
 pub mod image;
 pub mod once;
 pub mod output;
+pub mod profiles;
+pub mod regions;
 pub mod run;
 pub mod sim;
 pub mod task;

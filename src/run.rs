@@ -85,6 +85,9 @@ impl Mode {
                 }
             }
         }
+        if given.has("exclude_regions") && !cli.aws.all_regions {
+            return Err("--exclude-region narrows --all-regions: add --all-regions, or leave it out".into());
+        }
         let many_feeds = cli.aws.all_regions || cli.aws.profiles.len().max(1) * cli.aws.regions.len().max(1) > 1;
         if many_feeds && (given.has("max_items") || given.has("starting_token")) {
             return Err(
@@ -139,6 +142,14 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Command::Profiles { pattern }) => return profiles_command(pattern.as_deref()).await,
+        Some(Command::Config) => {
+            let mut out = Vec::new();
+            let file = given.config.as_ref().map(|c| c.path.as_path());
+            crate::config::print(&given.settings, file, given.config_searched.as_deref(), &mut out)?;
+            quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         None => {}
     }
     if let Some(flag) = cli.sim.first_set().filter(|_| !cli.demo) {
@@ -155,6 +166,28 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_USAGE));
     }
+    let custom_endpoint = cli.aws.endpoint_url.is_some()
+        || ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    if !cli.demo && !custom_endpoint {
+        for r in cli.aws.regions.iter().chain(&cli.aws.exclude_regions) {
+            if let Err(why) = crate::regions::check(r) {
+                return usage(&why);
+            }
+        }
+    }
+    let profiles = match cli.demo {
+        true => Vec::new(),
+        false => match checked_profiles(&cli.aws.profiles).await {
+            Ok(p) => p,
+            Err(why) => return usage(&why),
+        },
+    };
+    let many_feeds = cli.aws.all_regions || profiles.len().max(1) * cli.aws.regions.len().max(1) > 1;
+    if many_feeds && (given.has("max_items") || given.has("starting_token")) {
+        return usage("--max-items and --starting-token page one feed's listing: name one profile and one region");
+    }
     // The demo's endpoint lives as long as this function: keep the handle.
     let sim = match cli.demo {
         true => Some(
@@ -165,9 +198,10 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         false => None,
     };
     let plan = FeedPlan {
-        profiles: dedup(&cli.aws.profiles),
+        profiles,
         regions: dedup(&cli.aws.regions),
         all_regions: cli.aws.all_regions,
+        exclude_regions: cli.aws.exclude_regions.clone(),
         options: ec2::ClientOptions {
             endpoint_url: cli.aws.endpoint_url.clone(),
             attempt_timeout: Some(cli.aws.request_timeout),
@@ -204,6 +238,44 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
 fn usage(why: &str) -> anyhow::Result<ExitCode> {
     eprintln!("amiwatch: {why}");
     Ok(ExitCode::from(EXIT_USAGE))
+}
+
+/// The `--profile` values with their patterns expanded over the AWS config and credentials
+/// files, every name checked against them; or the one line that says what is wrong. Without
+/// `--profile`, `AWS_PROFILE` is checked the same way.
+async fn checked_profiles(wanted: &[String]) -> Result<Vec<String>, String> {
+    let from_env = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty() && p != "default");
+    if wanted.is_empty() && from_env.is_none() {
+        return Ok(Vec::new());
+    }
+    let files = crate::profiles::Profiles::load().await.map_err(|e| e.to_string())?;
+    match (wanted.is_empty(), from_env) {
+        (true, Some(p)) => {
+            files.expand(std::slice::from_ref(&p)).map(|_| Vec::new()).map_err(|e| format!("AWS_PROFILE: {e}"))
+        }
+        _ => files.expand(wanted).map_err(|e| e.to_string()),
+    }
+}
+
+/// `amiwatch profiles [PATTERN]`: the profiles it selects, with region and account.
+async fn profiles_command(pattern: Option<&str>) -> anyhow::Result<ExitCode> {
+    let files = match crate::profiles::Profiles::load().await {
+        Ok(f) => f,
+        Err(e) => return usage(&e.to_string()),
+    };
+    if let Some(p) = pattern
+        && let Err(e) = files.expand(&[p.to_string()])
+    {
+        return usage(&e.to_string());
+    }
+    if files.entries.is_empty() {
+        eprintln!("amiwatch: there are no profiles in {}", files.where_());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = Vec::new();
+    crate::profiles::print_listing(&files, pattern, &mut out)?;
+    quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The same profile or region named twice is one feed, not two.
