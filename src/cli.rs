@@ -13,13 +13,17 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::output::Format;
 use crate::task::TaskState;
 
-const AFTER_HELP: &str = "\
+pub const AFTER_HELP: &str = "\
 Examples:
   amiwatch --demo                          the dashboard on the built-in EC2 endpoint
   amiwatch --profile prod --region eu-west-1
   amiwatch --profile prod,dev --region us-east-1,eu-west-1
                                            4 feeds: every profile in every region
   amiwatch --all-regions                   every enabled region, side by side
+  amiwatch --profile 'acme-*' --all-regions --exclude-region me-south-1
+                                           every acme-* profile of ~/.aws/config
+  amiwatch profiles 'acme-*'               which profiles that pattern selects
+  amiwatch config                          the settings in effect, and where each came from
   amiwatch --once --output json            one fetch, AWS CLI-shaped JSON
   amiwatch --once --state failed --bucket my-archive
   amiwatch --dry-run                       may I call ec2:DescribeStoreImageTasks?
@@ -81,16 +85,16 @@ pub struct Cli {
     pub aws: AwsArgs,
 
     /// Time between polls while tasks are in progress (e.g. 5s, 1m; at least 1s).
-    #[arg(long, default_value = "5s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub interval: Duration,
 
     /// Time between sweeps, which read every task; the polls between them ask only for the
     /// tasks in progress (and those that just ended). Equal to --interval: every poll sweeps.
-    #[arg(long, default_value = "5m", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub sweep_interval: Duration,
 
     /// Time between polls while nothing is in progress (fewer API calls).
-    #[arg(long, default_value = "30s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub idle_interval: Duration,
 
     /// Allow key x to export a failed task's AMI again (CreateStoreImageTask, after a
@@ -134,7 +138,7 @@ pub struct SelectArgs {
     pub buckets: Vec<String>,
 
     /// Tasks per request, 1..=200.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i32).range(1..=200), allow_negative_numbers = true, help_heading = "Selection")]
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(i32).range(1..=200), allow_negative_numbers = true, help_heading = "Selection")]
     pub page_size: i32,
 
     /// Stop after N tasks (with --once) and print the token to resume from.
@@ -190,7 +194,7 @@ pub struct SimArgs {
     pub tasks: Option<usize>,
 
     /// Seed of the simulated account: the same seed, the same tasks.
-    #[arg(long, default_value_t = 42, help_heading = "Simulation")]
+    #[arg(long, value_name = "N", default_value_t = 42, help_heading = "Simulation")]
     pub seed: u64,
 
     /// Freeze the simulated clock: tasks stay where they are.
@@ -198,31 +202,31 @@ pub struct SimArgs {
     pub frozen: bool,
 
     /// Run the simulated clock this many times faster than real time.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_speed, help_heading = "Simulation")]
+    #[arg(long, value_name = "X", default_value_t = 1.0, value_parser = parse_speed, help_heading = "Simulation")]
     pub speed: f64,
 
     /// Percent of requests throttled (RequestLimitExceeded, HTTP 503).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_throttle: f64,
 
     /// Percent of requests that fail with InternalError (HTTP 500).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_internal: f64,
 
     /// Percent of requests answered only after --fault-slow-delay.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_slow: f64,
 
     /// How late a slow answer comes.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, allow_hyphen_values = true, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration, allow_hyphen_values = true, help_heading = "Simulation faults")]
     pub fault_slow_delay: Duration,
 
     /// Percent of connections dropped without an answer.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_drop: f64,
 
     /// Percent of answers with malformed XML.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_malformed: f64,
 }
 
@@ -247,11 +251,11 @@ pub enum Command {
     /// Run the embedded EC2 endpoint alone and print its URL, for any EC2 client (the AWS CLI too).
     Simulate {
         /// Loopback address to listen on (port 0: any free port).
-        #[arg(long, default_value = "127.0.0.1:0", value_parser = parse_loopback)]
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", value_parser = parse_loopback)]
         addr: SocketAddr,
 
         /// Regions DescribeRegions lists (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = parse_region)]
+        #[arg(long, value_name = "REGION", value_delimiter = ',', value_parser = parse_region)]
         regions: Vec<String>,
 
         /// Each access key is an account of its own, with its own tasks (to try several profiles).

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod ec2;
 pub mod image;
+pub mod manual;
 pub mod once;
 pub mod output;
 pub mod profiles;

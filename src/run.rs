@@ -85,6 +85,9 @@ impl Mode {
                 }
             }
         }
+        if given.has("with_names") && cli.output != crate::output::Format::Json {
+            return Err("--with-names adds names to --output json: the table and CSV always have them".into());
+        }
         if given.has("exclude_regions") && !cli.aws.all_regions {
             return Err("--exclude-region narrows --all-regions: add --all-regions, or leave it out".into());
         }
@@ -138,7 +141,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Man) => {
             let mut out = Vec::new();
-            clap_mangen::Man::new(crate::cli::command()).render(&mut out)?;
+            crate::manual::render(&mut out)?;
             quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -159,13 +162,6 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         Ok(m) => m,
         Err(why) => return usage(&why),
     };
-    if mode == Mode::Dashboard && !io::stdout().is_terminal() {
-        eprintln!(
-            "amiwatch: standard output is not a terminal, so the dashboard cannot start.\n\
-             For scripts use --once (with --output table|json|csv), or --dry-run."
-        );
-        return Ok(ExitCode::from(EXIT_USAGE));
-    }
     let custom_endpoint = cli.aws.endpoint_url.is_some()
         || ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
             .iter()
@@ -187,6 +183,16 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     let many_feeds = cli.aws.all_regions || profiles.len().max(1) * cli.aws.regions.len().max(1) > 1;
     if many_feeds && (given.has("max_items") || given.has("starting_token")) {
         return usage("--max-items and --starting-token page one feed's listing: name one profile and one region");
+    }
+    if given.has("partial") && !many_feeds {
+        return usage("--partial applies to several feeds: with one, --once prints its list whole or nothing");
+    }
+    if mode == Mode::Dashboard && !io::stdout().is_terminal() {
+        eprintln!(
+            "amiwatch: standard output is not a terminal, so the dashboard cannot start.\n\
+             For scripts use --once (with --output table|json|csv), or --dry-run."
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
     }
     // The demo's endpoint lives as long as this function: keep the handle.
     let sim = match cli.demo {
@@ -216,7 +222,18 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         buckets: cli.select.buckets.clone(),
     };
     match mode {
-        Mode::Dashboard => crate::tui::run(&cli, feeds, selection).await,
+        Mode::Dashboard => {
+            if sim.is_none()
+                && let Some(why) = unfixable(&feeds)
+            {
+                eprintln!(
+                    "amiwatch: {why}\n  Waiting cannot fix this, so the dashboard does not start. \
+                     To try amiwatch without AWS: amiwatch --demo"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            crate::tui::run(&cli, feeds, selection).await
+        }
         Mode::Once { paging, partial } => {
             crate::once::run(&feeds, &selection, &paging, cli.output, partial, cli.aws.max_time, cli.with_names).await
         }
@@ -232,6 +249,17 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         }
         Mode::DryRun => dry_run(&feeds, cli.aws.max_time, cli.allow_retry).await,
     }
+}
+
+/// A set-up error the dashboard would retry forever although no retry can fix it: a feed
+/// with no region, or a default credential chain that finds nothing (a named profile was
+/// checked against the files already). `--once` reports the same errors at its first fetch.
+fn unfixable(feeds: &[Feed]) -> Option<String> {
+    if feeds.iter().any(|f| f.info.region.is_none()) {
+        return Some(ec2::FetchError::new(ec2::ErrorKind::NoRegion, "").summary());
+    }
+    let missing = feeds.iter().any(|f| f.info.profile.is_none() && f.ec2.credentials_missing);
+    missing.then(|| ec2::FetchError::new(ec2::ErrorKind::NoCredentials, "").summary())
 }
 
 /// One line on stderr and exit code 2: the flags do not fit.
@@ -419,11 +447,16 @@ mod tests {
             (&["--once", "--starting-token", "x", "--profile", "a,b"][..], "one profile and one region"),
             (&["--state", "failed,completed"][..], "one state at a time"),
             (&["--bucket", "aaa,bbb"][..], "one bucket at a time"),
+            (&["--once", "--with-names"][..], "--with-names adds names to --output json"),
+            (&["--once", "-o", "csv", "--with-names"][..], "the table and CSV always have them"),
+            (&["--exclude-region", "eu-west-1"][..], "--exclude-region narrows --all-regions"),
         ] {
             let err = mode(args).expect_err(needle);
             assert!(err.contains(needle), "{args:?}: {err}");
         }
         // Defaults are not "given": the dashboard's own defaults never trip the check.
         assert!(mode(&["--once", "--state", "failed,completed", "--bucket", "aaa,bbb"]).is_ok());
+        assert!(mode(&["--once", "-o", "json", "--with-names"]).is_ok());
+        assert!(mode(&["--all-regions", "--exclude-region", "eu-west-1"]).is_ok());
     }
 }

@@ -163,7 +163,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("/", "search ID, name, bucket, key, reason, feed (Enter keeps)"),
     ("o  O", "cycle the sort column / reverse the order"),
     ("j k ↑ ↓", "move the selection"),
-    ("PgUp PgDn g G", "page up / down, first / last"),
+    ("PgUp PgDn g G", "page up / down, first / last (Home, End too)"),
     ("Enter  Esc", "open / close the detail pane"),
     ("a", "every task instead of the latest per AMI"),
     ("r", "refresh now"),

@@ -726,6 +726,8 @@ impl App {
             (SortKey::Started, true) => "oldest first",
             (SortKey::Progress, false) => "lowest first",
             (SortKey::Progress, true) => "highest first",
+            (SortKey::State, false) => "in progress, completed, failed",
+            (SortKey::State, true) => "failed, completed, in progress",
             (_, false) => "A-Z",
             (_, true) => "Z-A",
         };
