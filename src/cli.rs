@@ -65,7 +65,9 @@ pub struct Cli {
     #[arg(long, help_heading = "Mode")]
     pub dry_run: bool,
 
-    /// Poll until every selected task has ended: exit 0 all completed, 1 any failed, 3 none matched, 124 timed out.
+    /// Poll until the latest task of each selected AMI has ended (with no selection: of every
+    /// AMI with a task in the last 31 days): exit 0 all completed, 1 any failed, 3 none
+    /// matched, 124 timed out.
     #[arg(long, help_heading = "Mode", conflicts_with_all = ["once", "dry_run"])]
     pub wait: bool,
 
@@ -713,6 +715,45 @@ mod tests {
         assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-12345678", "--max-items", "3"]).is_err());
         assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-XYZ"]).is_err());
         assert!(Cli::try_parse_from(["amiwatch", "--interval", "0s"]).is_err());
+    }
+
+    /// `parse_args` with a config file of `text` found where XDG_CONFIG_HOME points.
+    fn with_file(text: &str, args: &[&str]) -> Result<(Cli, Given), ParseError> {
+        let dir = std::env::temp_dir().join(format!(
+            "amiwatch-cli-{}-{}",
+            std::process::id(),
+            crate::text::stable_hash(text)
+        ));
+        std::fs::create_dir_all(dir.join("amiwatch")).unwrap();
+        std::fs::write(dir.join("amiwatch/config.toml"), text).unwrap();
+        let xdg = dir.display().to_string();
+        let env = move |k: &str| (k == "XDG_CONFIG_HOME").then(|| xdg.clone());
+        let argv = std::iter::once("amiwatch").chain(args.iter().copied()).map(Into::into).collect();
+        let res = parse_args(argv, &env);
+        let _ = std::fs::remove_dir_all(&dir);
+        res
+    }
+
+    #[test]
+    fn the_file_fills_in_and_the_command_line_wins() {
+        let file = "profile = [\"a\", \"b\"]\nall-regions = true\ninterval = \"10s\"\n";
+        let (cli, given) = with_file(file, &["--once"]).unwrap();
+        assert_eq!(cli.aws.profiles, ["a", "b"]);
+        assert!(cli.aws.all_regions);
+        assert_eq!(cli.interval, Duration::from_secs(10));
+        assert!(!given.has("interval"), "a setting of the file is no flag: it trips no mode check");
+        // A flag replaces the file's value; one that clashes with a setting drops the setting.
+        let (cli, _) = with_file(file, &["--profile", "c", "--region", "eu-west-1"]).unwrap();
+        assert_eq!(cli.aws.profiles, ["c"]);
+        assert!(!cli.aws.all_regions && cli.aws.regions == ["eu-west-1"]);
+        // --demo runs on its own endpoint: the file's profiles do not apply to it.
+        let (cli, _) = with_file(file, &["--demo"]).unwrap();
+        assert!(cli.aws.profiles.is_empty());
+        // The subcommands that are not about AWS never read the file.
+        assert!(with_file("nonsense = 1", &["man"]).is_ok());
+        assert!(
+            matches!(with_file("nonsense = 1", &["--once"]), Err(ParseError::Config(m)) if m.contains("line 1: key 'nonsense'"))
+        );
     }
 
     #[test]

@@ -171,9 +171,8 @@ fn the_manual_holds_keys_exit_status_environment_and_every_command() {
     assert!(config_example.lines().filter(|l| !l.starts_with('#')).all(|l| !l.is_empty()));
 }
 
-/// The dashboard in a pseudo-terminal, with keys but no region: it ends before it starts.
-#[test]
-fn a_set_up_error_no_wait_can_fix_ends_the_dashboard_before_it_starts() {
+/// The dashboard in a pseudo-terminal with `env`: its exit code and everything it wrote.
+fn dashboard_in_a_pty(env: &[(&str, &str)]) -> (u32, String) {
     use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     let pty = native_pty_system().openpty(PtySize { rows: 24, cols: 100, pixel_width: 0, pixel_height: 0 }).unwrap();
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_amiwatch"));
@@ -183,6 +182,10 @@ fn a_set_up_error_no_wait_can_fix_ends_the_dashboard_before_it_starts() {
         "AWS_DEFAULT_REGION",
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_EC2",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
         "AMIWATCH_CONFIG",
     ] {
         cmd.env_remove(k);
@@ -191,11 +194,12 @@ fn a_set_up_error_no_wait_can_fix_ends_the_dashboard_before_it_starts() {
         ("AWS_CONFIG_FILE", "/nonexistent/amiwatch-config"),
         ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/amiwatch-credentials"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-        ("AWS_SECRET_ACCESS_KEY", "secret"),
         ("XDG_CONFIG_HOME", "/nonexistent/xdg"),
         ("TERM", "xterm-256color"),
-    ] {
+    ]
+    .iter()
+    .chain(env)
+    {
         cmd.env(k, v);
     }
     let mut child = pty.slave.spawn_command(cmd).unwrap();
@@ -211,15 +215,29 @@ fn a_set_up_error_no_wait_can_fix_ends_the_dashboard_before_it_starts() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "the dashboard started and kept retrying");
+        if t0.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the dashboard started and kept retrying");
+        }
         std::thread::sleep(Duration::from_millis(50));
     };
     drop(pty.master);
-    let text = reading.join().unwrap();
-    assert_eq!(status.exit_code(), 1, "{text}");
+    (status.exit_code(), reading.join().unwrap())
+}
+
+#[test]
+fn a_set_up_error_no_wait_can_fix_ends_the_dashboard_before_it_starts() {
+    // Keys, but no region.
+    let (code, text) = dashboard_in_a_pty(&[("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "secret")]);
+    assert_eq!(code, 1, "{text}");
     assert!(text.contains("no AWS region set: pass --region"), "{text}");
     assert!(text.contains("amiwatch --demo"), "{text}");
     assert!(!text.contains("\x1b[?1049h"), "the alternate screen was never entered: {text}");
+    // A region, but no credentials anywhere.
+    let (code, text) = dashboard_in_a_pty(&[("AWS_REGION", "us-east-1")]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("no AWS credentials found"), "{text}");
+    assert!(text.contains("amiwatch --demo") && !text.contains("\x1b[?1049h"), "{text}");
 }
 
 #[test]
