@@ -190,7 +190,15 @@ pub fn clap_reason(e: &clap::Error) -> String {
     if let Some(first) = parts.first_mut() {
         *first = first.strip_prefix("error: ").unwrap_or(first);
     }
-    parts.join("; ")
+    // "not provided:" and "[possible values: ...]" continue the sentence before them.
+    let mut line = String::new();
+    for p in parts {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') || p.starts_with('[') { " " } else { "; " });
+        }
+        line.push_str(p);
+    }
+    line
 }
 
 /// Where a setting's value came from, for `amiwatch config`.

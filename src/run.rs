@@ -172,6 +172,15 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
                 return usage(&why);
             }
         }
+        // The environment's region is used when no --region is given: a typo there is the same.
+        for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+            let value = std::env::var(var).ok().filter(|v| !v.is_empty());
+            if let (true, Some(r)) = (cli.aws.regions.is_empty(), value)
+                && let Err(why) = crate::regions::check(&r)
+            {
+                return usage(&format!("{var}: {why}"));
+            }
+        }
     }
     let profiles = match cli.demo {
         true => Vec::new(),

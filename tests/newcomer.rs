@@ -76,6 +76,10 @@ fn a_region_typo_is_caught_at_once_with_the_closest_region() {
     let (code, _, err) = run(&keys, &["--dry-run", "--all-regions", "--exclude-region", "eu-wset-1"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("did you mean eu-west-1?"), "{err}");
+    let env = [keys[0], keys[1], ("AWS_REGION", "eu-west1")];
+    let (code, _, err) = run(&env, &["--once"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("AWS_REGION: 'eu-west1' is not an AWS region: did you mean eu-west-1?"), "{err}");
     // A custom endpoint takes any name: the simulator's regions are its own.
     let (code, out, err) = run(&[], &["--demo", "--frozen", "--once", "--region", "moon-1", "-o", "csv"]);
     assert_eq!(code, 0, "{err}");
@@ -122,7 +126,11 @@ fn flags_documented_as_not_applying_are_refused_and_parser_errors_are_one_line()
         (&["--demo", "--once", "-o", "csv", "--with-names"][..], "the table and CSV always have them"),
         (&["--profle", "x"][..], "unexpected argument '--profle' found; tip: a similar argument exists: '--profile'"),
         (&["--once", "--max-items", "0"][..], "'0' is not a number of tasks: a whole number, at least 1"),
-        (&["--once", "--output", "xml"][..], "invalid value 'xml'"),
+        (
+            &["--once", "--output", "xml"][..],
+            "invalid value 'xml' for '--output <OUTPUT>' [possible values: table, json, csv]",
+        ),
+        (&["completions"][..], "the following required arguments were not provided: <SHELL>"),
     ] {
         let (code, out, err) = run(&[], args);
         assert_eq!(code, 2, "{args:?}: {err}");
