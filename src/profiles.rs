@@ -123,16 +123,15 @@ impl Profiles {
     }
 
     /// The files, for messages: `~/.aws/config and ~/.aws/credentials`.
-    pub fn where_(&self) -> String {
-        let shown: Vec<String> =
-            self.files.iter().map(|p| crate::text::safe(&p.display().to_string()).into_owned()).collect();
+    pub fn location(&self) -> String {
+        let shown: Vec<String> = self.files.iter().map(|p| show(p)).collect();
         shown.join(" and ")
     }
 
     /// The profiles there are, for a message: `a, b, c` (at most 20, then how many more).
     fn listing(&self, first: &[&str]) -> String {
         if self.entries.is_empty() {
-            return format!("there are no profiles in {}", self.where_());
+            return format!("there are no profiles in {}", self.location());
         }
         let mut order: Vec<&str> = first.to_vec();
         order.extend(self.names().filter(|n| !first.contains(n)));
@@ -157,7 +156,7 @@ impl Profiles {
                     return Err(ProfilesError::NoMatch(format!(
                         "the profile pattern '{}' matches no profile in {}; {}",
                         crate::text::safe(w),
-                        self.where_(),
+                        self.location(),
                         self.listing(&[])
                     )));
                 }
@@ -172,7 +171,7 @@ impl Profiles {
                 return Err(ProfilesError::NoMatch(format!(
                     "the profile '{}' is not in {}{}; {}",
                     crate::text::safe(w),
-                    self.where_(),
+                    self.location(),
                     close.map_or(String::new(), |c| format!(" (did you mean '{}'?)", crate::text::safe(c))),
                     self.listing(&by_distance)
                 )));
@@ -274,7 +273,7 @@ pub fn print_listing(p: &Profiles, pattern: Option<&str>, out: &mut impl std::io
     Ok(())
 }
 
-/// A path for messages, relative to nothing: as given.
+/// A path for messages, as given, with terminal controls escaped.
 pub fn show(path: &Path) -> String {
     crate::text::safe(&path.display().to_string()).into_owned()
 }

@@ -306,7 +306,7 @@ async fn profiles_command(pattern: Option<&str>) -> anyhow::Result<ExitCode> {
         return usage(&e.to_string());
     }
     if files.entries.is_empty() {
-        eprintln!("amiwatch: there are no profiles in {}", files.where_());
+        eprintln!("amiwatch: there are no profiles in {}", files.location());
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = Vec::new();
