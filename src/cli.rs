@@ -377,6 +377,21 @@ pub fn parse_args(
         Some(path) => crate::config::load(path, named.is_some(), &cmd).map_err(|e| ParseError::Config(e.0))?,
         None => None,
     };
+    // Two settings of the file that clap refuses together: named with their lines.
+    if let Some(f) = &file {
+        for (i, a) in f.entries.iter().enumerate() {
+            if let Some(b) = f.entries[..i].iter().find(|b| conflict(&cmd, &a.id, &b.id)) {
+                return Err(ParseError::Config(format!(
+                    "{} line {}: key '{}' cannot be used with key '{}' (line {}): keep one",
+                    crate::profiles::show(&f.path),
+                    a.line,
+                    a.key,
+                    b.key,
+                    b.line
+                )));
+            }
+        }
+    }
     let demo = first.get_flag("demo");
     let mut extra: Vec<std::ffi::OsString> = Vec::new();
     let mut applied: Vec<String> = Vec::new();
@@ -753,6 +768,11 @@ mod tests {
         assert!(with_file("nonsense = 1", &["man"]).is_ok());
         assert!(
             matches!(with_file("nonsense = 1", &["--once"]), Err(ParseError::Config(m)) if m.contains("line 1: key 'nonsense'"))
+        );
+        let clash = with_file("region = \"eu-west-1\"\n\nall-regions = true\n", &["--once"]);
+        assert!(
+            matches!(&clash, Err(ParseError::Config(m)) if m.ends_with("line 3: key 'all-regions' cannot be used with key 'region' (line 1): keep one")),
+            "{clash:?}"
         );
     }
 
