@@ -380,7 +380,9 @@ pub fn parse_args(
     // Two settings of the file that clap refuses together: named with their lines.
     if let Some(f) = &file {
         for (i, a) in f.entries.iter().enumerate() {
-            if let Some(b) = f.entries[..i].iter().find(|b| conflict(&cmd, &a.id, &b.id)) {
+            // A flag set to false sets nothing, and so clashes with nothing.
+            let sets = |e: &&crate::config::Entry| !e.args.is_empty();
+            if let Some(b) = f.entries[..i].iter().filter(sets).find(|b| sets(&a) && conflict(&cmd, &a.id, &b.id)) {
                 return Err(ParseError::Config(format!(
                     "{} line {}: key '{}' cannot be used with key '{}' (line {}): keep one",
                     crate::profiles::show(&f.path),

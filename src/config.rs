@@ -359,6 +359,14 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_a_valid_file() {
+        let f = parse_str(crate::manual::ORG_EXAMPLE).unwrap();
+        let keys: Vec<&str> = f.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["profile", "all-regions", "exclude-region", "interval", "idle-interval", "notify"]);
+        assert_eq!(f.entries[0].line, 2);
+    }
+
+    #[test]
     fn strings_are_written_back_as_toml() {
         assert_eq!(toml_str("a\"b\\c\u{1b}"), "\"a\\\"b\\\\c\\u001B\"");
     }

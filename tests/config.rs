@@ -222,13 +222,15 @@ async fn what_is_wrong_is_named_with_exit_2_before_any_request() {
 async fn config_shows_each_setting_and_where_it_came_from() {
     let org = Org::start("show").await;
     org.write_config("profile = [\"acme-*\"]\nregion = [\"us-east-1\", \"eu-west-1\"]\ninterval = \"10s\"\n");
-    let (code, out, err) = org.amiwatch(&["--interval", "7s", "config"]);
+    let log = org.dir.join("amiwatch.log").display().to_string();
+    let (code, out, err) = org.amiwatch_env(&[("AMIWATCH_LOG", &log)], &["--interval", "7s", "config"]);
     assert_eq!(code, 0, "{err}");
     let line = |key: &str| out.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap_or_default().to_string();
     assert!(line("profile").contains("[\"acme-*\"]") && line("profile").ends_with("# file, line 1"), "{out}");
     assert!(line("region").contains("[\"us-east-1\", \"eu-west-1\"]") && line("region").ends_with("# file, line 2"));
     assert!(line("interval").contains("\"7s\"") && line("interval").ends_with("# command line"), "{out}");
     assert!(line("endpoint-url").ends_with("# command line"), "{out}");
+    assert!(line("log-file").ends_with("# environment (AMIWATCH_LOG)"), "{out}");
     assert!(line("idle-interval").contains("\"30s\"") && line("idle-interval").ends_with("# default"), "{out}");
     assert!(out.starts_with(&format!("# config file: {}", org.dir.join("xdg/amiwatch/config.toml").display())));
 
@@ -239,7 +241,8 @@ async fn config_shows_each_setting_and_where_it_came_from() {
     )
     .unwrap();
     let back = org.dir.join("back.toml").display().to_string();
-    let (code, again, err) = org.amiwatch(&["--config", &back, "--interval", "7s", "config"]);
+    let (code, again, err) =
+        org.amiwatch_env(&[("AMIWATCH_LOG", &log)], &["--config", &back, "--interval", "7s", "config"]);
     assert_eq!(code, 0, "{err}");
     let settings =
         |s: &str| s.lines().skip(1).map(|l| l.split(" #").next().unwrap().trim().to_string()).collect::<Vec<_>>();
