@@ -150,6 +150,17 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             let mut out = Vec::new();
             let file = given.config.as_ref().map(|c| c.path.as_path());
             crate::config::print(&given.settings, file, given.config_searched.as_deref(), &mut out)?;
+            // What the profile patterns select today, from the AWS files.
+            if cli.aws.profiles.iter().any(|p| crate::profiles::is_pattern(p)) {
+                let selected = match crate::profiles::Profiles::load().await {
+                    Ok(files) => files.expand(&cli.aws.profiles).map(|p| p.join(", ")),
+                    Err(e) => Err(e),
+                };
+                match selected {
+                    Ok(list) => writeln!(out, "# the profiles selected: {}", crate::text::safe(&list))?,
+                    Err(e) => writeln!(out, "# the profiles selected: none: {e}")?,
+                }
+            }
             quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
             return Ok(ExitCode::SUCCESS);
         }

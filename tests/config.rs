@@ -231,6 +231,10 @@ async fn config_shows_each_setting_and_where_it_came_from() {
     assert!(line("interval").contains("\"7s\"") && line("interval").ends_with("# command line"), "{out}");
     assert!(line("endpoint-url").ends_with("# command line"), "{out}");
     assert!(line("log-file").ends_with("# environment (AMIWATCH_LOG)"), "{out}");
+    assert!(
+        out.contains("# the profiles selected: acme-prod, acme-dev, acme-zeta, acme-alpha, acme-qa, acme-stage\n"),
+        "{out}"
+    );
     assert!(line("idle-interval").contains("\"30s\"") && line("idle-interval").ends_with("# default"), "{out}");
     assert!(out.starts_with(&format!("# config file: {}", org.dir.join("xdg/amiwatch/config.toml").display())));
 
