@@ -13,13 +13,17 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::output::Format;
 use crate::task::TaskState;
 
-const AFTER_HELP: &str = "\
+pub const AFTER_HELP: &str = "\
 Examples:
   amiwatch --demo                          the dashboard on the built-in EC2 endpoint
   amiwatch --profile prod --region eu-west-1
   amiwatch --profile prod,dev --region us-east-1,eu-west-1
                                            4 feeds: every profile in every region
   amiwatch --all-regions                   every enabled region, side by side
+  amiwatch --profile 'acme-*' --all-regions --exclude-region me-south-1
+                                           every acme-* profile of ~/.aws/config
+  amiwatch profiles 'acme-*'               which profiles that pattern selects
+  amiwatch config                          the settings in effect, and where each came from
   amiwatch --once --output json            one fetch, AWS CLI-shaped JSON
   amiwatch --once --state failed --bucket my-archive
   amiwatch --dry-run                       may I call ec2:DescribeStoreImageTasks?
@@ -62,7 +66,9 @@ pub struct Cli {
     #[arg(long, help_heading = "Mode")]
     pub dry_run: bool,
 
-    /// Poll until every selected task has ended: exit 0 all completed, 1 any failed, 3 none matched, 124 timed out.
+    /// Poll until the latest task of each selected AMI has ended (with no selection: of every
+    /// AMI with a task in the last 31 days): exit 0 all completed, 1 any failed, 3 none
+    /// matched, 124 timed out.
     #[arg(long, help_heading = "Mode", conflicts_with_all = ["once", "dry_run"])]
     pub wait: bool,
 
@@ -82,16 +88,16 @@ pub struct Cli {
     pub aws: AwsArgs,
 
     /// Time between polls while tasks are in progress (e.g. 5s, 1m; at least 1s).
-    #[arg(long, default_value = "5s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub interval: Duration,
 
     /// Time between sweeps, which read every task; the polls between them ask only for the
     /// tasks in progress (and those that just ended). Equal to --interval: every poll sweeps.
-    #[arg(long, default_value = "5m", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub sweep_interval: Duration,
 
     /// Time between polls while nothing is in progress (fewer API calls).
-    #[arg(long, default_value = "30s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub idle_interval: Duration,
 
     /// Allow key x to export a failed task's AMI again (CreateStoreImageTask, after a
@@ -107,6 +113,12 @@ pub struct Cli {
     /// Write a debug log to this file (the screen never gets log lines).
     #[arg(long, value_name = "PATH", env = "AMIWATCH_LOG")]
     pub log_file: Option<PathBuf>,
+
+    /// Read settings from this TOML file instead of $XDG_CONFIG_HOME/amiwatch/config.toml
+    /// (~/.config/amiwatch/config.toml); its keys are the long flags' names, and a flag on the
+    /// command line wins. `amiwatch config` shows what is in effect.
+    #[arg(long = "config", value_name = "FILE", env = "AMIWATCH_CONFIG")]
+    pub config_file: Option<PathBuf>,
 
     /// Options of the simulated account, used with --demo.
     #[command(flatten)]
@@ -129,11 +141,11 @@ pub struct SelectArgs {
     pub buckets: Vec<String>,
 
     /// Tasks per request, 1..=200.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(i32).range(1..=200), allow_negative_numbers = true, help_heading = "Selection")]
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(i32).range(1..=200), allow_negative_numbers = true, help_heading = "Selection")]
     pub page_size: i32,
 
     /// Stop after N tasks (with --once) and print the token to resume from.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true, help_heading = "Selection", conflicts_with = "image_ids")]
+    #[arg(long, value_name = "N", value_parser = parse_max_items, allow_negative_numbers = true, help_heading = "Selection", conflicts_with = "image_ids")]
     pub max_items: Option<u64>,
 
     /// Resume where a --max-items run stopped.
@@ -144,8 +156,9 @@ pub struct SelectArgs {
 /// Where to read from.
 #[derive(Debug, Clone, Args)]
 pub struct AwsArgs {
-    /// Named profile from ~/.aws/config (otherwise AWS_PROFILE or the default chain); several
-    /// (repeatable or comma-separated) are watched side by side, each in its own account.
+    /// Named profile from ~/.aws/config or ~/.aws/credentials (otherwise AWS_PROFILE or the
+    /// default chain); several (repeatable or comma-separated) are watched side by side, each in
+    /// its own account. A pattern with * or ? ('acme-*') takes every profile it matches.
     #[arg(long = "profile", value_name = "NAME", value_delimiter = ',', value_parser = parse_profile, help_heading = "AWS")]
     pub profiles: Vec<String>,
 
@@ -157,6 +170,10 @@ pub struct AwsArgs {
     /// Watch every region the account has enabled (asks EC2 DescribeRegions).
     #[arg(long, help_heading = "AWS", conflicts_with = "regions")]
     pub all_regions: bool,
+
+    /// With --all-regions: leave this region out (repeatable or comma-separated).
+    #[arg(long = "exclude-region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
+    pub exclude_regions: Vec<String>,
 
     /// A custom EC2 endpoint (http or https), such as `amiwatch simulate`'s.
     #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "AWS")]
@@ -180,7 +197,7 @@ pub struct SimArgs {
     pub tasks: Option<usize>,
 
     /// Seed of the simulated account: the same seed, the same tasks.
-    #[arg(long, default_value_t = 42, help_heading = "Simulation")]
+    #[arg(long, value_name = "N", default_value_t = 42, help_heading = "Simulation")]
     pub seed: u64,
 
     /// Freeze the simulated clock: tasks stay where they are.
@@ -188,31 +205,31 @@ pub struct SimArgs {
     pub frozen: bool,
 
     /// Run the simulated clock this many times faster than real time.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_speed, help_heading = "Simulation")]
+    #[arg(long, value_name = "X", default_value_t = 1.0, value_parser = parse_speed, help_heading = "Simulation")]
     pub speed: f64,
 
     /// Percent of requests throttled (RequestLimitExceeded, HTTP 503).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_throttle: f64,
 
     /// Percent of requests that fail with InternalError (HTTP 500).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_internal: f64,
 
     /// Percent of requests answered only after --fault-slow-delay.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_slow: f64,
 
     /// How late a slow answer comes.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, allow_hyphen_values = true, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration, allow_hyphen_values = true, help_heading = "Simulation faults")]
     pub fault_slow_delay: Duration,
 
     /// Percent of connections dropped without an answer.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_drop: f64,
 
     /// Percent of answers with malformed XML.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = parse_percent, help_heading = "Simulation faults")]
     pub fault_malformed: f64,
 }
 
@@ -225,14 +242,23 @@ pub enum Command {
     },
     /// Print the manual page (roff), made from these flags: amiwatch man > amiwatch.1
     Man,
+    /// List the AWS profiles a --profile pattern selects (all without one), with region and account.
+    Profiles {
+        /// A profile name or pattern ('acme-*', shell-style * and ?).
+        #[arg(value_parser = parse_profile)]
+        pattern: Option<String>,
+    },
+    /// Print the settings in effect (as a config file) and where each came from: default,
+    /// config file, environment or command line.
+    Config,
     /// Run the embedded EC2 endpoint alone and print its URL, for any EC2 client (the AWS CLI too).
     Simulate {
         /// Loopback address to listen on (port 0: any free port).
-        #[arg(long, default_value = "127.0.0.1:0", value_parser = parse_loopback)]
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", value_parser = parse_loopback)]
         addr: SocketAddr,
 
         /// Regions DescribeRegions lists (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = parse_region)]
+        #[arg(long, value_name = "REGION", value_delimiter = ',', value_parser = parse_region)]
         regions: Vec<String>,
 
         /// Each access key is an account of its own, with its own tasks (to try several profiles).
@@ -258,14 +284,32 @@ pub enum Command {
 }
 
 /// The flags given on the command line (or in the environment), by their clap id: what
-/// the mode check refuses when a flag does not apply to the chosen mode.
+/// the mode check refuses when a flag does not apply to the chosen mode. Settings from the
+/// config file are not "given": a preference in the file never makes a mode refuse to run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Given(BTreeSet<String>);
+pub struct Given {
+    flags: BTreeSet<String>,
+    /// The config file read, if any.
+    pub config: Option<crate::config::ConfigFile>,
+    /// The default config file's path, looked for when none was named.
+    pub config_searched: Option<PathBuf>,
+    /// Every setting in effect and where it came from (`amiwatch config`).
+    pub settings: Vec<crate::config::Setting>,
+}
 
 impl Given {
     pub fn has(&self, id: &str) -> bool {
-        self.0.contains(id)
+        self.flags.contains(id)
     }
+}
+
+/// Why the arguments cannot be parsed.
+#[derive(Debug)]
+pub enum ParseError {
+    /// clap's own error (and `--help`, `--version`).
+    Clap(clap::Error),
+    /// The config file, with the file, line and key.
+    Config(String),
 }
 
 /// `0.1.0 (aws-sdk-ec2 1.274.0)`: what `--version` says.
@@ -279,33 +323,125 @@ pub fn command() -> clap::Command {
 }
 
 impl Cli {
-    /// Parses the process's arguments; exits with clap's message and code 2 on bad input.
+    /// Parses the process's arguments and config file; exits with one line and code 2 on bad
+    /// input (clap's help and version as clap prints them).
     pub fn parse_with_given() -> (Self, Given) {
-        let matches = command().get_matches();
-        match Self::from_arg_matches(&matches) {
-            Ok(cli) => (cli, given(&matches)),
-            Err(e) => e.exit(),
+        let env = |k: &str| std::env::var(k).ok();
+        match parse_args(std::env::args_os().collect(), &env) {
+            Ok(parsed) => parsed,
+            Err(ParseError::Clap(e)) => exit_clap(e),
+            Err(ParseError::Config(msg)) => {
+                eprintln!("amiwatch: {msg}");
+                std::process::exit(2)
+            }
         }
     }
 
-    /// Parses `args` as [`Cli::parse_with_given`] does, for tests.
+    /// Parses `args` as [`Cli::parse_with_given`] does, without a default config file, for tests.
     pub fn try_parse_with_given<I, T>(args: I) -> Result<(Self, Given), clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
         let matches = command().try_get_matches_from(args)?;
-        Ok((Self::from_arg_matches(&matches)?, given(&matches)))
+        Ok((Self::from_arg_matches(&matches)?, Given { flags: given(&matches), ..Given::default() }))
     }
 }
 
-fn given(m: &clap::ArgMatches) -> Given {
-    let set = m
-        .ids()
+/// clap's error as one line on stderr (its tip included), exit 2; help and version as clap
+/// prints them.
+fn exit_clap(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    eprintln!("amiwatch: {}; see --help", crate::config::clap_reason(&e));
+    std::process::exit(2)
+}
+
+/// Parses the command line and the config file. `env` gives the variables that locate the
+/// default config file (`XDG_CONFIG_HOME`, `HOME`); `AMIWATCH_CONFIG` is `--config`'s own.
+pub fn parse_args(
+    args: Vec<std::ffi::OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Cli, Given), ParseError> {
+    let mut cmd = command();
+    cmd.build();
+    let first = cmd.clone().try_get_matches_from(&args).map_err(ParseError::Clap)?;
+    let flags = given(&first);
+    // The subcommands that are not about AWS read no config file.
+    if matches!(first.subcommand_name(), Some("simulate" | "completions" | "man")) {
+        let cli = Cli::from_arg_matches(&first).map_err(ParseError::Clap)?;
+        return Ok((cli, Given { flags, ..Given::default() }));
+    }
+    let named = first.get_one::<PathBuf>("config_file").cloned();
+    let searched = if named.is_none() { crate::config::default_path(env) } else { None };
+    let file = match named.as_ref().or(searched.as_ref()) {
+        Some(path) => crate::config::load(path, named.is_some(), &cmd).map_err(|e| ParseError::Config(e.0))?,
+        None => None,
+    };
+    // Two settings of the file that clap refuses together: named with their lines.
+    if let Some(f) = &file {
+        for (i, a) in f.entries.iter().enumerate() {
+            // A flag set to false sets nothing, and so clashes with nothing.
+            let sets = |e: &&crate::config::Entry| !e.args.is_empty();
+            if let Some(b) = f.entries[..i].iter().filter(sets).find(|b| sets(&a) && conflict(&cmd, &a.id, &b.id)) {
+                return Err(ParseError::Config(format!(
+                    "{} line {}: key '{}' cannot be used with key '{}' (line {}): keep one",
+                    crate::profiles::show(&f.path),
+                    a.line,
+                    a.key,
+                    b.key,
+                    b.line
+                )));
+            }
+        }
+    }
+    let demo = first.get_flag("demo");
+    let mut extra: Vec<std::ffi::OsString> = Vec::new();
+    let mut applied: Vec<String> = Vec::new();
+    for e in file.iter().flat_map(|f| &f.entries) {
+        // A flag given wins over the file, and so does a flag the setting would clash with.
+        let clashes = flags.iter().any(|g| conflict(&cmd, g, &e.id));
+        let not_for_demo = demo && matches!(e.id.as_str(), "profiles" | "endpoint_url");
+        if flags.contains(&e.id) || clashes || not_for_demo {
+            continue;
+        }
+        extra.extend(e.args.iter().cloned());
+        applied.push(e.id.clone());
+    }
+    let matches = if extra.is_empty() {
+        first
+    } else {
+        let mut all = args.clone();
+        let at = 1.min(all.len());
+        all.splice(at..at, extra);
+        cmd.clone().try_get_matches_from(all).map_err(|e| {
+            let path = file.as_ref().map_or(String::new(), |f| crate::profiles::show(&f.path));
+            ParseError::Config(format!("with the settings of {path}: {}", crate::config::clap_reason(&e)))
+        })?
+    };
+    let cli = Cli::from_arg_matches(&matches).map_err(ParseError::Clap)?;
+    let settings = crate::config::settings(&cmd, &matches, file.as_ref(), &applied);
+    Ok((cli, Given { flags, config: file, config_searched: searched, settings }))
+}
+
+/// Whether clap refuses flags `a` and `b` together.
+fn conflict(cmd: &clap::Command, a: &str, b: &str) -> bool {
+    let find = |id: &str| cmd.get_arguments().find(|x| x.get_id() == id);
+    let (Some(x), Some(y)) = (find(a), find(b)) else { return false };
+    cmd.get_arg_conflicts_with(x).iter().any(|c| c.get_id() == b)
+        || cmd.get_arg_conflicts_with(y).iter().any(|c| c.get_id() == a)
+}
+
+fn given(m: &clap::ArgMatches) -> BTreeSet<String> {
+    m.ids()
         .filter(|id| matches!(m.value_source(id.as_str()), Some(ValueSource::CommandLine | ValueSource::EnvVariable)))
         .map(|id| id.as_str().to_string())
-        .collect();
-    Given(set)
+        .collect()
 }
 
 impl SimArgs {
@@ -422,6 +558,13 @@ fn parse_ami_id(s: &str) -> Result<String, String> {
             "'{}' is not an AMI ID: expected ami- and 8 or 17 lowercase hex digits, like ami-0123456789abcdef0",
             crate::text::safe(s)
         ))
+    }
+}
+
+fn parse_max_items(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{}' is not a number of tasks: a whole number, at least 1", crate::text::safe(s))),
     }
 }
 
@@ -595,6 +738,50 @@ mod tests {
         assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-12345678", "--max-items", "3"]).is_err());
         assert!(Cli::try_parse_from(["amiwatch", "--image-id", "ami-XYZ"]).is_err());
         assert!(Cli::try_parse_from(["amiwatch", "--interval", "0s"]).is_err());
+    }
+
+    /// `parse_args` with a config file of `text` found where XDG_CONFIG_HOME points.
+    fn with_file(text: &str, args: &[&str]) -> Result<(Cli, Given), ParseError> {
+        let dir = std::env::temp_dir().join(format!(
+            "amiwatch-cli-{}-{}",
+            std::process::id(),
+            crate::text::stable_hash(text)
+        ));
+        std::fs::create_dir_all(dir.join("amiwatch")).unwrap();
+        std::fs::write(dir.join("amiwatch/config.toml"), text).unwrap();
+        let xdg = dir.display().to_string();
+        let env = move |k: &str| (k == "XDG_CONFIG_HOME").then(|| xdg.clone());
+        let argv = std::iter::once("amiwatch").chain(args.iter().copied()).map(Into::into).collect();
+        let res = parse_args(argv, &env);
+        let _ = std::fs::remove_dir_all(&dir);
+        res
+    }
+
+    #[test]
+    fn the_file_fills_in_and_the_command_line_wins() {
+        let file = "profile = [\"a\", \"b\"]\nall-regions = true\ninterval = \"10s\"\n";
+        let (cli, given) = with_file(file, &["--once"]).unwrap();
+        assert_eq!(cli.aws.profiles, ["a", "b"]);
+        assert!(cli.aws.all_regions);
+        assert_eq!(cli.interval, Duration::from_secs(10));
+        assert!(!given.has("interval"), "a setting of the file is no flag: it trips no mode check");
+        // A flag replaces the file's value; one that clashes with a setting drops the setting.
+        let (cli, _) = with_file(file, &["--profile", "c", "--region", "eu-west-1"]).unwrap();
+        assert_eq!(cli.aws.profiles, ["c"]);
+        assert!(!cli.aws.all_regions && cli.aws.regions == ["eu-west-1"]);
+        // --demo runs on its own endpoint: the file's profiles do not apply to it.
+        let (cli, _) = with_file(file, &["--demo"]).unwrap();
+        assert!(cli.aws.profiles.is_empty());
+        // The subcommands that are not about AWS never read the file.
+        assert!(with_file("nonsense = 1", &["man"]).is_ok());
+        assert!(
+            matches!(with_file("nonsense = 1", &["--once"]), Err(ParseError::Config(m)) if m.contains("line 1: key 'nonsense'"))
+        );
+        let clash = with_file("region = \"eu-west-1\"\n\nall-regions = true\n", &["--once"]);
+        assert!(
+            matches!(&clash, Err(ParseError::Config(m)) if m.ends_with("line 3: key 'all-regions' cannot be used with key 'region' (line 1): keep one")),
+            "{clash:?}"
+        );
     }
 
     #[test]

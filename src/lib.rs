@@ -7,12 +7,16 @@
 
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod ec2;
 pub mod eta;
 pub mod files;
 pub mod image;
+pub mod manual;
 pub mod once;
 pub mod output;
+pub mod profiles;
+pub mod regions;
 pub mod run;
 pub mod sim;
 pub mod task;

@@ -102,13 +102,24 @@ async fn names_of(
     results: &[Result<Arc<Snapshot>, FetchError>],
     max_time: Duration,
 ) -> Vec<HashMap<String, Naming>> {
+    let tasks: Vec<Vec<&crate::task::StoreTask>> =
+        results.iter().map(|r| r.as_ref().map(|s| s.tasks.iter().collect()).unwrap_or_default()).collect();
+    names_for(feeds, &tasks, max_time).await
+}
+
+/// The names of the AMIs of `tasks` (one list per feed), as `--once` and `--wait` print them.
+pub async fn names_for(
+    feeds: &[Feed],
+    tasks: &[Vec<&crate::task::StoreTask>],
+    max_time: Duration,
+) -> Vec<HashMap<String, Naming>> {
     let mut set = tokio::task::JoinSet::new();
-    for (n, r) in results.iter().enumerate() {
-        let Ok(snap) = r else { continue };
+    for (n, list) in tasks.iter().enumerate() {
+        let Some(feed) = feeds.get(n).filter(|_| !list.is_empty()) else { continue };
         let mut seen = std::collections::HashSet::new();
         let ids: Vec<String> =
-            snap.tasks.iter().filter_map(|t| t.ami_id.clone()).filter(|a| seen.insert(a.clone())).collect();
-        let ec2 = feeds[n].ec2.clone();
+            list.iter().filter_map(|t| t.ami_id.clone()).filter(|a| seen.insert(a.clone())).collect();
+        let ec2 = feed.ec2.clone();
         set.spawn(async move {
             let res = tokio::time::timeout(max_time, crate::ec2::images::look_up(&ec2, &ids)).await;
             (n, ids, res)
@@ -199,6 +210,10 @@ pub async fn run(
     let extra = output::Extra { feed: named, name: names };
     let res = output::write(&mut out, format, &rows, next_token, width, extra).and_then(|()| out.flush());
     crate::run::quiet_on_broken_pipe(res)?;
+    // The table ends with the token and JSON holds it; CSV rows have no place for it.
+    if let (Format::Csv, Some(token)) = (format, next_token) {
+        eprintln!("amiwatch: more tasks follow: resume with --starting-token {}", safe(token));
+    }
     if !failed.is_empty() {
         eprintln!("amiwatch: the list above is partial: {} of {} feeds failed", failed.len(), feeds.len());
         return Ok(ExitCode::FAILURE);

@@ -85,6 +85,12 @@ impl Mode {
                 }
             }
         }
+        if given.has("with_names") && cli.output != crate::output::Format::Json {
+            return Err("--with-names adds names to --output json: the table and CSV always have them".into());
+        }
+        if given.has("exclude_regions") && !cli.aws.all_regions {
+            return Err("--exclude-region narrows --all-regions: add --all-regions, or leave it out".into());
+        }
         let many_feeds = cli.aws.all_regions || cli.aws.profiles.len().max(1) * cli.aws.regions.len().max(1) > 1;
         if many_feeds && (given.has("max_items") || given.has("starting_token")) {
             return Err(
@@ -136,7 +142,26 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Man) => {
             let mut out = Vec::new();
-            clap_mangen::Man::new(crate::cli::command()).render(&mut out)?;
+            crate::manual::render(&mut out)?;
+            quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Profiles { pattern }) => return profiles_command(pattern.as_deref()).await,
+        Some(Command::Config) => {
+            let mut out = Vec::new();
+            let file = given.config.as_ref().map(|c| c.path.as_path());
+            crate::config::print(&given.settings, file, given.config_searched.as_deref(), &mut out)?;
+            // What the profile patterns select today, from the AWS files.
+            if cli.aws.profiles.iter().any(|p| crate::profiles::is_pattern(p)) {
+                let selected = match crate::profiles::Profiles::load().await {
+                    Ok(files) => files.expand(&cli.aws.profiles).map(|p| p.join(", ")),
+                    Err(e) => Err(e),
+                };
+                match selected {
+                    Ok(list) => writeln!(out, "# the profiles selected: {}", crate::text::safe(&list))?,
+                    Err(e) => writeln!(out, "# the profiles selected: none: {e}")?,
+                }
+            }
             quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -149,6 +174,40 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         Ok(m) => m,
         Err(why) => return usage(&why),
     };
+    let custom_endpoint = cli.aws.endpoint_url.is_some()
+        || ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    if !cli.demo && !custom_endpoint {
+        for r in cli.aws.regions.iter().chain(&cli.aws.exclude_regions) {
+            if let Err(why) = crate::regions::check(r) {
+                return usage(&why);
+            }
+        }
+        // The environment's region is used when no --region is given: a typo there is the same.
+        for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+            let value = std::env::var(var).ok().filter(|v| !v.is_empty());
+            if let (true, Some(r)) = (cli.aws.regions.is_empty(), value)
+                && let Err(why) = crate::regions::check(&r)
+            {
+                return usage(&format!("{var}: {why}"));
+            }
+        }
+    }
+    let profiles = match cli.demo {
+        true => Vec::new(),
+        false => match checked_profiles(&cli.aws.profiles).await {
+            Ok(p) => p,
+            Err(why) => return usage(&why),
+        },
+    };
+    let many_feeds = cli.aws.all_regions || profiles.len().max(1) * cli.aws.regions.len().max(1) > 1;
+    if many_feeds && (given.has("max_items") || given.has("starting_token")) {
+        return usage("--max-items and --starting-token page one feed's listing: name one profile and one region");
+    }
+    if given.has("partial") && !many_feeds {
+        return usage("--partial applies to several feeds: with one, --once prints its list whole or nothing");
+    }
     if mode == Mode::Dashboard && !io::stdout().is_terminal() {
         eprintln!(
             "amiwatch: standard output is not a terminal, so the dashboard cannot start.\n\
@@ -175,12 +234,13 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             ec2::feed::DEMO_ORG_REGIONS.map(str::to_string).to_vec(),
         ),
         true => (ec2::feed::DEMO_ORG.map(|(p, _, _)| p.to_string()).to_vec(), dedup(&cli.aws.regions)),
-        false => (dedup(&cli.aws.profiles), dedup(&cli.aws.regions)),
+        false => (profiles, dedup(&cli.aws.regions)),
     };
     let plan = FeedPlan {
         profiles,
         regions,
         all_regions: cli.aws.all_regions,
+        exclude_regions: cli.aws.exclude_regions.clone(),
         options: ec2::ClientOptions {
             endpoint_url: cli.aws.endpoint_url.clone(),
             attempt_timeout: Some(cli.aws.request_timeout),
@@ -195,7 +255,18 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         buckets: cli.select.buckets.clone(),
     };
     match mode {
-        Mode::Dashboard => crate::tui::run(&cli, feeds, selection).await,
+        Mode::Dashboard => {
+            if sim.is_none()
+                && let Some(why) = unfixable(&feeds)
+            {
+                eprintln!(
+                    "amiwatch: {why}\n  Waiting cannot fix this, so the dashboard does not start. \
+                     To try amiwatch without AWS: amiwatch --demo"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            crate::tui::run(&cli, feeds, selection).await
+        }
         Mode::Once { paging, partial } => {
             crate::once::run(&feeds, &selection, &paging, cli.output, partial, cli.aws.max_time, cli.with_names).await
         }
@@ -213,10 +284,59 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A set-up error the dashboard would retry forever although no retry can fix it: a feed
+/// with no region, or a default credential chain that finds nothing (a named profile was
+/// checked against the files already). `--once` reports the same errors at its first fetch.
+fn unfixable(feeds: &[Feed]) -> Option<String> {
+    if feeds.iter().any(|f| f.info.region.is_none()) {
+        return Some(ec2::FetchError::new(ec2::ErrorKind::NoRegion, "").summary());
+    }
+    let missing = feeds.iter().any(|f| f.info.profile.is_none() && f.ec2.credentials_missing);
+    missing.then(|| ec2::FetchError::new(ec2::ErrorKind::NoCredentials, "").summary())
+}
+
 /// One line on stderr and exit code 2: the flags do not fit.
 fn usage(why: &str) -> anyhow::Result<ExitCode> {
     eprintln!("amiwatch: {why}");
     Ok(ExitCode::from(EXIT_USAGE))
+}
+
+/// The `--profile` values with their patterns expanded over the AWS config and credentials
+/// files, every name checked against them; or the one line that says what is wrong. Without
+/// `--profile`, `AWS_PROFILE` is checked the same way.
+async fn checked_profiles(wanted: &[String]) -> Result<Vec<String>, String> {
+    let from_env = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty() && p != "default");
+    if wanted.is_empty() && from_env.is_none() {
+        return Ok(Vec::new());
+    }
+    let files = crate::profiles::Profiles::load().await.map_err(|e| e.to_string())?;
+    match (wanted.is_empty(), from_env) {
+        (true, Some(p)) => {
+            files.expand(std::slice::from_ref(&p)).map(|_| Vec::new()).map_err(|e| format!("AWS_PROFILE: {e}"))
+        }
+        _ => files.expand(wanted).map_err(|e| e.to_string()),
+    }
+}
+
+/// `amiwatch profiles [PATTERN]`: the profiles it selects, with region and account.
+async fn profiles_command(pattern: Option<&str>) -> anyhow::Result<ExitCode> {
+    let files = match crate::profiles::Profiles::load().await {
+        Ok(f) => f,
+        Err(e) => return usage(&e.to_string()),
+    };
+    if let Some(p) = pattern
+        && let Err(e) = files.expand(&[p.to_string()])
+    {
+        return usage(&e.to_string());
+    }
+    if files.entries.is_empty() {
+        eprintln!("amiwatch: there are no profiles in {}", files.location());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = Vec::new();
+    crate::profiles::print_listing(&files, pattern, &mut out)?;
+    quiet_on_broken_pipe(io::stdout().write_all(&out).and_then(|()| io::stdout().flush()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The same profile or region named twice is one feed, not two.
@@ -393,11 +513,16 @@ mod tests {
             (&["--once", "--starting-token", "x", "--profile", "a,b"][..], "one profile and one region"),
             (&["--state", "failed,completed"][..], "one state at a time"),
             (&["--bucket", "aaa,bbb"][..], "one bucket at a time"),
+            (&["--once", "--with-names"][..], "--with-names adds names to --output json"),
+            (&["--once", "-o", "csv", "--with-names"][..], "the table and CSV always have them"),
+            (&["--exclude-region", "eu-west-1"][..], "--exclude-region narrows --all-regions"),
         ] {
             let err = mode(args).expect_err(needle);
             assert!(err.contains(needle), "{args:?}: {err}");
         }
         // Defaults are not "given": the dashboard's own defaults never trip the check.
         assert!(mode(&["--once", "--state", "failed,completed", "--bucket", "aaa,bbb"]).is_ok());
+        assert!(mode(&["--once", "-o", "json", "--with-names"]).is_ok());
+        assert!(mode(&["--all-regions", "--exclude-region", "eu-west-1"]).is_ok());
     }
 }

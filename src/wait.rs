@@ -139,12 +139,24 @@ impl Waiter {
     }
 
     /// The set, chosen from every feed's first snapshot with the state and bucket filters:
-    /// states only choose; a task that completes stays tracked.
+    /// states only choose; a task that completes stays tracked. Only the latest task of each
+    /// AMI is waited on: an old failure whose retry completed is history, not a failure.
     fn choose(&mut self) -> Vec<Tracked> {
         let mut out: Vec<Tracked> = Vec::new();
         for (f, snap) in self.first.iter().enumerate() {
             let Some(snap) = snap else { continue };
-            for t in snap.tasks.iter().filter(|t| self.sel.matches(t)) {
+            let mut latest: HashMap<&str, &StoreTask> = HashMap::new();
+            for t in &snap.tasks {
+                if let Some(ami) = t.ami_id.as_deref() {
+                    let e = latest.entry(ami).or_insert(t);
+                    if t.start_time > e.start_time {
+                        *e = t;
+                    }
+                }
+            }
+            let is_latest =
+                |t: &StoreTask| t.ami_id.as_deref().is_none_or(|a| latest.get(a).is_some_and(|l| std::ptr::eq(*l, t)));
+            for t in snap.tasks.iter().filter(|t| is_latest(t) && self.sel.matches(t)) {
                 let track = match (&t.ami_id, self.by_ami) {
                     (Some(ami), true) => Track::LatestOf(ami.clone()),
                     _ => Track::Task(t.key()),
@@ -278,7 +290,7 @@ pub async fn wait(feeds: &[Feed], sel: &Selection, opts: &WaitOptions) -> anyhow
                 _ => w.summary(Utc::now()),
             };
             eprintln!("amiwatch: timed out after {}: {state}", duration_short(limit.as_secs() as i64));
-            print_set(feeds, &w, opts.output)?;
+            print_set(feeds, &w, opts.output).await?;
             return Ok(ExitCode::from(EXIT_TIMEOUT));
         }
         match event {
@@ -343,7 +355,7 @@ pub async fn wait(feeds: &[Feed], sel: &Selection, opts: &WaitOptions) -> anyhow
                 if live {
                     eprintln!();
                 }
-                return finish(feeds, &w, opts.output);
+                return finish(feeds, &w, opts.output).await;
             }
             Progress::Waiting if live => {
                 let line = w.summary(Utc::now());
@@ -396,16 +408,34 @@ async fn last_look(
     None
 }
 
-fn print_set(feeds: &[Feed], w: &Waiter, format: Format) -> anyhow::Result<()> {
-    let rows: Vec<output::Row<'_>> = w.tasks().into_iter().map(|(f, t)| output::Row::new(&feeds[f].info, t)).collect();
+/// How long looking up the AMIs' names for the final table may take.
+const NAMES_TIME: Duration = Duration::from_secs(20);
+
+async fn print_set(feeds: &[Feed], w: &Waiter, format: Format) -> anyhow::Result<()> {
+    // The table and CSV name each AMI, as --once's do; the JSON stays the AWS CLI's.
+    let name = format != Format::Json;
+    let mut per_feed: Vec<Vec<&StoreTask>> = vec![Vec::new(); feeds.len()];
+    for (f, t) in w.tasks() {
+        per_feed[f].push(t);
+    }
+    let names = if name { crate::once::names_for(feeds, &per_feed, NAMES_TIME).await } else { Vec::new() };
+    let rows: Vec<output::Row<'_>> = w
+        .tasks()
+        .into_iter()
+        .map(|(f, t)| output::Row {
+            feed: &feeds[f].info,
+            task: t,
+            naming: names.get(f).and_then(|m| m.get(t.ami_id.as_deref()?)),
+        })
+        .collect();
     let mut out = io::stdout().lock();
-    let extra = output::Extra { feed: feeds.len() > 1, name: false };
+    let extra = output::Extra { feed: feeds.len() > 1, name };
     let res = output::write(&mut out, format, &rows, None, None, extra).and_then(|()| out.flush());
     crate::run::quiet_on_broken_pipe(res)
 }
 
-fn finish(feeds: &[Feed], w: &Waiter, format: Format) -> anyhow::Result<ExitCode> {
-    print_set(feeds, w, format)?;
+async fn finish(feeds: &[Feed], w: &Waiter, format: Format) -> anyhow::Result<ExitCode> {
+    print_set(feeds, w, format).await?;
     let tasks = w.tasks();
     let failed: Vec<&(usize, &StoreTask)> = tasks.iter().filter(|(_, t)| t.state == Some(TaskState::Failed)).collect();
     if failed.is_empty() {
@@ -473,6 +503,41 @@ mod tests {
         let b2 = vec![task("ami-0000000c", 20, TaskState::Failed, 60)];
         assert_eq!(w.on_snapshot(1, snap(b2, 5)), vec![1]);
         assert_eq!(w.progress(), Progress::AllEnded);
+    }
+
+    #[test]
+    fn bare_wait_follows_the_latest_task_of_each_ami() {
+        // ami-a failed an hour ago and its retry completed; ami-b is running.
+        let mut w = Waiter::new(1, Selection::default());
+        let tasks = vec![
+            task("ami-0000000a", 60, TaskState::Failed, 40),
+            task("ami-0000000a", 20, TaskState::Completed, 100),
+            task("ami-0000000b", 10, TaskState::InProgress, 30),
+        ];
+        w.on_snapshot(0, snap(tasks, 0));
+        let chosen: Vec<_> = w.tasks().iter().map(|(_, t)| (t.ami_id.clone().unwrap(), t.state.clone())).collect();
+        assert_eq!(
+            chosen,
+            vec![
+                ("ami-0000000a".into(), Some(TaskState::Completed)),
+                ("ami-0000000b".into(), Some(TaskState::InProgress))
+            ]
+        );
+        w.on_snapshot(0, snap(vec![task("ami-0000000b", 10, TaskState::Completed, 100)], 5));
+        assert_eq!(w.progress(), Progress::AllEnded, "the old failure is not waited on");
+        // --state failed picks the AMIs whose latest attempt failed: here, none.
+        let mut w = Waiter::new(1, Selection { states: vec![TaskState::Failed], ..Selection::default() });
+        w.on_snapshot(
+            0,
+            snap(
+                vec![
+                    task("ami-0000000a", 60, TaskState::Failed, 40),
+                    task("ami-0000000a", 20, TaskState::Completed, 100),
+                ],
+                0,
+            ),
+        );
+        assert_eq!(w.progress(), Progress::NothingMatched);
     }
 
     #[test]

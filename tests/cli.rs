@@ -254,7 +254,7 @@ fn version_names_the_sdk_and_the_man_page_matches_help() {
     assert!(out.starts_with("amiwatch ") && out.contains("(aws-sdk-ec2 1."), "{out}");
     let (code, man, _) = run(&["man"]);
     assert_eq!(code, 0);
-    assert!(man.starts_with(".ie") && man.contains(".SH NAME"), "roff");
+    assert!(man.starts_with(".TH") && man.contains(".SH NAME"), "roff");
     let (_, help, _) = run(&["--help"]);
     let flags: Vec<&str> = help
         .split_whitespace()

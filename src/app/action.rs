@@ -176,7 +176,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("1 2 3 4", "state filter: All / In progress / Completed / Failed"),
     ("s  Tab", "cycle the state filter"),
     ("b", "bucket picker (Enter picks, Esc cancels)"),
-    ("F", "feeds: each feed's tasks, calls, error (o sort, / search)"),
+    ("F", "feeds pane: tasks, calls, errors of each (o sort, / search)"),
     ("/", "search ID, name, bucket, key, reason, feed (Enter keeps)"),
     ("o  O", "cycle the sort column / reverse the order"),
     ("j k ↑ ↓", "move the selection"),

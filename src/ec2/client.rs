@@ -42,6 +42,8 @@ pub struct Ec2 {
     pub endpoint: String,
     /// Attempts the service answered with HTTP 503 (RequestLimitExceeded, Unavailable).
     throttled: Arc<AtomicU32>,
+    /// The credential chain found nothing at all when asked at start (an error no wait fixes).
+    pub credentials_missing: bool,
 }
 
 impl Ec2 {
@@ -221,13 +223,16 @@ pub async fn connect_with_account(opts: &ClientOptions, lookup: Option<Duration>
     }
     let conf = loader.load().await;
     let region = conf.region().map(|r| r.to_string());
-    let account = match (lookup, conf.credentials_provider()) {
+    let (account, credentials_missing) = match (lookup, conf.credentials_provider()) {
         (Some(limit), Some(provider)) => {
+            use aws_credential_types::provider::error::CredentialsError;
             use aws_sdk_ec2::config::ProvideCredentials;
-            let creds = tokio::time::timeout(limit, provider.provide_credentials()).await.ok().and_then(Result::ok);
-            creds.and_then(|c| c.account_id().map(|a| a.as_str().to_string()))
+            let res = tokio::time::timeout(limit, provider.provide_credentials()).await;
+            let missing = matches!(res, Ok(Err(CredentialsError::CredentialsNotLoaded(_))));
+            let creds = res.ok().and_then(Result::ok);
+            (creds.and_then(|c| c.account_id().map(|a| a.as_str().to_string())), missing)
         }
-        _ => None,
+        _ => (None, false),
     };
     let endpoint = match conf.endpoint_url() {
         Some(e) => e.to_string(),
@@ -239,7 +244,7 @@ pub async fn connect_with_account(opts: &ClientOptions, lookup: Option<Duration>
         .interceptor(BoundedBody)
         .interceptor(CountThrottled(throttled.clone()))
         .build();
-    (Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled }, account)
+    (Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled, credentials_missing }, account)
 }
 
 /// A client for the embedded endpoint: static fake credentials and a fixed region, sealed
@@ -266,7 +271,7 @@ pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key:
         .interceptor(CountThrottled(throttled.clone()))
         .build();
     let (region, endpoint) = (Some(region.to_string()), endpoint_url.to_string());
-    Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled }
+    Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled, credentials_missing: false }
 }
 
 #[cfg(test)]

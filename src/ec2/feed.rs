@@ -80,6 +80,8 @@ pub struct FeedPlan {
     pub regions: Vec<String>,
     /// Every region each profile's account has enabled (asks DescribeRegions once per profile).
     pub all_regions: bool,
+    /// Regions `all_regions` leaves out (`--exclude-region`).
+    pub exclude_regions: Vec<String>,
     pub options: ClientOptions,
     /// The embedded endpoint of `--demo`: sealed static credentials, no profile.
     pub embedded: Option<String>,
@@ -112,7 +114,7 @@ async fn connect_profile(plan: &FeedPlan, profile: Option<String>) -> Vec<Feed> 
     let first = one(plan, &base, plan.regions.first().cloned(), true).await;
     let regions = if plan.all_regions {
         match enabled_regions(&first.ec2).await {
-            Ok(r) => r,
+            Ok(r) => r.into_iter().filter(|r| !plan.exclude_regions.contains(r)).collect(),
             Err(e) => {
                 // One feed keeps the profile on the screen, and its poller says what is wrong.
                 tracing::warn!(profile = ?profile, error = %e, detail = %e.detail, "cannot list the enabled regions");
