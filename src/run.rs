@@ -164,6 +164,9 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         ),
         false => None,
     };
+    // One deadline for the whole command, connecting included (--max-time).
+    let deadline =
+        matches!(mode, Mode::Once { .. } | Mode::DryRun).then(|| ec2::feed::Deadline::after(cli.aws.max_time));
     let plan = FeedPlan {
         profiles: dedup(&cli.aws.profiles),
         regions: dedup(&cli.aws.regions),
@@ -174,6 +177,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             ..ec2::ClientOptions::default()
         },
         embedded: sim.as_ref().map(|s| s.url().to_string()),
+        deadline,
     };
     let feeds = ec2::feed::connect(&plan).await;
     let selection = Selection {
@@ -184,7 +188,8 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     match mode {
         Mode::Dashboard => crate::tui::run(&cli, feeds, selection).await,
         Mode::Once { paging, partial } => {
-            crate::once::run(&feeds, &selection, &paging, cli.output, partial, cli.aws.max_time, cli.with_names).await
+            let deadline = deadline.unwrap_or_else(|| ec2::feed::Deadline::after(cli.aws.max_time));
+            crate::once::run(&feeds, &selection, &paging, cli.output, partial, deadline, cli.with_names).await
         }
         Mode::Wait => {
             let opts = crate::wait::WaitOptions {
@@ -196,7 +201,10 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             };
             crate::wait::wait(&feeds, &selection, &opts).await
         }
-        Mode::DryRun => dry_run(&feeds, cli.aws.max_time, cli.allow_retry).await,
+        Mode::DryRun => {
+            let deadline = deadline.unwrap_or_else(|| ec2::feed::Deadline::after(cli.aws.max_time));
+            dry_run(&feeds, deadline, cli.allow_retry, cli.aws.all_regions).await
+        }
     }
 }
 
@@ -213,35 +221,52 @@ fn dedup(items: &[String]) -> Vec<String> {
 }
 
 /// Every feed's permissions, checked side by side (DryRun: nothing is read or written):
-/// `ec2:DescribeStoreImageTasks`, and with `--allow-retry` `ec2:CreateStoreImageTask` too.
-/// Exit 0 only when every feed has every permission asked about.
-async fn dry_run(feeds: &[Feed], max_time: std::time::Duration, retry: bool) -> anyhow::Result<ExitCode> {
+/// `ec2:DescribeStoreImageTasks`, and with `--allow-retry` `ec2:CreateStoreImageTask` too;
+/// with `--all-regions`, `ec2:DescribeRegions` (asked for real when the feeds were connected:
+/// it reads no data). Exit 0 only when every feed has every permission asked about, within
+/// the one `--max-time` of the whole command.
+async fn dry_run(
+    feeds: &[Feed],
+    deadline: ec2::feed::Deadline,
+    retry: bool,
+    all_regions: bool,
+) -> anyhow::Result<ExitCode> {
     const READ: &str = "ec2:DescribeStoreImageTasks";
     const WRITE: &str = "ec2:CreateStoreImageTask";
+    const REGIONS: &str = "ec2:DescribeRegions";
     let actions: &[&'static str] = if retry { &[READ, WRITE] } else { &[READ] };
+    let mut all_allowed = true;
     let mut set = tokio::task::JoinSet::new();
     for (n, feed) in feeds.iter().enumerate() {
+        if all_regions && (n == 0 || feeds[n - 1].info.profile != feed.info.profile) {
+            let label = crate::text::safe(&feed.info.long_label()).into_owned();
+            match feed.ec2.set_up_error() {
+                None => println!("allowed: the caller may call {REGIONS} ({label})"),
+                Some(e) if matches!(&e.kind, ec2::ErrorKind::NoRegionList(k) if **k == ec2::ErrorKind::Unauthorized) => {
+                    all_allowed = false;
+                    println!("denied: the caller may not call {REGIONS} ({label})");
+                    continue;
+                }
+                Some(e) => {
+                    all_allowed = false;
+                    eprintln!("amiwatch: {label}: cannot check {REGIONS}: {e}");
+                    continue;
+                }
+            }
+        }
         for (a, &action) in actions.iter().enumerate() {
             let ec2 = feed.ec2.clone();
             set.spawn(async move {
-                let late = || {
-                    let why = format!(
-                        "no answer within {} (--max-time)",
-                        crate::text::duration_short(max_time.as_secs() as i64)
-                    );
-                    ec2::FetchError::new(ec2::ErrorKind::Timeout, why)
-                };
                 let res = match action {
-                    WRITE => tokio::time::timeout(max_time, ec2::export::check_permission(&ec2)).await,
-                    _ => tokio::time::timeout(max_time, ec2::check_permission(&ec2)).await,
+                    WRITE => deadline.run(ec2::export::check_permission(&ec2)).await,
+                    _ => deadline.run(ec2::check_permission(&ec2)).await,
                 };
-                ((n, a), action, res.unwrap_or_else(|_| Err(late())))
+                ((n, a), action, res.unwrap_or_else(|| Err(deadline.passed())))
             });
         }
     }
     let mut results = set.join_all().await;
     results.sort_by_key(|(at, _, _)| *at);
-    let mut all_allowed = true;
     for ((n, _), action, res) in results {
         let label = crate::text::safe(&feeds[n].info.long_label()).into_owned();
         match res {

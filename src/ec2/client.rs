@@ -10,13 +10,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_ec2::config::interceptors::{
     AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextMut,
-    FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::config::timeout::TimeoutConfig;
-use aws_sdk_ec2::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents, SharedCredentialsProvider};
+use aws_sdk_ec2::config::{
+    ConfigBag, Credentials, Intercept, ProvideCredentials, Region, RuntimeComponents, SharedCredentialsProvider,
+};
 use aws_sdk_ec2::error::BoxError;
 use aws_smithy_types::body::SdkBody;
+
+use super::error::FetchError;
 
 /// The region the demo and the simulator sign for.
 pub const DEMO_REGION: &str = "us-east-1";
@@ -42,12 +46,54 @@ pub struct Ec2 {
     pub endpoint: String,
     /// Attempts the service answered with HTTP 503 (RequestLimitExceeded, Unavailable).
     throttled: Arc<AtomicU32>,
+    /// Why this feed could not be set up, when it could not: every call fails with it.
+    unusable: Option<Arc<FetchError>>,
 }
 
 impl Ec2 {
     /// Throttled attempts so far, retries included.
     pub fn throttled(&self) -> u32 {
         self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// This client, made to fail every call with `why`, before anything is sent: a feed whose
+    /// set-up failed (its regions could not be listed) stays on the list and reports the cause
+    /// through the same path as any failed call, in every mode.
+    pub fn unusable(mut self, why: FetchError) -> Self {
+        let why = Arc::new(why);
+        let conf = self.client.config().to_builder().interceptor(Unusable(why.clone())).build();
+        self.client = aws_sdk_ec2::Client::from_conf(conf);
+        self.unusable = Some(why);
+        self
+    }
+
+    /// Why this client fails every call, when it was made [`Ec2::unusable`].
+    pub fn set_up_error(&self) -> Option<&FetchError> {
+        self.unusable.as_deref()
+    }
+}
+
+/// Fails every call of an unusable feed before it is sent; the classifier finds the cause in
+/// the error chain and reports it as it is.
+#[derive(Debug)]
+struct Unusable(Arc<FetchError>);
+
+/// The error [`Unusable`] gives.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetUpFailed(pub Arc<FetchError>);
+
+impl Intercept for Unusable {
+    fn name(&self) -> &'static str {
+        "Unusable"
+    }
+
+    fn read_before_execution(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        Err(SetUpFailed(self.0.clone()).into())
     }
 }
 
@@ -157,7 +203,11 @@ impl Intercept for BoundedBody {
             return Err(BodyTooLarge.into());
         }
         let body = std::mem::replace(resp.body_mut(), SdkBody::taken());
-        let limited = http_body_util::BodyExt::map_err(http_body_util::Limited::new(body, MAX_BODY), |_| BodyTooLarge);
+        // Only the limit is BodyTooLarge: any other error (a connection cut half way) stays what
+        // it is, so it is reported as it happened and retried like any transient failure.
+        let limited = http_body_util::BodyExt::map_err(http_body_util::Limited::new(body, MAX_BODY), |e: BoxError| {
+            if e.is::<http_body_util::LengthLimitError>() { BoxError::from(BodyTooLarge) } else { e }
+        });
         *resp.body_mut() = SdkBody::from_body_1_x(limited);
         Ok(())
     }
@@ -187,25 +237,80 @@ pub fn xml_is_complete(body: &[u8]) -> bool {
 
 /// A client from the standard chain (profile, environment, SSO, IMDS ...).
 ///
-/// With `--region` or `--endpoint-url` the region chain never reaches the instance metadata
+/// With `--region` or an endpoint the region chain never reaches the instance metadata
 /// service, so start-up does not stall off EC2.
 pub async fn connect(opts: &ClientOptions) -> Ec2 {
-    connect_with_account(opts, None).await.0
+    let profile = load_profile(opts).await;
+    profile.client(opts.region.as_deref())
 }
 
-/// [`connect`], and the account ID the credentials carry (SSO, `aws_account_id` in a
-/// profile, `AWS_ACCOUNT_ID`) when `lookup` gives the time to read them. `None` when they do
-/// not say or cannot be read now: the feed's poller reports credential problems, this only
-/// labels the feed.
+/// [`connect`], and the account ID the credentials carry, as [`Profile::account`] reads it.
 pub async fn connect_with_account(opts: &ClientOptions, lookup: Option<Duration>) -> (Ec2, Option<String>) {
+    let profile = load_profile(opts).await;
+    let account = match lookup {
+        Some(limit) => profile.account(limit).await,
+        None => None,
+    };
+    (profile.client(opts.region.as_deref()), account)
+}
+
+/// One profile (or the default chain) loaded once: its settings, one credentials provider and
+/// one cache. Every region client made from it shares them, so a profile watched in 17 regions
+/// runs its credential source (SSO, `credential_process`, an MFA prompt) once, not 17 times.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    conf: aws_config::SdkConfig,
+    credentials: Option<SharedCredentialsProvider>,
+    /// The region the profile resolves to (flag, environment, profile, or the demo's).
+    pub region: Option<String>,
+    /// The endpoint URL in force, resolved once as the SDK does; `None` for AWS's own.
+    pub endpoint_url: Option<String>,
+}
+
+/// Where the endpoint comes from, in the SDK's order: `--endpoint-url`, then
+/// `AWS_ENDPOINT_URL_EC2`, then `AWS_ENDPOINT_URL`, then the profile's `endpoint_url`; none of
+/// the configured ones when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true.
+pub async fn resolve_endpoint(opts: &ClientOptions) -> Option<String> {
+    resolve_endpoint_with(opts, |k| std::env::var(k).ok()).await
+}
+
+async fn resolve_endpoint_with(opts: &ClientOptions, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(e) = opts.endpoint_url.as_deref().filter(|e| !e.is_empty()) {
+        return Some(e.to_string());
+    }
+    if env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return None;
+    }
+    for k in ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"] {
+        if let Some(e) = env(k).filter(|e| !e.trim().is_empty()) {
+            return Some(e.trim().to_string());
+        }
+    }
+    // The profile's own `endpoint_url`, read by aws-config itself: a load with a fixed region
+    // and no credentials, so nothing is probed and no credential source runs.
+    let mut probe =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::from_static(DEMO_REGION)).no_credentials();
+    if let Some(p) = &opts.profile {
+        probe = probe.profile_name(p);
+    }
+    probe.load().await.endpoint_url().map(str::to_string)
+}
+
+/// Loads a profile (or the default chain) once, for [`Profile::client`] to make its clients.
+///
+/// A named profile signs with its own credentials, as the AWS CLI does: its provider is built
+/// from the profile itself, never the default chain, which would take `AWS_ACCESS_KEY_ID`
+/// from the environment first.
+pub async fn load_profile(opts: &ClientOptions) -> Profile {
     let (retry, timeout) = retry_and_timeouts(opts);
+    let endpoint_url = resolve_endpoint(opts).await;
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).timeout_config(timeout);
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
     }
     if let Some(r) = &opts.region {
         loader = loader.region(Region::new(r.clone()));
-    } else if opts.endpoint_url.is_some() {
+    } else if endpoint_url.is_some() {
         // A custom endpoint still needs a region to sign for; skip IMDS, fall back to the demo's.
         let mut profile = aws_config::profile::ProfileFileRegionProvider::builder();
         if let Some(p) = &opts.profile {
@@ -216,30 +321,98 @@ pub async fn connect_with_account(opts: &ClientOptions, lookup: Option<Duration>
             .or_else(Region::new(DEMO_REGION));
         loader = loader.region(chain);
     }
-    if let Some(e) = &opts.endpoint_url {
+    if let Some(e) = &endpoint_url {
         loader = loader.endpoint_url(e);
     }
     let conf = loader.load().await;
-    let region = conf.region().map(|r| r.to_string());
-    let account = match (lookup, conf.credentials_provider()) {
-        (Some(limit), Some(provider)) => {
-            use aws_sdk_ec2::config::ProvideCredentials;
-            let creds = tokio::time::timeout(limit, provider.provide_credentials()).await.ok().and_then(Result::ok);
-            creds.and_then(|c| c.account_id().map(|a| a.as_str().to_string()))
+    let source = match &opts.profile {
+        Some(p) => {
+            let config =
+                aws_config::provider_config::ProviderConfig::without_region().with_region(conf.region().cloned());
+            let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(p)
+                .configure(&config)
+                .build();
+            Some(SharedCredentialsProvider::new(provider))
         }
-        _ => None,
+        None => conf.credentials_provider(),
     };
-    let endpoint = match conf.endpoint_url() {
-        Some(e) => e.to_string(),
-        None => format!("ec2.{}.amazonaws.com", region.as_deref().unwrap_or("REGION")),
-    };
-    let throttled = Arc::new(AtomicU32::new(0));
-    let conf = aws_sdk_ec2::config::Builder::from(&conf)
-        .interceptor(CompleteXml)
-        .interceptor(BoundedBody)
-        .interceptor(CountThrottled(throttled.clone()))
-        .build();
-    (Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled }, account)
+    let credentials = source.map(|s| SharedCredentialsProvider::new(OnceCredentials::new(s)));
+    let region = conf.region().map(|r| r.to_string());
+    Profile { conf, credentials, region, endpoint_url }
+}
+
+/// How long before their expiry credentials are fetched again.
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
+
+/// The profile's one cache: credentials fetched once, by one caller at a time, and kept until
+/// shortly before they expire. The region clients and the account lookup all draw on it.
+#[derive(Debug)]
+struct OnceCredentials {
+    source: SharedCredentialsProvider,
+    last: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+impl OnceCredentials {
+    fn new(source: SharedCredentialsProvider) -> Self {
+        Self { source, last: tokio::sync::Mutex::new(None) }
+    }
+}
+
+impl ProvideCredentials for OnceCredentials {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            // Held across the fetch: callers who arrive meanwhile wait for its result.
+            let mut last = self.last.lock().await;
+            let fresh =
+                |c: &Credentials| c.expiry().is_none_or(|e| e > std::time::SystemTime::now() + REFRESH_BEFORE_EXPIRY);
+            if let Some(c) = last.as_ref().filter(|c| fresh(c)) {
+                return Ok(c.clone());
+            }
+            let c = self.source.provide_credentials().await?;
+            *last = Some(c.clone());
+            Ok(c)
+        })
+    }
+}
+
+impl Profile {
+    /// A client of this profile in `region` (the profile's own when `None`), sharing the
+    /// profile's credentials provider and cache.
+    pub fn client(&self, region: Option<&str>) -> Ec2 {
+        let throttled = Arc::new(AtomicU32::new(0));
+        let mut b = aws_sdk_ec2::config::Builder::from(&self.conf);
+        if let Some(r) = region {
+            b = b.region(Region::new(r.to_string()));
+        }
+        if let Some(c) = &self.credentials {
+            b = b.credentials_provider(c.clone());
+        }
+        if let Some(e) = &self.endpoint_url {
+            b = b.endpoint_url(e);
+        }
+        let conf =
+            b.interceptor(CompleteXml).interceptor(BoundedBody).interceptor(CountThrottled(throttled.clone())).build();
+        let region = conf.region().map(|r| r.to_string());
+        let endpoint = match &self.endpoint_url {
+            Some(e) => e.clone(),
+            None => format!("ec2.{}.amazonaws.com", region.as_deref().unwrap_or("REGION")),
+        };
+        Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled, unusable: None }
+    }
+
+    /// The account ID the credentials carry (SSO, `aws_account_id` in a profile,
+    /// `AWS_ACCOUNT_ID`), read through the profile's cache within `limit`. `None` when they do
+    /// not say or cannot be read now: the feed's poller reports credential problems, this
+    /// only labels the feed.
+    pub async fn account(&self, limit: Duration) -> Option<String> {
+        let provider = self.credentials.as_ref()?;
+        let creds = tokio::time::timeout(limit, provider.provide_credentials()).await.ok()?.ok()?;
+        creds.account_id().map(|a| a.as_str().to_string())
+    }
 }
 
 /// A client for the embedded endpoint: static fake credentials and a fixed region, sealed
@@ -266,7 +439,7 @@ pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key:
         .interceptor(CountThrottled(throttled.clone()))
         .build();
     let (region, endpoint) = (Some(region.to_string()), endpoint_url.to_string());
-    Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled }
+    Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled, unusable: None }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::client::{self, ClientOptions, Ec2};
+use super::error::{ErrorKind, FetchError};
 use super::fetch::enabled_regions;
 
 /// Where a feed's tasks come from, for people: the header, a column, JSON and CSV fields.
@@ -77,6 +78,46 @@ pub struct FeedPlan {
     pub options: ClientOptions,
     /// The embedded endpoint of `--demo`: sealed static credentials, no profile.
     pub embedded: Option<String>,
+    /// When the whole command must be done (`--max-time`): connecting counts against it.
+    pub deadline: Option<Deadline>,
+}
+
+/// One deadline for a whole command (`--once`, `--dry-run`): connecting the feeds, listing
+/// regions, fetching and looking names up all count against the same `--max-time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub at: tokio::time::Instant,
+    /// The `--max-time` it came from, to name in the message.
+    pub max_time: Duration,
+}
+
+impl Deadline {
+    /// `max_time` from now.
+    pub fn after(max_time: Duration) -> Self {
+        Self { at: tokio::time::Instant::now() + max_time, max_time }
+    }
+
+    /// The error of work the deadline cut short.
+    pub fn passed(&self) -> FetchError {
+        let why = format!(
+            "no complete answer within {} (--max-time)",
+            crate::text::duration_short(self.max_time.as_secs() as i64)
+        );
+        FetchError::new(ErrorKind::Timeout, why)
+    }
+
+    /// `work`, or `None` when the deadline comes first.
+    pub async fn run<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::time::timeout_at(self.at, work).await.ok()
+    }
+}
+
+/// `work` within the deadline, if there is one.
+async fn until<T>(deadline: Option<Deadline>, work: impl std::future::Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(d) => d.run(work).await,
+        None => Some(work.await),
+    }
 }
 
 /// How long reading a profile's credentials for its account ID may take at start-up.
@@ -85,7 +126,8 @@ const ACCOUNT_LOOKUP: Duration = Duration::from_secs(3);
 /// Connects every feed of the plan, concurrently, in the order profile x region.
 ///
 /// Nothing here fails: a profile whose credentials are missing or expired still gets its
-/// feed, and its poller reports the error, named, beside the other feeds' data.
+/// feed, and its poller reports the error, named, beside the other feeds' data. A profile
+/// whose regions cannot be listed (`--all-regions`) gets one feed that fails with the cause.
 pub async fn connect(plan: &FeedPlan) -> Vec<Feed> {
     let profiles: Vec<Option<String>> = match plan.profiles.as_slice() {
         [] => vec![None],
@@ -101,63 +143,112 @@ pub async fn connect(plan: &FeedPlan) -> Vec<Feed> {
     per_profile.into_iter().flat_map(|(_, feeds)| feeds).collect()
 }
 
+/// Makes a profile's client in a region (its own region when `None`).
+type MakeClient = dyn Fn(Option<&str>) -> Ec2 + Send + Sync;
+
+/// One profile's feeds. Its credentials are loaded once, and every region client shares
+/// them (one provider, one cache); the region clients are made at once, with no call each.
 async fn connect_profile(plan: &FeedPlan, profile: Option<String>) -> Vec<Feed> {
     let base = ClientOptions { profile: profile.clone(), ..plan.options.clone() };
-    let first = one(plan, &base, plan.regions.first().cloned(), true).await;
+    let first_region = plan.regions.first().cloned();
+    let (make, account, endpoint): (Box<MakeClient>, _, _) = match &plan.embedded {
+        Some(url) => {
+            let (at, opts) = (url.clone(), base.clone());
+            let make = move |r: Option<&str>| {
+                client::connect_embedded_as(&at, &opts, "AKIDAMIWATCHDEMO", r.unwrap_or(client::DEMO_REGION))
+            };
+            (Box::new(make), Some(DEMO_ACCOUNT.to_string()), Some(url.clone()))
+        }
+        None => {
+            let Some(loaded) = until(plan.deadline, client::load_profile(&base)).await else {
+                // Still a feed, so the profile is named with the deadline that cut it short.
+                let ec2 = client::connect_embedded_as("http://127.0.0.1:9", &base, "UNUSED", client::DEMO_REGION);
+                let info = FeedInfo { profile, region: first_region, account: None, endpoint: base.endpoint_url };
+                let why = plan.deadline.map(|d| d.passed()).unwrap_or_else(|| FetchError::new(ErrorKind::Other, ""));
+                return vec![Feed { info: Arc::new(info), ec2: ec2.unusable(why) }];
+            };
+            let account = until(plan.deadline, loaded.account(ACCOUNT_LOOKUP)).await.flatten();
+            let endpoint = loaded.endpoint_url.clone();
+            (Box::new(move |r: Option<&str>| loaded.client(r)), account, endpoint)
+        }
+    };
+    let feed = |ec2: Ec2| {
+        let info = FeedInfo {
+            profile: if plan.embedded.is_some() { Some("demo".into()) } else { profile.clone() },
+            region: ec2.region.clone(),
+            account: account.clone(),
+            endpoint: endpoint.clone(),
+        };
+        Feed { info: Arc::new(info), ec2 }
+    };
+    let first = make(first_region.as_deref());
     let regions = if plan.all_regions {
-        match enabled_regions(&first.ec2).await {
+        match list_regions(&first, plan.deadline).await {
             Ok(r) => r,
             Err(e) => {
-                // One feed keeps the profile on the screen, and its poller says what is wrong.
+                // The profile stays on the list, failing with the cause: never one region
+                // passed off as all of them.
                 tracing::warn!(profile = ?profile, error = %e, detail = %e.detail, "cannot list the enabled regions");
-                Vec::new()
+                return vec![feed(first.unusable(e))];
             }
         }
     } else {
         plan.regions.clone()
     };
-    let mut feeds = Vec::with_capacity(regions.len().max(1));
-    for r in regions {
-        if first.info.region.as_deref() == Some(r.as_str()) {
-            feeds.push(first.clone());
-        } else {
-            // The same credentials in another region: the account is already known.
-            let f = one(plan, &base, Some(r), false).await;
-            let info = FeedInfo { account: first.info.account.clone(), ..(*f.info).clone() };
-            feeds.push(Feed { info: Arc::new(info), ec2: f.ec2 });
-        }
+    if regions.is_empty() {
+        return vec![feed(first)];
     }
-    if feeds.is_empty() {
-        feeds.push(first);
-    }
-    feeds
+    regions
+        .iter()
+        .map(|r| if first.region.as_deref() == Some(r.as_str()) { feed(first.clone()) } else { feed(make(Some(r))) })
+        .collect()
 }
 
-async fn one(plan: &FeedPlan, base: &ClientOptions, region: Option<String>, lookup_account: bool) -> Feed {
-    let opts = ClientOptions { region, ..base.clone() };
-    match &plan.embedded {
-        Some(url) => {
-            let region = opts.region.clone().unwrap_or_else(|| client::DEMO_REGION.to_string());
-            let ec2 = client::connect_embedded_as(url, &opts, "AKIDAMIWATCHDEMO", &region);
-            let info = FeedInfo {
-                profile: Some("demo".into()),
-                region: Some(region),
-                account: Some(DEMO_ACCOUNT.into()),
-                endpoint: Some(url.clone()),
-            };
-            Feed { info: Arc::new(info), ec2 }
-        }
-        None => {
-            let (ec2, account) = client::connect_with_account(&opts, lookup_account.then_some(ACCOUNT_LOOKUP)).await;
-            let info = FeedInfo {
-                profile: opts.profile.clone(),
-                region: ec2.region.clone(),
-                account,
-                endpoint: opts.endpoint_url.clone(),
-            };
-            Feed { info: Arc::new(info), ec2 }
+/// Extra tries of DescribeRegions after a transient failure, on top of the SDK's own retries,
+/// as `--once` gives a poll.
+const REGION_RETRIES: u32 = 3;
+
+/// Every region the account has enabled, asked like any call: retried with backoff while the
+/// failure is transient, within the deadline. A failure is an error naming the cause, and an
+/// empty list is one too: nothing less than the account's list passes for it.
+pub async fn list_regions(ec2: &Ec2, deadline: Option<Deadline>) -> Result<Vec<String>, FetchError> {
+    let mut backoff = Duration::from_secs(1);
+    let late = || deadline.map(|d| regions_error(&d.passed())).unwrap_or_else(|| FetchError::new(ErrorKind::Other, ""));
+    for attempt in 0.. {
+        let Some(res) = until(deadline, enabled_regions(ec2)).await else {
+            return Err(late());
+        };
+        match res {
+            Ok(r) if r.is_empty() => {
+                return Err(FetchError::new(
+                    ErrorKind::NoRegionList(Box::new(ErrorKind::BadResponse)),
+                    "DescribeRegions answered with no region at all",
+                ));
+            }
+            Ok(r) => return Ok(r),
+            Err(e) if e.is_transient() && attempt < REGION_RETRIES => {
+                tracing::warn!(error = %e, detail = %e.detail, retry_in = ?backoff, "DescribeRegions failed; retrying");
+                if until(deadline, tokio::time::sleep(backoff)).await.is_none() {
+                    return Err(late());
+                }
+                backoff *= 2;
+            }
+            Err(e) => return Err(regions_error(&e)),
         }
     }
+    unreachable!("the loop returns")
+}
+
+/// The error of a profile whose regions cannot be listed: the cause, in words that name
+/// DescribeRegions and what to do.
+fn regions_error(cause: &FetchError) -> FetchError {
+    let why = match cause.kind {
+        ErrorKind::Unauthorized => {
+            "not authorized: the caller needs the IAM permission ec2:DescribeRegions".to_string()
+        }
+        _ => cause.summary(),
+    };
+    FetchError::new(ErrorKind::NoRegionList(Box::new(cause.kind.clone())), format!("{why}\n{}", cause.detail))
 }
 
 #[cfg(test)]
