@@ -25,6 +25,8 @@ pub enum ErrorKind {
     NoRegion,
     Unreachable,
     Timeout,
+    /// The command's whole deadline (`--max-time`) passed before this was done.
+    OutOfTime,
     Throttled,
     /// The request broke a rule of the API (a bug, or a bad flag that slipped through).
     InvalidRequest(String),
@@ -99,9 +101,10 @@ impl FetchError {
             ErrorKind::Service(_) => format!("EC2 failed on its side: try again later (the server said {first})"),
             ErrorKind::Refused(_) => format!("EC2 refused the request: waiting will not change its answer (the server said {first})"),
             ErrorKind::NoRegionList(_) => format!(
-                "cannot list the account's regions for --all-regions: name them with --region instead, or fix the cause ({})",
+                "cannot list the account's regions for --all-regions (name them with --region instead): {}",
                 truncate(self.detail.lines().next().unwrap_or_default(), 2 * MAX_QUOTE)
             ),
+            ErrorKind::OutOfTime => format!("not done within --max-time: raise it, or check the network ({first})"),
             ErrorKind::BadResponse => format!("EC2 sent an answer that could not be read: try again, or check --endpoint-url ({first})"),
             ErrorKind::TooLarge => format!("EC2 sent an answer far larger than any page, so it was not read: check --endpoint-url ({first})"),
             ErrorKind::EndlessListing => format!("EC2's pages would never end, so the listing was stopped: try again later ({first})"),

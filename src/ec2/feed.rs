@@ -103,7 +103,7 @@ impl Deadline {
             "no complete answer within {} (--max-time)",
             crate::text::duration_short(self.max_time.as_secs() as i64)
         );
-        FetchError::new(ErrorKind::Timeout, why)
+        FetchError::new(ErrorKind::OutOfTime, why)
     }
 
     /// `work`, or `None` when the deadline comes first.
@@ -240,15 +240,16 @@ pub async fn list_regions(ec2: &Ec2, deadline: Option<Deadline>) -> Result<Vec<S
 }
 
 /// The error of a profile whose regions cannot be listed: the cause, in words that name
-/// DescribeRegions and what to do.
+/// DescribeRegions and what to do (the cause's full detail goes to the log).
 fn regions_error(cause: &FetchError) -> FetchError {
+    tracing::warn!(error = %cause, detail = %cause.detail, "DescribeRegions failed");
     let why = match cause.kind {
         ErrorKind::Unauthorized => {
             "not authorized: the caller needs the IAM permission ec2:DescribeRegions".to_string()
         }
         _ => cause.summary(),
     };
-    FetchError::new(ErrorKind::NoRegionList(Box::new(cause.kind.clone())), format!("{why}\n{}", cause.detail))
+    FetchError::new(ErrorKind::NoRegionList(Box::new(cause.kind.clone())), why)
 }
 
 #[cfg(test)]
