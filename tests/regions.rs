@@ -194,3 +194,37 @@ async fn a_transient_describe_regions_failure_is_retried_then_named() {
     assert_eq!(down.count("DescribeRegions"), 16, "4 tries of 4 attempts each");
     assert_eq!(down.count("DescribeStoreImageTasks"), 0);
 }
+
+#[tokio::test]
+async fn a_profile_without_its_regions_polls_as_a_failing_feed_and_sends_nothing() {
+    use amiwatch::ec2::poller::{Ec2Source, Schedule};
+    use amiwatch::ec2::{ErrorKind, Paging, PollEvent, Poller, Selection, feed};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let h = endpoint(true).await;
+    let ec2 = connect_embedded_as(h.url(), &ClientOptions::default(), "NOREGIONSKEY", "us-east-1");
+    let err = feed::list_regions(&ec2, None).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NoRegionList(Box::new(ErrorKind::Unauthorized)));
+    assert!(err.summary().contains("ec2:DescribeRegions"), "{}", err.summary());
+    assert!(!err.is_transient(), "DescribeRegions was already retried");
+
+    // The dashboard's path: the feed's poller reports that error at each poll, as any failure.
+    let source = Ec2Source {
+        ec2: ec2.unusable(err.clone()),
+        selection: Selection::default(),
+        paging: Paging::default(),
+        names: true,
+    };
+    let (_poller, mut rx) = Poller::spawn(Arc::new(source), Schedule::default());
+    let failed = loop {
+        let event = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.unwrap().unwrap();
+        match event {
+            PollEvent::Polling => continue,
+            PollEvent::Failed { error, .. } => break error,
+            other => panic!("a feed without regions has no data: {other:?}"),
+        }
+    };
+    assert_eq!(failed, err);
+    assert_eq!(h.stats().describe_store_image_tasks, 0, "nothing is sent for it");
+}

@@ -67,6 +67,23 @@ impl Ec2 {
         self
     }
 
+    /// A client that was never set up (the deadline came first): it sends nothing, and fails
+    /// every call with `why`.
+    pub fn never_connected(region: Option<&str>, why: FetchError) -> Self {
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(region.map(|r| Region::new(r.to_string())))
+            .build();
+        let ec2 = Ec2 {
+            client: aws_sdk_ec2::Client::from_conf(conf),
+            region: region.map(str::to_string),
+            endpoint: "(not connected)".into(),
+            throttled: Arc::new(AtomicU32::new(0)),
+            unusable: None,
+        };
+        ec2.unusable(why)
+    }
+
     /// Why this client fails every call, when it was made [`Ec2::unusable`].
     pub fn set_up_error(&self) -> Option<&FetchError> {
         self.unusable.as_deref()

@@ -162,10 +162,10 @@ async fn connect_profile(plan: &FeedPlan, profile: Option<String>) -> Vec<Feed> 
         None => {
             let Some(loaded) = until(plan.deadline, client::load_profile(&base)).await else {
                 // Still a feed, so the profile is named with the deadline that cut it short.
-                let ec2 = client::connect_embedded_as("http://127.0.0.1:9", &base, "UNUSED", client::DEMO_REGION);
-                let info = FeedInfo { profile, region: first_region, account: None, endpoint: base.endpoint_url };
                 let why = plan.deadline.map(|d| d.passed()).unwrap_or_else(|| FetchError::new(ErrorKind::Other, ""));
-                return vec![Feed { info: Arc::new(info), ec2: ec2.unusable(why) }];
+                let ec2 = Ec2::never_connected(first_region.as_deref(), why);
+                let info = FeedInfo { profile, region: first_region, account: None, endpoint: base.endpoint_url };
+                return vec![Feed { info: Arc::new(info), ec2 }];
             };
             let account = until(plan.deadline, loaded.account(ACCOUNT_LOOKUP)).await.flatten();
             let endpoint = loaded.endpoint_url.clone();
@@ -214,7 +214,8 @@ const REGION_RETRIES: u32 = 3;
 pub async fn list_regions(ec2: &Ec2, deadline: Option<Deadline>) -> Result<Vec<String>, FetchError> {
     let mut backoff = Duration::from_secs(1);
     let late = || deadline.map(|d| regions_error(&d.passed())).unwrap_or_else(|| FetchError::new(ErrorKind::Other, ""));
-    for attempt in 0.. {
+    let mut retries = 0;
+    loop {
         let Some(res) = until(deadline, enabled_regions(ec2)).await else {
             return Err(late());
         };
@@ -226,17 +227,17 @@ pub async fn list_regions(ec2: &Ec2, deadline: Option<Deadline>) -> Result<Vec<S
                 ));
             }
             Ok(r) => return Ok(r),
-            Err(e) if e.is_transient() && attempt < REGION_RETRIES => {
+            Err(e) if e.is_transient() && retries < REGION_RETRIES => {
                 tracing::warn!(error = %e, detail = %e.detail, retry_in = ?backoff, "DescribeRegions failed; retrying");
                 if until(deadline, tokio::time::sleep(backoff)).await.is_none() {
                     return Err(late());
                 }
                 backoff *= 2;
+                retries += 1;
             }
             Err(e) => return Err(regions_error(&e)),
         }
     }
-    unreachable!("the loop returns")
 }
 
 /// The error of a profile whose regions cannot be listed: the cause, in words that name
