@@ -261,16 +261,6 @@ pub async fn connect(opts: &ClientOptions) -> Ec2 {
     profile.client(opts.region.as_deref())
 }
 
-/// [`connect`], and the account ID the credentials carry, as [`Profile::account`] reads it.
-pub async fn connect_with_account(opts: &ClientOptions, lookup: Option<Duration>) -> (Ec2, Option<String>) {
-    let profile = load_profile(opts).await;
-    let account = match lookup {
-        Some(limit) => profile.account(limit).await,
-        None => None,
-    };
-    (profile.client(opts.region.as_deref()), account)
-}
-
 /// One profile (or the default chain) loaded once: its settings, one credentials provider and
 /// one cache. Every region client made from it shares them, so a profile watched in 17 regions
 /// runs its credential source (SSO, `credential_process`, an MFA prompt) once, not 17 times.
@@ -344,8 +334,10 @@ pub async fn load_profile(opts: &ClientOptions) -> Profile {
     let conf = loader.load().await;
     let source = match &opts.profile {
         Some(p) => {
-            let config =
-                aws_config::provider_config::ProviderConfig::without_region().with_region(conf.region().cloned());
+            // What an SSO or assume-role source needs to make its own calls, as the loader has it.
+            let config = aws_config::provider_config::ProviderConfig::without_region()
+                .with_region(conf.region().cloned())
+                .with_behavior_version(Some(BehaviorVersion::latest()));
             let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
                 .profile_name(p)
                 .configure(&config)
@@ -461,7 +453,28 @@ pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key:
 
 #[cfg(test)]
 mod tests {
-    use super::xml_is_complete;
+    use super::*;
+
+    #[tokio::test]
+    async fn the_endpoint_is_taken_in_the_sdks_order() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let flag = ClientOptions { endpoint_url: Some("http://flag".into()), ..ClientOptions::default() };
+        let both = env(&[("AWS_ENDPOINT_URL_EC2", "http://ec2"), ("AWS_ENDPOINT_URL", "http://all")]);
+        assert_eq!(resolve_endpoint_with(&flag, &both).await.as_deref(), Some("http://flag"));
+        let none = ClientOptions::default();
+        assert_eq!(resolve_endpoint_with(&none, &both).await.as_deref(), Some("http://ec2"));
+        let global = env(&[("AWS_ENDPOINT_URL", "http://all"), ("AWS_ENDPOINT_URL_EC2", " ")]);
+        assert_eq!(resolve_endpoint_with(&none, global).await.as_deref(), Some("http://all"));
+        let ignored = env(&[("AWS_ENDPOINT_URL_EC2", "http://ec2"), ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")]);
+        assert_eq!(resolve_endpoint_with(&none, &ignored).await, None);
+        assert_eq!(
+            resolve_endpoint_with(&flag, &ignored).await.as_deref(),
+            Some("http://flag"),
+            "the flag is not configured"
+        );
+    }
 
     #[test]
     fn truncated_documents_are_caught() {
