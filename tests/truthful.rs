@@ -95,25 +95,25 @@ async fn an_unknown_code_under_4xx_is_a_refusal_not_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn max_time_bounds_the_whole_command_connecting_and_names_included() {
-    // Every answer 3 s late, --max-time 5s.
-    let slow = FaultConfig { slow: 100.0, slow_delay: Duration::from_secs(3), ..FaultConfig::default() };
+    // Every answer 4 s late, --max-time 6s: one answer fits, two do not (2 s either side).
+    let slow = FaultConfig { slow: 100.0, slow_delay: Duration::from_secs(4), ..FaultConfig::default() };
     let h = endpoint(slow).await;
 
-    // DescribeRegions takes 3 s of the 5: the listing cannot finish in the 2 s left.
-    let args = ["--endpoint-url", h.url(), "--once", "-o", "json", "--max-time", "5s", "--all-regions"];
+    // DescribeRegions takes 4 s of the 6: the listing cannot finish in the 2 s left.
+    let args = ["--endpoint-url", h.url(), "--once", "-o", "json", "--max-time", "6s", "--all-regions"];
     let (code, out, err, took) = amiwatch(&[], &args);
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty(), "{out}");
-    assert!(err.contains("within 5s (--max-time)"), "{err}");
-    assert!(took < Duration::from_secs(9), "one deadline, not one per stage: {took:?}");
+    assert!(err.contains("within 6s (--max-time)"), "{err}");
+    assert!(took < Duration::from_secs(10), "one deadline, not one per stage: {took:?}");
 
-    // The listing takes 3 s; the names lookup gets what is left, not 5 s more.
-    let args = ["--endpoint-url", h.url(), "--once", "--max-time", "5s"];
+    // The listing takes 4 s; the names lookup gets what is left, not 6 s more.
+    let args = ["--endpoint-url", h.url(), "--once", "--max-time", "6s"];
     let (code, out, err, took) = amiwatch(&[], &args);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 31, "{out}");
-    assert!(err.contains("names are not shown: DescribeImages did not answer within 5s (--max-time)"), "{err}");
-    assert!(took < Duration::from_secs(9), "{took:?}");
+    assert!(err.contains("names are not shown: DescribeImages did not answer within 6s (--max-time)"), "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

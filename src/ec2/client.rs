@@ -418,8 +418,12 @@ impl Profile {
     /// not say or cannot be read now: the feed's poller reports credential problems, this
     /// only labels the feed.
     pub async fn account(&self, limit: Duration) -> Option<String> {
-        let provider = self.credentials.as_ref()?;
-        let creds = tokio::time::timeout(limit, provider.provide_credentials()).await.ok()?.ok()?;
+        let provider = self.credentials.clone()?;
+        // On a task of its own: when the lookup gives up, the credential source still
+        // finishes and fills the cache, rather than being cut off and run again by the first
+        // call.
+        let fetch = tokio::spawn(async move { provider.provide_credentials().await });
+        let creds = tokio::time::timeout(limit, fetch).await.ok()?.ok()?.ok()?;
         creds.account_id().map(|a| a.as_str().to_string())
     }
 }

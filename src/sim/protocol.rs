@@ -452,6 +452,29 @@ mod tests {
         assert_eq!(ask("AllRegions=maybe").unwrap_err().code, "InvalidParameterValue");
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends, DescribeRegions answers or refuses: it never panics, and
+        /// lists only regions it knows, each once.
+        #[test]
+        fn describe_regions_is_total(query in ".{0,200}", names in proptest::collection::vec("[a-z0-9-]{0,16}", 0..4)) {
+            let enabled: Vec<String> = ["us-east-1", "eu-west-1"].map(String::from).to_vec();
+            let mut q = query;
+            for (i, n) in names.iter().enumerate() {
+                q.push_str(&format!("&RegionName.{}={n}&Filter.1.Name=region-name&Filter.1.Value.{}={n}", i + 1, i + 1));
+            }
+            let answer = RegionsRequest::from_params(&params(&q)).and_then(|req| describe_regions(&enabled, &req));
+            if let Ok(found) = answer {
+                let mut seen = std::collections::HashSet::new();
+                for r in &found {
+                    proptest::prop_assert!(enabled.contains(&r.name) || OPT_IN_REGIONS.contains(&r.name.as_str()));
+                    proptest::prop_assert!(seen.insert(r.name.clone()));
+                }
+                let xml = regions_xml(&found, "id");
+                proptest::prop_assert!(crate::ec2::client::xml_is_complete(xml.as_bytes()));
+            }
+        }
+    }
+
     #[test]
     fn escape_keeps_xml_well_formed() {
         assert_eq!(escape("a<b>&\"'\u{1b}c"), "a&lt;b&gt;&amp;&quot;&apos;c");
