@@ -239,7 +239,7 @@ async fn dry_run(
     let mut set = tokio::task::JoinSet::new();
     for (n, feed) in feeds.iter().enumerate() {
         if all_regions && (n == 0 || feeds[n - 1].info.profile != feed.info.profile) {
-            let label = crate::text::safe(&feed.info.long_label()).into_owned();
+            let label = crate::text::safe(&feed.info.profile_label()).into_owned();
             match feed.ec2.set_up_error() {
                 None => println!("allowed: the caller may call {REGIONS} ({label})"),
                 Some(e) if matches!(&e.kind, ec2::ErrorKind::NoRegionList(k) if **k == ec2::ErrorKind::Unauthorized) => {

@@ -151,11 +151,18 @@ async fn all_regions_refused_is_said_never_passed_off_as_one_region() {
     assert!(regions_in(&out, "noreg").is_empty());
     assert!(err.contains("noreg · us-east-1: cannot list the account's regions"), "{err}");
 
+    // --wait ends at once with the cause: waiting will not grant the permission.
+    let (code, out, err) = p.amiwatch(&["--wait", "--all-regions", "--profile", "noreg", "--timeout", "60s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("ec2:DescribeRegions"), "{err}");
+
     // The dry run checks DescribeRegions too.
     let (code, out, err) = p.amiwatch(&["--dry-run", "--all-regions", "--profile", "alpha,noreg"]);
     assert_eq!(code, 1, "{err}");
-    assert!(out.contains("allowed: the caller may call ec2:DescribeRegions (alpha"), "{out}");
-    assert!(out.contains("denied: the caller may not call ec2:DescribeRegions (noreg"), "{out}");
+    let url = p.sim.url();
+    assert!(out.contains(&format!("allowed: the caller may call ec2:DescribeRegions (alpha · {url})")), "{out}");
+    assert!(out.contains(&format!("denied: the caller may not call ec2:DescribeRegions (noreg · {url})")), "{out}");
     assert_eq!(out.matches("allowed: the caller may call ec2:DescribeStoreImageTasks (alpha").count(), 3, "{out}");
     assert!(!out.contains("DescribeStoreImageTasks (noreg"), "{out}");
 }

@@ -47,6 +47,20 @@ impl FeedInfo {
         }
     }
 
+    /// Who, without the region, and the endpoint when it is not AWS's own: what a call made
+    /// once per profile (DescribeRegions) is said for.
+    pub fn profile_label(&self) -> String {
+        let who = self.profile.as_deref().unwrap_or("default");
+        let who = match &self.account {
+            Some(a) => format!("{who} ({a})"),
+            None => who.to_string(),
+        };
+        match &self.endpoint {
+            Some(e) => format!("{who} · {e}"),
+            None => who,
+        }
+    }
+
     /// The label, and the endpoint when it is not AWS's own: the header of a single feed.
     pub fn long_label(&self) -> String {
         match &self.endpoint {
@@ -265,6 +279,7 @@ mod tests {
         assert_eq!(i.label(), "prod (111122223333) · eu-west-1");
         i.endpoint = Some("http://127.0.0.1:1".into());
         assert_eq!(i.long_label(), "prod (111122223333) · eu-west-1 · http://127.0.0.1:1");
+        assert_eq!(i.profile_label(), "prod (111122223333) · http://127.0.0.1:1");
         assert_eq!(FeedInfo::default().label(), "default · no region");
     }
 
