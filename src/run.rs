@@ -164,9 +164,8 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         ),
         false => None,
     };
-    // One deadline for the whole command, connecting included (--max-time).
-    let deadline =
-        matches!(mode, Mode::Once { .. } | Mode::DryRun).then(|| ec2::feed::Deadline::after(cli.aws.max_time));
+    // One deadline for the whole of --once and --dry-run, connecting included (--max-time).
+    let deadline = ec2::feed::Deadline::after(cli.aws.max_time);
     let plan = FeedPlan {
         profiles: dedup(&cli.aws.profiles),
         regions: dedup(&cli.aws.regions),
@@ -177,7 +176,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             ..ec2::ClientOptions::default()
         },
         embedded: sim.as_ref().map(|s| s.url().to_string()),
-        deadline,
+        deadline: matches!(mode, Mode::Once { .. } | Mode::DryRun).then_some(deadline),
     };
     let feeds = ec2::feed::connect(&plan).await;
     let selection = Selection {
@@ -188,7 +187,6 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     match mode {
         Mode::Dashboard => crate::tui::run(&cli, feeds, selection).await,
         Mode::Once { paging, partial } => {
-            let deadline = deadline.unwrap_or_else(|| ec2::feed::Deadline::after(cli.aws.max_time));
             crate::once::run(&feeds, &selection, &paging, cli.output, partial, deadline, cli.with_names).await
         }
         Mode::Wait => {
@@ -201,10 +199,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             };
             crate::wait::wait(&feeds, &selection, &opts).await
         }
-        Mode::DryRun => {
-            let deadline = deadline.unwrap_or_else(|| ec2::feed::Deadline::after(cli.aws.max_time));
-            dry_run(&feeds, deadline, cli.allow_retry, cli.aws.all_regions).await
-        }
+        Mode::DryRun => dry_run(&feeds, deadline, cli.allow_retry, cli.aws.all_regions).await,
     }
 }
 
