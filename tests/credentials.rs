@@ -127,7 +127,23 @@ impl Counted {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
         }
-        let cfg = format!("[profile proc]\nregion = us-east-1\ncredential_process = {}\n", script.display());
+        // A second source that fails, as an ended SSO session or a cancelled prompt does.
+        let failing = dir.join("fails.sh");
+        std::fs::write(
+            &failing,
+            format!("#!/bin/sh\necho run >> '{}'\necho 'session ended' >&2\nexit 1\n", dir.join("runs").display()),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let cfg = format!(
+            "[profile proc]\nregion = us-east-1\ncredential_process = {}\n\n[profile fails]\nregion = us-east-1\ncredential_process = {}\n",
+            script.display(),
+            failing.display()
+        );
         std::fs::write(dir.join("config"), cfg).unwrap();
         std::fs::write(dir.join("credentials"), "").unwrap();
         Self { sim, dir }
@@ -178,4 +194,19 @@ async fn one_profile_in_17_regions_runs_its_credential_source_once() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.matches("allowed: the caller may call ec2:DescribeStoreImageTasks").count(), 17, "{out}");
     assert_eq!(c.runs() - before, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_credential_source_runs_once_for_all_its_regions() {
+    let c = Counted::start("fails").await;
+    let url = c.sim.url().to_string();
+    let regions = SEVENTEEN.join(",");
+    let (code, out, err) =
+        amiwatch(&c.env(), &["--endpoint-url", &url, "--once", "--region", &regions, "--profile", "fails"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("cannot get AWS credentials from the profile"), "{err}");
+    assert!(err.contains("17 of 17 feeds failed"), "{err}");
+    assert_eq!(c.runs(), 1, "one failure shared by the 17 regions, not 17 runs: {err}");
+    assert_eq!(c.sim.stats().requests, 0, "nothing is sent without credentials");
 }
