@@ -126,6 +126,13 @@ async fn the_endpoint_is_resolved_once_as_the_sdk_does_and_named() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("127.0.0.1:1") && !err.contains("amazonaws.com"), "{err}");
 
+    // One that is not a URL is named with where it was set, once, not retried.
+    let (code, out, err, _) = amiwatch(&[("AWS_ENDPOINT_URL_EC2", Some("not a url"))], &["--once"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("AWS_ENDPOINT_URL_EC2 is not an endpoint URL: 'not a url'"), "{err}");
+    assert!(!err.contains("retrying") && !err.contains("Request {"), "{err}");
+
     // It counts as an endpoint given: no region needed (no instance-metadata probe), and the
     // dry run's label names it.
     let env = [("AWS_ENDPOINT_URL_EC2", Some(h.url())), ("AWS_REGION", None)];

@@ -272,25 +272,31 @@ pub struct Profile {
     pub region: Option<String>,
     /// The endpoint URL in force, resolved once as the SDK does; `None` for AWS's own.
     pub endpoint_url: Option<String>,
+    /// Why the endpoint cannot be used, when it is not a URL.
+    bad_endpoint: Option<FetchError>,
 }
 
 /// Where the endpoint comes from, in the SDK's order: `--endpoint-url`, then
 /// `AWS_ENDPOINT_URL_EC2`, then `AWS_ENDPOINT_URL`, then the profile's `endpoint_url`; none of
 /// the configured ones when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true.
-pub async fn resolve_endpoint(opts: &ClientOptions) -> Option<String> {
+/// The endpoint and where it was set (named when it is not a URL).
+pub async fn resolve_endpoint(opts: &ClientOptions) -> Option<(String, &'static str)> {
     resolve_endpoint_with(opts, |k| std::env::var(k).ok()).await
 }
 
-async fn resolve_endpoint_with(opts: &ClientOptions, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+async fn resolve_endpoint_with(
+    opts: &ClientOptions,
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<(String, &'static str)> {
     if let Some(e) = opts.endpoint_url.as_deref().filter(|e| !e.is_empty()) {
-        return Some(e.to_string());
+        return Some((e.to_string(), "--endpoint-url"));
     }
     if env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         return None;
     }
     for k in ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"] {
         if let Some(e) = env(k).filter(|e| !e.trim().is_empty()) {
-            return Some(e.trim().to_string());
+            return Some((e.trim().to_string(), k));
         }
     }
     // The profile's own `endpoint_url`, read by aws-config itself: a load with a fixed region
@@ -300,7 +306,13 @@ async fn resolve_endpoint_with(opts: &ClientOptions, env: impl Fn(&str) -> Optio
     if let Some(p) = &opts.profile {
         probe = probe.profile_name(p);
     }
-    probe.load().await.endpoint_url().map(str::to_string)
+    probe.load().await.endpoint_url().map(|e| (e.to_string(), "the profile's endpoint_url"))
+}
+
+/// Whether the SDK can send to this: an http or https URL with a host.
+fn is_endpoint_url(s: &str) -> bool {
+    s.parse::<hyper::Uri>()
+        .is_ok_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty()))
 }
 
 /// Loads a profile (or the default chain) once, for [`Profile::client`] to make its clients.
@@ -310,7 +322,16 @@ async fn resolve_endpoint_with(opts: &ClientOptions, env: impl Fn(&str) -> Optio
 /// from the environment first.
 pub async fn load_profile(opts: &ClientOptions) -> Profile {
     let (retry, timeout) = retry_and_timeouts(opts);
-    let endpoint_url = resolve_endpoint(opts).await;
+    let endpoint = resolve_endpoint(opts).await;
+    // An endpoint from the environment or a profile that is not a URL fails the profile's
+    // feeds with where it was set, before anything is sent (the SDK would fail each request
+    // with its own dump of the request).
+    let bad_endpoint = endpoint.as_ref().filter(|(url, _)| !is_endpoint_url(url)).map(|(url, from)| {
+        let why =
+            format!("{from} is not an endpoint URL: '{url}' (expected http://HOST[:PORT] or https://HOST[:PORT])");
+        FetchError::new(super::error::ErrorKind::Other, why)
+    });
+    let endpoint_url = endpoint.map(|(url, _)| url);
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).timeout_config(timeout);
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
@@ -348,7 +369,7 @@ pub async fn load_profile(opts: &ClientOptions) -> Profile {
     };
     let credentials = source.map(|s| SharedCredentialsProvider::new(OnceCredentials::new(s)));
     let region = conf.region().map(|r| r.to_string());
-    Profile { conf, credentials, region, endpoint_url }
+    Profile { conf, credentials, region, endpoint_url, bad_endpoint }
 }
 
 /// How long before their expiry credentials are fetched again.
@@ -447,7 +468,11 @@ impl Profile {
             Some(e) => e.clone(),
             None => format!("ec2.{}.amazonaws.com", region.as_deref().unwrap_or("REGION")),
         };
-        Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled, unusable: None }
+        let ec2 = Ec2 { client: aws_sdk_ec2::Client::from_conf(conf), region, endpoint, throttled, unusable: None };
+        match &self.bad_endpoint {
+            Some(why) => ec2.unusable(why.clone()),
+            None => ec2,
+        }
     }
 
     /// The account ID the credentials carry (SSO, `aws_account_id` in a profile,
@@ -496,6 +521,22 @@ pub fn connect_embedded_as(endpoint_url: &str, opts: &ClientOptions, access_key:
 mod tests {
     use super::*;
 
+    #[test]
+    fn endpoint_urls_are_checked_before_use() {
+        assert!(is_endpoint_url("http://127.0.0.1:4566"));
+        assert!(is_endpoint_url("https://ec2.example.com/"));
+        for bad in ["not a url", "127.0.0.1:4566", "ftp://host", "http://", "", "http:// x"] {
+            assert!(!is_endpoint_url(bad), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn checking_an_endpoint_is_total(s in ".{0,80}") {
+            let _ = is_endpoint_url(&s);
+        }
+    }
+
     #[tokio::test]
     async fn the_endpoint_is_taken_in_the_sdks_order() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
@@ -503,16 +544,16 @@ mod tests {
         };
         let flag = ClientOptions { endpoint_url: Some("http://flag".into()), ..ClientOptions::default() };
         let both = env(&[("AWS_ENDPOINT_URL_EC2", "http://ec2"), ("AWS_ENDPOINT_URL", "http://all")]);
-        assert_eq!(resolve_endpoint_with(&flag, &both).await.as_deref(), Some("http://flag"));
+        assert_eq!(resolve_endpoint_with(&flag, &both).await.map(|e| e.0).as_deref(), Some("http://flag"));
         let none = ClientOptions::default();
-        assert_eq!(resolve_endpoint_with(&none, &both).await.as_deref(), Some("http://ec2"));
+        assert_eq!(resolve_endpoint_with(&none, &both).await, Some(("http://ec2".into(), "AWS_ENDPOINT_URL_EC2")));
         let global = env(&[("AWS_ENDPOINT_URL", "http://all"), ("AWS_ENDPOINT_URL_EC2", " ")]);
-        assert_eq!(resolve_endpoint_with(&none, global).await.as_deref(), Some("http://all"));
+        assert_eq!(resolve_endpoint_with(&none, global).await, Some(("http://all".into(), "AWS_ENDPOINT_URL")));
         let ignored = env(&[("AWS_ENDPOINT_URL_EC2", "http://ec2"), ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")]);
         assert_eq!(resolve_endpoint_with(&none, &ignored).await, None);
         assert_eq!(
-            resolve_endpoint_with(&flag, &ignored).await.as_deref(),
-            Some("http://flag"),
+            resolve_endpoint_with(&flag, &ignored).await,
+            Some(("http://flag".into(), "--endpoint-url")),
             "the flag is not configured"
         );
     }
