@@ -197,7 +197,16 @@ async fn connect_profile(plan: &FeedPlan, profile: Option<String>) -> Vec<Feed> 
     };
     let first = make(first_region.as_deref());
     let regions = if plan.all_regions {
-        match list_regions(&first, plan.deadline).await {
+        // Without a command deadline (the dashboard, --wait), the listing still has a bound,
+        // so start-up never waits on a silent server for longer than a minute.
+        let listed = match plan.deadline {
+            Some(_) => list_regions(&first, plan.deadline).await,
+            None => tokio::time::timeout(REGIONS_AT_START, list_regions(&first, None)).await.unwrap_or_else(|_| {
+                let why = format!("DescribeRegions gave no answer within {}s", REGIONS_AT_START.as_secs());
+                Err(regions_error(&FetchError::new(ErrorKind::Timeout, why)))
+            }),
+        };
+        match listed {
             Ok(r) => r,
             Err(e) => {
                 // The profile stays on the list, failing with the cause: never one region
@@ -217,6 +226,10 @@ async fn connect_profile(plan: &FeedPlan, profile: Option<String>) -> Vec<Feed> 
         .map(|r| if first.region.as_deref() == Some(r.as_str()) { feed(first.clone()) } else { feed(make(Some(r))) })
         .collect()
 }
+
+/// The most listing a profile's regions may take at start-up when the command has no
+/// deadline of its own.
+const REGIONS_AT_START: Duration = Duration::from_secs(60);
 
 /// Extra tries of DescribeRegions after a transient failure, on top of the SDK's own retries,
 /// as `--once` gives a poll.
