@@ -210,3 +210,27 @@ async fn a_failing_credential_source_runs_once_for_all_its_regions() {
     assert_eq!(c.runs(), 1, "one failure shared by the 17 regions, not 17 runs: {err}");
     assert_eq!(c.sim.stats().requests, 0, "nothing is sent without credentials");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_credential_source_counts_against_max_time() {
+    let c = Counted::start("slow").await;
+    let script = c.dir.join("slow.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 20\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let cfg = format!("[profile slow]\nregion = us-east-1\ncredential_process = {}\n", script.display());
+    std::fs::write(c.dir.join("config"), cfg).unwrap();
+    let url = c.sim.url().to_string();
+    let started = std::time::Instant::now();
+    let (code, out, err) =
+        amiwatch(&c.env(), &["--endpoint-url", &url, "--once", "--max-time", "4s", "--profile", "slow"]);
+    let took = started.elapsed();
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("within 4s (--max-time)"), "{err}");
+    // The account lookup's 3 s and the fetch share the 4 s, rather than adding up to 7 s.
+    assert!(took < std::time::Duration::from_secs(6), "{took:?}");
+}
