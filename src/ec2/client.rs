@@ -367,83 +367,9 @@ pub async fn load_profile(opts: &ClientOptions) -> Profile {
         }
         None => conf.credentials_provider(),
     };
-    let credentials = source.map(|s| SharedCredentialsProvider::new(OnceCredentials::new(s)));
+    let credentials = source.map(|s| SharedCredentialsProvider::new(super::credentials::OnceCredentials::new(s)));
     let region = conf.region().map(|r| r.to_string());
     Profile { conf, credentials, region, endpoint_url, bad_endpoint }
-}
-
-/// How long before their expiry credentials are fetched again.
-const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
-
-/// How long a failure of the credential source is the answer, before it is asked again: the
-/// profile's regions (and their retries) share one failure rather than each running the
-/// source (an SSO call, a prompt) again.
-const FAILURE_KEPT: Duration = Duration::from_secs(30);
-
-/// The profile's one cache: credentials fetched once, by one caller at a time, and kept until
-/// shortly before they expire. The region clients and the account lookup all draw on it.
-#[derive(Debug)]
-struct OnceCredentials {
-    source: SharedCredentialsProvider,
-    last: tokio::sync::Mutex<Last>,
-}
-
-/// What the source last said.
-#[derive(Debug, Default)]
-struct Last {
-    credentials: Option<Credentials>,
-    /// When it last failed, how (found nothing, or failed otherwise), and its words.
-    failure: Option<(std::time::Instant, bool, String)>,
-}
-
-impl OnceCredentials {
-    fn new(source: SharedCredentialsProvider) -> Self {
-        Self { source, last: tokio::sync::Mutex::new(Last::default()) }
-    }
-}
-
-impl ProvideCredentials for OnceCredentials {
-    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        use aws_credential_types::provider::error::CredentialsError;
-        aws_credential_types::provider::future::ProvideCredentials::new(async move {
-            // Held across the fetch: callers who arrive meanwhile wait for its result.
-            let mut last = self.last.lock().await;
-            let fresh =
-                |c: &Credentials| c.expiry().is_none_or(|e| e > std::time::SystemTime::now() + REFRESH_BEFORE_EXPIRY);
-            if let Some(c) = last.credentials.as_ref().filter(|c| fresh(c)) {
-                return Ok(c.clone());
-            }
-            if let Some((_, not_loaded, why)) = last.failure.as_ref().filter(|f| f.0.elapsed() < FAILURE_KEPT) {
-                return Err(match not_loaded {
-                    true => CredentialsError::not_loaded(why.clone()),
-                    false => CredentialsError::provider_error(why.clone()),
-                });
-            }
-            match self.source.provide_credentials().await {
-                Ok(c) => {
-                    *last = Last { credentials: Some(c.clone()), failure: None };
-                    Ok(c)
-                }
-                Err(e) => {
-                    // A timeout is the caller's limit, not the source's answer: not kept.
-                    if !matches!(e, CredentialsError::ProviderTimedOut(_)) {
-                        let not_loaded = matches!(e, CredentialsError::CredentialsNotLoaded(_));
-                        // Its innermost words: the kept error wraps them as the source did.
-                        let mut inner: &(dyn std::error::Error + 'static) = &e;
-                        while let Some(next) = inner.source() {
-                            inner = next;
-                        }
-                        let why = inner.to_string();
-                        last.failure = Some((std::time::Instant::now(), not_loaded, why));
-                    }
-                    Err(e)
-                }
-            }
-        })
-    }
 }
 
 impl Profile {
