@@ -181,7 +181,11 @@ fn org_benches(c: &mut Criterion) {
             t.progress = t.progress.map(|p| (p + 1).min(99));
         }
         PollEvent::Snapshot {
-            snapshot: Arc::new(Snapshot { tasks, fetched_at: now() + chrono::Duration::seconds(secs), next_token: None }),
+            snapshot: Arc::new(Snapshot {
+                tasks,
+                fetched_at: now() + chrono::Duration::seconds(secs),
+                next_token: None,
+            }),
             next_in: Duration::from_secs(5),
             slowed: false,
             requests: 2,

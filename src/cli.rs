@@ -157,8 +157,9 @@ pub struct SelectArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AwsArgs {
     /// Named profile from ~/.aws/config or ~/.aws/credentials (otherwise AWS_PROFILE or the
-    /// default chain); several (repeatable or comma-separated) are watched side by side, each in
-    /// its own account. A pattern with * or ? ('acme-*') takes every profile it matches.
+    /// default chain); it signs with its own credentials even when AWS_ACCESS_KEY_ID is set, as
+    /// the AWS CLI does. Several (repeatable or comma-separated) are watched side by side, each
+    /// in its own account. A pattern with * or ? ('acme-*') takes every profile it matches.
     #[arg(long = "profile", value_name = "NAME", value_delimiter = ',', value_parser = parse_profile, help_heading = "AWS")]
     pub profiles: Vec<String>,
 
@@ -167,7 +168,8 @@ pub struct AwsArgs {
     #[arg(long = "region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
     pub regions: Vec<String>,
 
-    /// Watch every region the account has enabled (asks EC2 DescribeRegions).
+    /// Watch every region the account has enabled (asks EC2 DescribeRegions; a profile whose
+    /// regions cannot be listed fails with the cause, never falls back to one region).
     #[arg(long, help_heading = "AWS", conflicts_with = "regions")]
     pub all_regions: bool,
 
@@ -175,7 +177,8 @@ pub struct AwsArgs {
     #[arg(long = "exclude-region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
     pub exclude_regions: Vec<String>,
 
-    /// A custom EC2 endpoint (http or https), such as `amiwatch simulate`'s.
+    /// A custom EC2 endpoint (http or https), such as `amiwatch simulate`'s (otherwise
+    /// AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, or the profile's endpoint_url).
     #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "AWS")]
     pub endpoint_url: Option<String>,
 
@@ -183,8 +186,8 @@ pub struct AwsArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_request_timeout, allow_hyphen_values = true, help_heading = "AWS")]
     pub request_timeout: Duration,
 
-    /// The most --once and --dry-run may take in all, retries included; a feed with no
-    /// complete answer by then has failed.
+    /// The most --once and --dry-run may take in all, connecting, retries and names included;
+    /// a feed with no complete answer by then has failed.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_request_timeout, allow_hyphen_values = true, help_heading = "AWS")]
     pub max_time: Duration,
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
+use crate::ec2::feed::Deadline;
 use crate::ec2::poller::{Ec2Source, Source};
 use crate::ec2::{Feed, FetchError, Paging, PollEvent, Pollers, Schedule, Selection, Snapshot};
 use crate::image::Naming;
@@ -40,9 +41,21 @@ pub async fn fetch_feeds(
     paging: &Paging,
     retries: u32,
     max_time: Duration,
+    on_retry: impl FnMut(usize, &FetchError, Duration),
+) -> Vec<Result<Arc<Snapshot>, FetchError>> {
+    fetch_feeds_until(feeds, sel, paging, retries, Deadline::after(max_time), on_retry).await
+}
+
+/// [`fetch_feeds`], within a deadline the caller set (the command's one `--max-time`).
+pub async fn fetch_feeds_until(
+    feeds: &[Feed],
+    sel: &Selection,
+    paging: &Paging,
+    retries: u32,
+    until: Deadline,
     mut on_retry: impl FnMut(usize, &FetchError, Duration),
 ) -> Vec<Result<Arc<Snapshot>, FetchError>> {
-    let deadline = tokio::time::Instant::now() + max_time;
+    let deadline = until.at;
     let sources: Vec<Arc<dyn Source>> = feeds
         .iter()
         .map(|f| {
@@ -85,33 +98,29 @@ pub async fn fetch_feeds(
         pollers.stop(idx);
         results[idx] = Some(done);
     }
-    let late = || {
-        let why = format!(
-            "no complete answer within {} (--max-time)",
-            crate::text::duration_short(max_time.as_secs() as i64)
-        );
-        FetchError::new(crate::ec2::ErrorKind::Timeout, why)
-    };
-    results.into_iter().map(|r| r.unwrap_or_else(|| Err(late()))).collect()
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err(until.passed()))).collect()
 }
 
-/// Each feed's AMI names (`DescribeImages`, 100 AMIs a request), side by side. A feed whose
-/// names cannot be had is said on stderr, once, and printed without them.
+/// Each feed's AMI names (`DescribeImages`, 100 AMIs a request), side by side, within what is
+/// left of the command's deadline. A feed whose names cannot be had is said on stderr, once,
+/// and printed without them.
 async fn names_of(
     feeds: &[Feed],
     results: &[Result<Arc<Snapshot>, FetchError>],
-    max_time: Duration,
+    deadline: Deadline,
 ) -> Vec<HashMap<String, Naming>> {
     let tasks: Vec<Vec<&crate::task::StoreTask>> =
         results.iter().map(|r| r.as_ref().map(|s| s.tasks.iter().collect()).unwrap_or_default()).collect();
-    names_for(feeds, &tasks, max_time).await
+    names_for(feeds, &tasks, deadline, " (--max-time)").await
 }
 
-/// The names of the AMIs of `tasks` (one list per feed), as `--once` and `--wait` print them.
+/// The names of the AMIs of `tasks` (one list per feed), as `--once` and `--wait` print them,
+/// looked up before `deadline`; `bound_by` names what set it, for the message when it passes.
 pub async fn names_for(
     feeds: &[Feed],
     tasks: &[Vec<&crate::task::StoreTask>],
-    max_time: Duration,
+    deadline: Deadline,
+    bound_by: &str,
 ) -> Vec<HashMap<String, Naming>> {
     let mut set = tokio::task::JoinSet::new();
     for (n, list) in tasks.iter().enumerate() {
@@ -121,7 +130,7 @@ pub async fn names_for(
             list.iter().filter_map(|t| t.ami_id.clone()).filter(|a| seen.insert(a.clone())).collect();
         let ec2 = feed.ec2.clone();
         set.spawn(async move {
-            let res = tokio::time::timeout(max_time, crate::ec2::images::look_up(&ec2, &ids)).await;
+            let res = tokio::time::timeout_at(deadline.at, crate::ec2::images::look_up(&ec2, &ids)).await;
             (n, ids, res)
         });
     }
@@ -129,7 +138,8 @@ pub async fn names_for(
     for (n, ids, res) in set.join_all().await {
         let who = if feeds.len() > 1 { format!("{}: ", safe(&feeds[n].info.label())) } else { String::new() };
         let Ok(lookup) = res else {
-            eprintln!("amiwatch: {who}names are not shown: DescribeImages did not answer in time");
+            let within = crate::text::duration_short(deadline.max_time.as_secs() as i64);
+            eprintln!("amiwatch: {who}names are not shown: DescribeImages did not answer within {within}{bound_by}");
             continue;
         };
         // The requests that answered are kept: a failed one loses only its own AMIs.
@@ -155,19 +165,20 @@ pub async fn names_for(
     out
 }
 
-/// `--once`: fetch, print, and say which feeds failed.
+/// `--once`: fetch, print, and say which feeds failed. `deadline` is the whole command's,
+/// set before the feeds were connected: fetching and names share what is left of it.
 pub async fn run(
     feeds: &[Feed],
     sel: &Selection,
     paging: &Paging,
     format: Format,
     partial: bool,
-    max_time: Duration,
+    deadline: Deadline,
     with_names: bool,
 ) -> anyhow::Result<ExitCode> {
     let named = feeds.len() > 1;
     let label = |n: usize| safe(&feeds[n].info.label()).into_owned();
-    let results = fetch_feeds(feeds, sel, paging, ONCE_RETRIES, max_time, |n, e, wait| {
+    let results = fetch_feeds_until(feeds, sel, paging, ONCE_RETRIES, deadline, |n, e, wait| {
         let who = if named { format!("{}: ", label(n)) } else { String::new() };
         eprintln!("amiwatch: {who}{e}; retrying in {}s", wait.as_secs().max(1));
     })
@@ -194,7 +205,7 @@ pub async fn run(
     }
     // Names for the table and CSV always; for JSON only when asked (its shape is the CLI's).
     let names = format != Format::Json || with_names;
-    let named_amis = if names { names_of(feeds, &results, max_time).await } else { Vec::new() };
+    let named_amis = if names { names_of(feeds, &results, deadline).await } else { Vec::new() };
     let mut rows = Vec::new();
     let mut next_token = None;
     for (n, r) in results.iter().enumerate() {

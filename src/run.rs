@@ -236,6 +236,8 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         true => (ec2::feed::DEMO_ORG.map(|(p, _, _)| p.to_string()).to_vec(), dedup(&cli.aws.regions)),
         false => (profiles, dedup(&cli.aws.regions)),
     };
+    // One deadline for the whole of --once and --dry-run, connecting included (--max-time).
+    let deadline = ec2::feed::Deadline::after(cli.aws.max_time);
     let plan = FeedPlan {
         profiles,
         regions,
@@ -247,6 +249,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             ..ec2::ClientOptions::default()
         },
         embedded: sim.as_ref().map(|s| s.url().to_string()),
+        deadline: matches!(mode, Mode::Once { .. } | Mode::DryRun).then_some(deadline),
     };
     let feeds = ec2::feed::connect(&plan).await;
     let selection = Selection {
@@ -268,7 +271,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             crate::tui::run(&cli, feeds, selection).await
         }
         Mode::Once { paging, partial } => {
-            crate::once::run(&feeds, &selection, &paging, cli.output, partial, cli.aws.max_time, cli.with_names).await
+            crate::once::run(&feeds, &selection, &paging, cli.output, partial, deadline, cli.with_names).await
         }
         Mode::Wait => {
             let opts = crate::wait::WaitOptions {
@@ -280,7 +283,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             };
             crate::wait::wait(&feeds, &selection, &opts).await
         }
-        Mode::DryRun => dry_run(&feeds, cli.aws.max_time, cli.allow_retry).await,
+        Mode::DryRun => dry_run(&feeds, deadline, cli.allow_retry, cli.aws.all_regions).await,
     }
 }
 
@@ -345,43 +348,62 @@ fn dedup(items: &[String]) -> Vec<String> {
     items.iter().filter(|i| seen.insert(i.as_str())).cloned().collect()
 }
 
-/// Every feed's permissions, checked side by side (DryRun: nothing is written):
+/// Every feed's permissions, checked side by side (DryRun: nothing is read or written):
 /// `ec2:DescribeStoreImageTasks`, `ec2:DescribeImages` (optional: names), and with
 /// `--allow-retry` `ec2:CreateStoreImageTask` too, on an AMI of the feed's own exports when
-/// there is one (one read of at most 5 tasks finds it). Exit 0 only when every feed has every
-/// permission asked about; a missing optional one is one line, exit 0.
-async fn dry_run(feeds: &[Feed], max_time: std::time::Duration, retry: bool) -> anyhow::Result<ExitCode> {
+/// there is one (one read of at most 5 tasks finds it); with `--all-regions`,
+/// `ec2:DescribeRegions` (asked for real when the feeds were connected: it reads no data).
+/// Exit 0 only when every feed has every required permission, within the one `--max-time` of
+/// the whole command; a missing optional one is one line, exit 0.
+async fn dry_run(
+    feeds: &[Feed],
+    deadline: ec2::feed::Deadline,
+    retry: bool,
+    all_regions: bool,
+) -> anyhow::Result<ExitCode> {
     const READ: &str = "ec2:DescribeStoreImageTasks";
     const NAMES: &str = "ec2:DescribeImages";
     const WRITE: &str = "ec2:CreateStoreImageTask";
+    const REGIONS: &str = "ec2:DescribeRegions";
     let actions: &[&'static str] = if retry { &[READ, NAMES, WRITE] } else { &[READ, NAMES] };
+    let mut all_allowed = true;
     let mut set = tokio::task::JoinSet::new();
     for (n, feed) in feeds.iter().enumerate() {
+        if all_regions && (n == 0 || feeds[n - 1].info.profile != feed.info.profile) {
+            let label = crate::text::safe(&feed.info.profile_label()).into_owned();
+            match feed.ec2.set_up_error() {
+                None => println!("allowed: the caller may call {REGIONS} ({label})"),
+                Some(e) if matches!(&e.kind, ec2::ErrorKind::NoRegionList(k) if **k == ec2::ErrorKind::Unauthorized) => {
+                    all_allowed = false;
+                    println!("denied: the caller may not call {REGIONS} ({label})");
+                    continue;
+                }
+                Some(e) => {
+                    all_allowed = false;
+                    eprintln!("amiwatch: {label}: cannot check {REGIONS}: {e}");
+                    continue;
+                }
+            }
+        }
         for (a, &action) in actions.iter().enumerate() {
             let ec2 = feed.ec2.clone();
             set.spawn(async move {
-                let late = || {
-                    let why = format!(
-                        "no answer within {} (--max-time)",
-                        crate::text::duration_short(max_time.as_secs() as i64)
-                    );
-                    ec2::FetchError::new(ec2::ErrorKind::Timeout, why)
-                };
                 let placeholder = ec2::export::PLACEHOLDER_AMI.to_string();
-                let res = tokio::time::timeout(max_time, async {
-                    match action {
-                        WRITE => {
-                            let ami = ec2::fetch::sample_ami(&ec2).await;
-                            let own = ami.is_some();
-                            let ami = ami.unwrap_or(placeholder);
-                            ec2::export::check_permission(&ec2, &ami).await.map(|p| (p, Some((ami, own))))
+                let res = deadline
+                    .run(async {
+                        match action {
+                            WRITE => {
+                                let ami = ec2::fetch::sample_ami(&ec2).await;
+                                let own = ami.is_some();
+                                let ami = ami.unwrap_or(placeholder);
+                                ec2::export::check_permission(&ec2, &ami).await.map(|p| (p, Some((ami, own))))
+                            }
+                            NAMES => ec2::images::check_permission(&ec2, &placeholder).await.map(|p| (p, None)),
+                            _ => ec2::check_permission(&ec2).await.map(|p| (p, None)),
                         }
-                        NAMES => ec2::images::check_permission(&ec2, &placeholder).await.map(|p| (p, None)),
-                        _ => ec2::check_permission(&ec2).await.map(|p| (p, None)),
-                    }
-                })
-                .await;
-                ((n, a), action, res.unwrap_or_else(|_| Err(late())))
+                    })
+                    .await;
+                ((n, a), action, res.unwrap_or_else(|| Err(deadline.passed())))
             });
         }
     }
@@ -391,7 +413,6 @@ async fn dry_run(feeds: &[Feed], max_time: std::time::Duration, retry: bool) -> 
     // would repeat it.
     let failed: std::collections::HashSet<usize> =
         results.iter().filter(|(_, a, r)| *a != NAMES && r.is_err()).map(|((n, _), _, _)| *n).collect();
-    let mut all_allowed = true;
     for ((n, _), action, res) in results {
         let label = crate::text::safe(&feeds[n].info.long_label()).into_owned();
         // Which AMI a write was checked on: EC2 may look at it before it answers DryRun.

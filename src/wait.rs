@@ -418,7 +418,11 @@ async fn print_set(feeds: &[Feed], w: &Waiter, format: Format) -> anyhow::Result
     for (f, t) in w.tasks() {
         per_feed[f].push(t);
     }
-    let names = if name { crate::once::names_for(feeds, &per_feed, NAMES_TIME).await } else { Vec::new() };
+    let names = if name {
+        crate::once::names_for(feeds, &per_feed, crate::ec2::feed::Deadline::after(NAMES_TIME), "").await
+    } else {
+        Vec::new()
+    };
     let rows: Vec<output::Row<'_>> = w
         .tasks()
         .into_iter()

@@ -30,7 +30,8 @@ impl Org {
     async fn start(name: &str) -> Self {
         // The endpoint checks signatures: it knows every profile's key, with the demo's secret.
         let keys = sim::Keys::demo().with_demo_secret(PROFILES.map(|(_, key, _)| key));
-        let config = SimConfig { tasks: 12, seed: 9, frozen: true, accounts_by_key: true, keys, ..SimConfig::default() };
+        let config =
+            SimConfig { tasks: 12, seed: 9, frozen: true, accounts_by_key: true, keys, ..SimConfig::default() };
         let sim = sim::start(([127, 0, 0, 1], 0).into(), config).await.unwrap();
         let dir = std::env::temp_dir().join(format!("amiwatch-config-{name}-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("xdg/amiwatch")).unwrap();

@@ -83,7 +83,10 @@ async fn one_failed_chunk_keeps_the_names_that_came_and_alone_is_asked_again_lat
     assert_eq!(gap.amis, 100, "only the failed chunk is missing: {gap:?}");
     assert!(gap.why.contains("EC2 failed on its side") && gap.why.contains("InternalError"), "{}", gap.why);
     assert_eq!(named(&app), 150, "the chunks that answered are kept");
-    assert!(!app.feeds[0].data.as_ref().unwrap().names.contains_key(&ami(101)), "a failed AMI is not marked deregistered");
+    assert!(
+        !app.feeds[0].data.as_ref().unwrap().names.contains_key(&ami(101)),
+        "a failed AMI is not marked deregistered"
+    );
     let note = app.names_gap_note().expect("the dashboard has a note to show");
     assert!(note.contains("100 AMIs") && note.contains("EC2 failed on its side"), "{note}");
 

@@ -25,11 +25,19 @@ pub enum ErrorKind {
     NoRegion,
     Unreachable,
     Timeout,
+    /// The command's whole deadline (`--max-time`) passed before this was done.
+    OutOfTime,
     Throttled,
     /// The request broke a rule of the API (a bug, or a bad flag that slipped through).
     InvalidRequest(String),
     /// The service failed (5xx) with this code.
     Service(String),
+    /// The service refused the request (a 4xx) with a code not known here: waiting will not
+    /// change its answer (`UnsupportedOperation`, `OptInRequired`, `Blocked` ...).
+    Refused(String),
+    /// The account's regions could not be listed (DescribeRegions), so `--all-regions` cannot
+    /// say which regions to watch: the detail says why, this is the cause's kind.
+    NoRegionList(Box<ErrorKind>),
     /// An answer that could not be read.
     BadResponse,
     /// Pages that would never end: a token sent again, or more pages than any account has.
@@ -93,6 +101,12 @@ impl FetchError {
             ErrorKind::Throttled => "throttled by EC2 (RequestLimitExceeded): the account's API rate limit was hit".into(),
             ErrorKind::InvalidRequest(_) => format!("EC2 refused the request: check the flags (the server said {first})"),
             ErrorKind::Service(_) => format!("EC2 failed on its side: try again later (the server said {first})"),
+            ErrorKind::Refused(_) => format!("EC2 refused the request: waiting will not change its answer (the server said {first})"),
+            ErrorKind::NoRegionList(_) => format!(
+                "cannot list the account's regions for --all-regions (name them with --region instead): {}",
+                truncate(self.detail.lines().next().unwrap_or_default(), 2 * MAX_QUOTE)
+            ),
+            ErrorKind::OutOfTime => format!("not done within --max-time: raise it, or check the network ({first})"),
             ErrorKind::BadResponse => format!("EC2 sent an answer that could not be read: try again, or check --endpoint-url ({first})"),
             ErrorKind::TooLarge => format!("EC2 sent an answer far larger than any page, so it was not read: check --endpoint-url ({first})"),
             ErrorKind::EndlessListing => format!("EC2's pages would never end, so the listing was stopped: try again later ({first})"),
@@ -107,8 +121,17 @@ impl FetchError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: fmt::Debug + 'static,
     {
+        // A feed that could not be set up says why, as it was said then.
+        if let Some(e) = set_up_error(err) {
+            return e;
+        }
         let kind = match err {
-            SdkError::ServiceError(se) => kind_of_code(se.err().code().unwrap_or(""), se.err().message().unwrap_or("")),
+            SdkError::ServiceError(se) => {
+                let raw: &dyn std::any::Any = se.raw();
+                let http = raw.downcast_ref::<aws_sdk_ec2::config::http::HttpResponse>();
+                let status = http.map_or(0, |r| r.status().as_u16());
+                kind_of_code(se.err().code().unwrap_or(""), se.err().message().unwrap_or(""), status)
+            }
             _ => match kind_in_chain(err) {
                 Some(kind) => kind,
                 None => match err {
@@ -152,6 +175,18 @@ pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(" ← ")
 }
 
+/// The error an unusable feed's client fails with, found in the chain.
+fn set_up_error(err: &(dyn std::error::Error + 'static)) -> Option<FetchError> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(failed) = e.downcast_ref::<super::client::SetUpFailed>() {
+            return Some((*failed.0).clone());
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// The kind told by the type of an error in the chain: a credentials failure, an endpoint
 /// that cannot be resolved (no region), or the interceptor's refusal of a truncated answer.
 fn kind_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
@@ -179,7 +214,9 @@ fn kind_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     None
 }
 
-fn kind_of_code(code: &str, message: &str) -> ErrorKind {
+/// The kind of a service error by its code, and by its HTTP status when the code is not known
+/// here: a 4xx is a refusal (no retry helps), a 5xx the service's own failure.
+fn kind_of_code(code: &str, message: &str, status: u16) -> ErrorKind {
     match code {
         "RequestLimitExceeded" | "Throttling" | "ThrottlingException" => ErrorKind::Throttled,
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => ErrorKind::Unauthorized,
@@ -192,6 +229,7 @@ fn kind_of_code(code: &str, message: &str) -> ErrorKind {
         c if c.starts_with("Invalid") || c.starts_with("Missing") || c == "IncorrectState" => {
             ErrorKind::InvalidRequest(c.into())
         }
+        c if (400..500).contains(&status) => ErrorKind::Refused(c.into()),
         c => ErrorKind::Service(c.into()),
     }
 }
@@ -202,15 +240,29 @@ mod tests {
 
     #[test]
     fn codes_map_to_kinds_users_act_on() {
-        assert_eq!(kind_of_code("RequestLimitExceeded", "x"), ErrorKind::Throttled);
-        assert_eq!(kind_of_code("UnauthorizedOperation", "x"), ErrorKind::Unauthorized);
-        assert_eq!(kind_of_code("RequestExpired", "x"), ErrorKind::ExpiredCredentials);
-        assert_eq!(kind_of_code("AuthFailure", "x"), ErrorKind::BadCredentials);
-        assert_eq!(kind_of_code("InternalError", "x"), ErrorKind::Service("InternalError".into()));
+        assert_eq!(kind_of_code("RequestLimitExceeded", "x", 503), ErrorKind::Throttled);
+        assert_eq!(kind_of_code("UnauthorizedOperation", "x", 403), ErrorKind::Unauthorized);
+        assert_eq!(kind_of_code("RequestExpired", "x", 400), ErrorKind::ExpiredCredentials);
+        assert_eq!(kind_of_code("AuthFailure", "x", 401), ErrorKind::BadCredentials);
+        assert_eq!(kind_of_code("InternalError", "x", 500), ErrorKind::Service("InternalError".into()));
         assert_eq!(
-            kind_of_code("InvalidPaginationToken", "x"),
+            kind_of_code("InvalidPaginationToken", "x", 400),
             ErrorKind::InvalidRequest("InvalidPaginationToken".into())
         );
+    }
+
+    #[test]
+    fn an_unknown_code_is_a_refusal_under_4xx_and_the_servers_fault_under_5xx() {
+        for code in ["UnsupportedOperation", "OptInRequired", "Blocked"] {
+            let kind = kind_of_code(code, "m", 400);
+            assert_eq!(kind, ErrorKind::Refused(code.into()));
+            let e = FetchError::new(kind, format!("{code}: m"));
+            assert!(!e.is_transient(), "{code}");
+            assert!(e.summary().contains(code) && !e.summary().contains("on its side"), "{}", e.summary());
+        }
+        assert_eq!(kind_of_code("SomethingNew", "m", 502), ErrorKind::Service("SomethingNew".into()));
+        assert!(FetchError::new(kind_of_code("SomethingNew", "m", 502), "").is_transient());
+        assert_eq!(kind_of_code("Throttling", "m", 400), ErrorKind::Throttled);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::client::{self, ClientOptions, Ec2};
+use super::error::{ErrorKind, FetchError};
 use super::fetch::enabled_regions;
 
 /// Where a feed's tasks come from, for people: the header, a column, JSON and CSV fields.
@@ -46,6 +47,20 @@ impl FeedInfo {
         }
     }
 
+    /// Who, without the region, and the endpoint when it is not AWS's own: what a call made
+    /// once per profile (DescribeRegions) is said for.
+    pub fn profile_label(&self) -> String {
+        let who = self.profile.as_deref().unwrap_or("default");
+        let who = match &self.account {
+            Some(a) => format!("{who} ({a})"),
+            None => who.to_string(),
+        };
+        match &self.endpoint {
+            Some(e) => format!("{who} · {e}"),
+            None => who,
+        }
+    }
+
     /// The label, and the endpoint when it is not AWS's own: the header of a single feed.
     pub fn long_label(&self) -> String {
         match &self.endpoint {
@@ -80,11 +95,51 @@ pub struct FeedPlan {
     pub regions: Vec<String>,
     /// Every region each profile's account has enabled (asks DescribeRegions once per profile).
     pub all_regions: bool,
-    /// Regions `all_regions` leaves out (`--exclude-region`).
+    /// Regions `--all-regions` leaves out (`--exclude-region`).
     pub exclude_regions: Vec<String>,
     pub options: ClientOptions,
     /// The embedded endpoint of `--demo`: sealed static credentials, no profile.
     pub embedded: Option<String>,
+    /// When the whole command must be done (`--max-time`): connecting counts against it.
+    pub deadline: Option<Deadline>,
+}
+
+/// One deadline for a whole command (`--once`, `--dry-run`): connecting the feeds, listing
+/// regions, fetching and looking names up all count against the same `--max-time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub at: tokio::time::Instant,
+    /// The `--max-time` it came from, to name in the message.
+    pub max_time: Duration,
+}
+
+impl Deadline {
+    /// `max_time` from now.
+    pub fn after(max_time: Duration) -> Self {
+        Self { at: tokio::time::Instant::now() + max_time, max_time }
+    }
+
+    /// The error of work the deadline cut short.
+    pub fn passed(&self) -> FetchError {
+        let why = format!(
+            "no complete answer within {} (--max-time)",
+            crate::text::duration_short(self.max_time.as_secs() as i64)
+        );
+        FetchError::new(ErrorKind::OutOfTime, why)
+    }
+
+    /// `work`, or `None` when the deadline comes first.
+    pub async fn run<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::time::timeout_at(self.at, work).await.ok()
+    }
+}
+
+/// `work` within the deadline, if there is one.
+async fn until<T>(deadline: Option<Deadline>, work: impl std::future::Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(d) => d.run(work).await,
+        None => Some(work.await),
+    }
 }
 
 /// How long reading a profile's credentials for its account ID may take at start-up.
@@ -93,7 +148,8 @@ const ACCOUNT_LOOKUP: Duration = Duration::from_secs(3);
 /// Connects every feed of the plan, concurrently, in the order profile x region.
 ///
 /// Nothing here fails: a profile whose credentials are missing or expired still gets its
-/// feed, and its poller reports the error, named, beside the other feeds' data.
+/// feed, and its poller reports the error, named, beside the other feeds' data. A profile
+/// whose regions cannot be listed (`--all-regions`) gets one feed that fails with the cause.
 pub async fn connect(plan: &FeedPlan) -> Vec<Feed> {
     let profiles: Vec<Option<String>> = match plan.profiles.as_slice() {
         [] => vec![None],
@@ -109,65 +165,134 @@ pub async fn connect(plan: &FeedPlan) -> Vec<Feed> {
     per_profile.into_iter().flat_map(|(_, feeds)| feeds).collect()
 }
 
+/// Makes a profile's client in a region (its own region when `None`).
+type MakeClient = dyn Fn(Option<&str>) -> Ec2 + Send + Sync;
+
+/// One profile's feeds. Its credentials are loaded once, and every region client shares
+/// them (one provider, one cache); the region clients are made at once, with no call each.
 async fn connect_profile(plan: &FeedPlan, profile: Option<String>) -> Vec<Feed> {
     let base = ClientOptions { profile: profile.clone(), ..plan.options.clone() };
-    let first = one(plan, &base, plan.regions.first().cloned(), true).await;
+    let first_region = plan.regions.first().cloned();
+    let mut missing = false;
+    let (make, account, endpoint): (Box<MakeClient>, _, _) = match &plan.embedded {
+        Some(url) => {
+            let (at, opts) = (url.clone(), base.clone());
+            let (_, key, account) =
+                DEMO_ORG.into_iter().find(|(p, _, _)| profile.as_deref() == Some(*p)).unwrap_or(DEMO_ORG[0]);
+            let make =
+                move |r: Option<&str>| client::connect_embedded_as(&at, &opts, key, r.unwrap_or(client::DEMO_REGION));
+            (Box::new(make), Some(account.to_string()), Some(url.clone()))
+        }
+        None => {
+            let Some(loaded) = until(plan.deadline, client::load_profile(&base)).await else {
+                // Still a feed, so the profile is named with the deadline that cut it short.
+                let why = plan.deadline.map(|d| d.passed()).unwrap_or_else(|| FetchError::new(ErrorKind::Other, ""));
+                let ec2 = Ec2::never_connected(first_region.as_deref(), why);
+                let info = FeedInfo { profile, region: first_region, account: None, endpoint: base.endpoint_url };
+                return vec![Feed { info: Arc::new(info), ec2 }];
+            };
+            let (account, none_found) = until(plan.deadline, loaded.account(ACCOUNT_LOOKUP)).await.unwrap_or_default();
+            missing = none_found;
+            let endpoint = loaded.endpoint_url.clone();
+            (Box::new(move |r: Option<&str>| loaded.client(r)), account, endpoint)
+        }
+    };
+    let feed = |mut ec2: Ec2| {
+        ec2.credentials_missing = missing;
+        let info = FeedInfo {
+            profile: match plan.embedded {
+                Some(_) => Some(profile.clone().unwrap_or_else(|| DEMO_ORG[0].0.to_string())),
+                None => profile.clone(),
+            },
+            region: ec2.region.clone(),
+            account: account.clone(),
+            endpoint: endpoint.clone(),
+        };
+        Feed { info: Arc::new(info), ec2 }
+    };
+    let first = make(first_region.as_deref());
     let regions = if plan.all_regions {
-        match enabled_regions(&first.ec2).await {
+        // Without a command deadline (the dashboard, --wait), the listing still has a bound,
+        // so start-up never waits on a silent server for longer than a minute.
+        let listed = match plan.deadline {
+            Some(_) => list_regions(&first, plan.deadline).await,
+            None => tokio::time::timeout(REGIONS_AT_START, list_regions(&first, None)).await.unwrap_or_else(|_| {
+                let why = format!("DescribeRegions gave no answer within {}s", REGIONS_AT_START.as_secs());
+                Err(regions_error(&FetchError::new(ErrorKind::Timeout, why)))
+            }),
+        };
+        match listed {
             Ok(r) => r.into_iter().filter(|r| !plan.exclude_regions.contains(r)).collect(),
             Err(e) => {
-                // One feed keeps the profile on the screen, and its poller says what is wrong.
+                // The profile stays on the list, failing with the cause: never one region
+                // passed off as all of them.
                 tracing::warn!(profile = ?profile, error = %e, detail = %e.detail, "cannot list the enabled regions");
-                Vec::new()
+                return vec![feed(first.unusable(e))];
             }
         }
     } else {
         plan.regions.clone()
     };
-    let mut feeds = Vec::with_capacity(regions.len().max(1));
-    for r in regions {
-        if first.info.region.as_deref() == Some(r.as_str()) {
-            feeds.push(first.clone());
-        } else {
-            // The same credentials in another region: the account is already known.
-            let f = one(plan, &base, Some(r), false).await;
-            let info = FeedInfo { account: first.info.account.clone(), ..(*f.info).clone() };
-            feeds.push(Feed { info: Arc::new(info), ec2: f.ec2 });
-        }
+    if regions.is_empty() {
+        return vec![feed(first)];
     }
-    if feeds.is_empty() {
-        feeds.push(first);
-    }
-    feeds
+    regions
+        .iter()
+        .map(|r| if first.region.as_deref() == Some(r.as_str()) { feed(first.clone()) } else { feed(make(Some(r))) })
+        .collect()
 }
 
-async fn one(plan: &FeedPlan, base: &ClientOptions, region: Option<String>, lookup_account: bool) -> Feed {
-    let opts = ClientOptions { region, ..base.clone() };
-    match &plan.embedded {
-        Some(url) => {
-            let region = opts.region.clone().unwrap_or_else(|| client::DEMO_REGION.to_string());
-            let (profile, key, account) =
-                DEMO_ORG.into_iter().find(|(p, _, _)| opts.profile.as_deref() == Some(*p)).unwrap_or(DEMO_ORG[0]);
-            let ec2 = client::connect_embedded_as(url, &opts, key, &region);
-            let info = FeedInfo {
-                profile: Some(profile.into()),
-                region: Some(region),
-                account: Some(account.into()),
-                endpoint: Some(url.clone()),
-            };
-            Feed { info: Arc::new(info), ec2 }
-        }
-        None => {
-            let (ec2, account) = client::connect_with_account(&opts, lookup_account.then_some(ACCOUNT_LOOKUP)).await;
-            let info = FeedInfo {
-                profile: opts.profile.clone(),
-                region: ec2.region.clone(),
-                account,
-                endpoint: opts.endpoint_url.clone(),
-            };
-            Feed { info: Arc::new(info), ec2 }
+/// The most listing a profile's regions may take at start-up when the command has no
+/// deadline of its own.
+const REGIONS_AT_START: Duration = Duration::from_secs(60);
+
+/// Extra tries of DescribeRegions after a transient failure, on top of the SDK's own retries,
+/// as `--once` gives a poll.
+const REGION_RETRIES: u32 = 3;
+
+/// Every region the account has enabled, asked like any call: retried with backoff while the
+/// failure is transient, within the deadline. A failure is an error naming the cause, and an
+/// empty list is one too: nothing less than the account's list passes for it.
+pub async fn list_regions(ec2: &Ec2, deadline: Option<Deadline>) -> Result<Vec<String>, FetchError> {
+    let mut backoff = Duration::from_secs(1);
+    let late = || deadline.map(|d| regions_error(&d.passed())).unwrap_or_else(|| FetchError::new(ErrorKind::Other, ""));
+    let mut retries = 0;
+    loop {
+        let Some(res) = until(deadline, enabled_regions(ec2)).await else {
+            return Err(late());
+        };
+        match res {
+            Ok(r) if r.is_empty() => {
+                return Err(FetchError::new(
+                    ErrorKind::NoRegionList(Box::new(ErrorKind::BadResponse)),
+                    "DescribeRegions answered with no region at all",
+                ));
+            }
+            Ok(r) => return Ok(r),
+            Err(e) if e.is_transient() && retries < REGION_RETRIES => {
+                tracing::warn!(error = %e, detail = %e.detail, retry_in = ?backoff, "DescribeRegions failed; retrying");
+                if until(deadline, tokio::time::sleep(backoff)).await.is_none() {
+                    return Err(late());
+                }
+                backoff *= 2;
+                retries += 1;
+            }
+            Err(e) => return Err(regions_error(&e)),
         }
     }
+}
+
+/// The error of a profile whose regions cannot be listed: the cause, in words that name
+/// DescribeRegions and what to do (the cause's full detail goes to the log).
+fn regions_error(cause: &FetchError) -> FetchError {
+    tracing::warn!(error = %cause, detail = %cause.detail, "DescribeRegions failed");
+    let why = match cause.kind {
+        ErrorKind::Unauthorized => {
+            "not authorized: the caller needs the IAM permission ec2:DescribeRegions".to_string()
+        }
+        _ => cause.summary(),
+    };
+    FetchError::new(ErrorKind::NoRegionList(Box::new(cause.kind.clone())), why)
 }
 
 #[cfg(test)]
@@ -182,6 +307,7 @@ mod tests {
         assert_eq!(i.label(), "prod (111122223333) · eu-west-1");
         i.endpoint = Some("http://127.0.0.1:1".into());
         assert_eq!(i.long_label(), "prod (111122223333) · eu-west-1 · http://127.0.0.1:1");
+        assert_eq!(i.profile_label(), "prod (111122223333) · http://127.0.0.1:1");
         assert_eq!(FeedInfo::default().label(), "default · no region");
     }
 

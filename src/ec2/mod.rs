@@ -2,6 +2,7 @@
 //! Nothing here knows the screen.
 
 pub mod client;
+pub mod credentials;
 pub mod error;
 pub mod export;
 pub mod feed;

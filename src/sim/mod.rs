@@ -502,8 +502,21 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
         }
         Some("DescribeRegions") => {
             state.stats.describe_regions.fetch_add(1, Ordering::Relaxed);
-            let xml = protocol::regions_xml(&state.config.regions, &state.url, &request_id);
-            Ok(reply(200, "text/xml;charset=UTF-8", xml))
+            // A key starting with NOREGIONS may read tasks but not list regions.
+            if denied || access_key.starts_with("NOREGIONS") {
+                return Ok(error_reply(&unauthorized("ec2:DescribeRegions"), &request_id));
+            }
+            let req = match protocol::RegionsRequest::from_params(&params) {
+                Ok(r) => r,
+                Err(e) => return Ok(error_reply(&e, &request_id)),
+            };
+            if params.dry_run() {
+                return Ok(error_reply(&dry_run_succeeded(), &request_id));
+            }
+            match protocol::describe_regions(&state.config.regions, &req) {
+                Ok(regions) => Ok(reply(200, "text/xml;charset=UTF-8", protocol::regions_xml(&regions, &request_id))),
+                Err(e) => Ok(error_reply(&e, &request_id)),
+            }
         }
         Some(other) => {
             let e =

@@ -219,17 +219,124 @@ pub fn describe_xml(page: &Page<'_>, now: DateTime<Utc>, request_id: &str) -> St
     out
 }
 
+/// Regions an account must opt in to (as AWS lists them): with `AllRegions=true`,
+/// `DescribeRegions` lists those not enabled too, as `not-opted-in`.
+pub const OPT_IN_REGIONS: [&str; 15] = [
+    "af-south-1",
+    "ap-east-1",
+    "ap-south-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+];
+
+/// One region as `DescribeRegions` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionInfo {
+    pub name: String,
+    pub endpoint: String,
+    /// `opt-in-not-required`, `opted-in` or `not-opted-in`.
+    pub opt_in_status: &'static str,
+}
+
+/// A validated `DescribeRegions` request: `RegionName.N`, `AllRegions`, and the filters
+/// `region-name`, `endpoint` and `opt-in-status` (values OR-ed, filters AND-ed).
+#[derive(Debug, Default)]
+pub struct RegionsRequest {
+    pub names: Vec<String>,
+    pub all_regions: bool,
+    pub filters: Vec<(String, Vec<String>)>,
+}
+
+impl RegionsRequest {
+    pub fn from_params(p: &Params) -> Result<Self, Ec2Error> {
+        let all_regions = match p.get("AllRegions") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(Ec2Error::new(
+                    400,
+                    "InvalidParameterValue",
+                    format!("Value ({v}) for parameter AllRegions is invalid. Expecting a boolean."),
+                ));
+            }
+        };
+        let mut filters = Vec::new();
+        for i in 1.. {
+            let Some(name) = p.get(&format!("Filter.{i}.Name")) else {
+                break;
+            };
+            if !matches!(name, "region-name" | "endpoint" | "opt-in-status") {
+                return Err(Ec2Error::new(400, "InvalidParameterValue", format!("The filter '{name}' is invalid")));
+            }
+            filters.push((name.to_string(), p.list(&format!("Filter.{i}.Value"))));
+        }
+        Ok(Self { names: p.list("RegionName"), all_regions, filters })
+    }
+}
+
+/// Answers a `DescribeRegions` request for an account with these regions enabled: the
+/// enabled ones (opted in, or needing no opt-in), and with `AllRegions` the opt-in regions it
+/// has not enabled too. A region name the service does not know is refused.
+pub fn describe_regions(enabled: &[String], req: &RegionsRequest) -> Result<Vec<RegionInfo>, Ec2Error> {
+    let known = |r: &str| enabled.iter().any(|e| e == r) || OPT_IN_REGIONS.contains(&r);
+    let unknown: Vec<&str> = req.names.iter().map(String::as_str).filter(|r| !known(r)).collect();
+    if !unknown.is_empty() {
+        let msg = format!("Invalid region names: [{}]", unknown.join(", "));
+        return Err(Ec2Error::new(400, "InvalidParameterValue", msg));
+    }
+    let mut all: Vec<RegionInfo> = enabled
+        .iter()
+        .map(|r| {
+            let status = if OPT_IN_REGIONS.contains(&r.as_str()) { "opted-in" } else { "opt-in-not-required" };
+            region_info(r, status)
+        })
+        .collect();
+    if req.all_regions {
+        let off = OPT_IN_REGIONS.iter().filter(|r| !enabled.iter().any(|e| e == *r));
+        all.extend(off.map(|r| region_info(r, "not-opted-in")));
+    }
+    let keep = |r: &RegionInfo| {
+        (req.names.is_empty() || req.names.contains(&r.name))
+            && req.filters.iter().all(|(name, values)| {
+                let field = match name.as_str() {
+                    "region-name" => r.name.as_str(),
+                    "endpoint" => r.endpoint.as_str(),
+                    _ => r.opt_in_status,
+                };
+                values.iter().any(|v| v == field)
+            })
+    };
+    all.retain(keep);
+    Ok(all)
+}
+
+fn region_info(name: &str, opt_in_status: &'static str) -> RegionInfo {
+    RegionInfo { name: name.to_string(), endpoint: format!("ec2.{name}.amazonaws.com"), opt_in_status }
+}
+
 /// The XML answer for `DescribeRegions`.
-pub fn regions_xml(regions: &[String], endpoint: &str, request_id: &str) -> String {
+pub fn regions_xml(regions: &[RegionInfo], request_id: &str) -> String {
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeRegionsResponse xmlns=\"{XMLNS}\">\n    <requestId>{request_id}</requestId>\n    <regionInfo>\n"
     );
     for r in regions {
         let _ = write!(
             out,
-            "        <item>\n            <regionName>{}</regionName>\n            <regionEndpoint>{}</regionEndpoint>\n            <optInStatus>opt-in-not-required</optInStatus>\n        </item>\n",
-            escape(r),
-            escape(endpoint)
+            "        <item>\n            <regionName>{}</regionName>\n            <regionEndpoint>{}</regionEndpoint>\n            <optInStatus>{}</optInStatus>\n        </item>\n",
+            escape(&r.name),
+            escape(&r.endpoint),
+            r.opt_in_status
         );
     }
     out.push_str("    </regionInfo>\n</DescribeRegionsResponse>");
@@ -318,6 +425,54 @@ mod tests {
         assert!(!is_ami_id("ami-123"));
         assert!(!is_ami_id("ami-0123456789ABCDEF0"));
         assert!(!is_ami_id("snap-12345678"));
+    }
+
+    #[test]
+    fn describe_regions_follows_the_service() {
+        let enabled: Vec<String> = ["us-east-1", "eu-west-1", "me-south-1"].map(String::from).to_vec();
+        let ask = |q: &str| describe_regions(&enabled, &RegionsRequest::from_params(&params(q))?);
+        let names = |r: Vec<RegionInfo>| r.into_iter().map(|r| r.name).collect::<Vec<_>>();
+        let all = ask("").unwrap();
+        assert_eq!(names(all.clone()), ["us-east-1", "eu-west-1", "me-south-1"]);
+        assert_eq!(all[0].endpoint, "ec2.us-east-1.amazonaws.com");
+        assert_eq!(all[0].opt_in_status, "opt-in-not-required");
+        assert_eq!(all[2].opt_in_status, "opted-in");
+        assert_eq!(names(ask("RegionName.1=eu-west-1").unwrap()), ["eu-west-1"]);
+        assert_eq!(ask("RegionName.1=xx-nowhere-1").unwrap_err().code, "InvalidParameterValue");
+        let every = ask("AllRegions=true").unwrap();
+        assert_eq!(every.len(), 3 + OPT_IN_REGIONS.len() - 1);
+        assert!(every.iter().any(|r| r.name == "af-south-1" && r.opt_in_status == "not-opted-in"));
+        let off = ask("AllRegions=true&Filter.1.Name=opt-in-status&Filter.1.Value.1=not-opted-in").unwrap();
+        assert_eq!(off.len(), OPT_IN_REGIONS.len() - 1);
+        let two = ask("Filter.1.Name=region-name&Filter.1.Value.1=us-east-1&Filter.1.Value.2=me-south-1").unwrap();
+        assert_eq!(names(two), ["us-east-1", "me-south-1"]);
+        let and = "Filter.1.Name=region-name&Filter.1.Value.1=us-east-1&Filter.2.Name=opt-in-status&Filter.2.Value.1=opted-in";
+        assert!(ask(and).unwrap().is_empty());
+        assert_eq!(ask("Filter.1.Name=owner&Filter.1.Value.1=x").unwrap_err().code, "InvalidParameterValue");
+        assert_eq!(ask("AllRegions=maybe").unwrap_err().code, "InvalidParameterValue");
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends, DescribeRegions answers or refuses: it never panics, and
+        /// lists only regions it knows, each once.
+        #[test]
+        fn describe_regions_is_total(query in ".{0,200}", names in proptest::collection::vec("[a-z0-9-]{0,16}", 0..4)) {
+            let enabled: Vec<String> = ["us-east-1", "eu-west-1"].map(String::from).to_vec();
+            let mut q = query;
+            for (i, n) in names.iter().enumerate() {
+                q.push_str(&format!("&RegionName.{}={n}&Filter.1.Name=region-name&Filter.1.Value.{}={n}", i + 1, i + 1));
+            }
+            let answer = RegionsRequest::from_params(&params(&q)).and_then(|req| describe_regions(&enabled, &req));
+            if let Ok(found) = answer {
+                let mut seen = std::collections::HashSet::new();
+                for r in &found {
+                    proptest::prop_assert!(enabled.contains(&r.name) || OPT_IN_REGIONS.contains(&r.name.as_str()));
+                    proptest::prop_assert!(seen.insert(r.name.clone()));
+                }
+                let xml = regions_xml(&found, "id");
+                proptest::prop_assert!(crate::ec2::client::xml_is_complete(xml.as_bytes()));
+            }
+        }
     }
 
     #[test]

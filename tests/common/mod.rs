@@ -56,9 +56,13 @@ pub const KEYS: [(&str, &str, &str); 3] = [
     ("gamma", "DENIEDGAMMA", "333333333333"),
 ];
 
+/// A key the endpoint knows that no profile has: what `AWS_ACCESS_KEY_ID` may hold.
+pub const ENV_KEY: &str = "AKIDENVIRONMENT";
+
 impl Accounts {
     pub async fn start(name: &str) -> Self {
-        let keys = sim::Keys::demo().with_demo_secret(KEYS.map(|(_, key, _)| key));
+        // Every profile's key, and one more for credentials set in the environment.
+        let keys = sim::Keys::demo().with_demo_secret(KEYS.map(|(_, key, _)| key)).with_demo_secret([ENV_KEY]);
         let config =
             SimConfig { tasks: 30, seed: 5, frozen: true, accounts_by_key: true, keys, ..SimConfig::default() };
         let sim = sim::start(([127, 0, 0, 1], 0).into(), config).await.unwrap();
