@@ -67,13 +67,14 @@ STARTED = []  # (pid, what) of every process this script started and has not rea
 
 
 def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    print(f"[{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}] {msg}", file=sys.stderr, flush=True)
 
 
-def die_with_parent():
-    """In a child before exec: the kernel kills it when this script dies, even by SIGKILL."""
+def die_with_parent(sig=signal.SIGKILL):
+    """In a child before exec: the kernel kills it when this script dies, even by SIGKILL.
+    This script asks for SIGTERM when its own parent (the shell script, a pyenv shim) dies."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(sig))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
@@ -559,6 +560,7 @@ def main():
 
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, on_signal)
+    die_with_parent(signal.SIGTERM)
 
     version = subprocess.run([amiwatch, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     began = time.perf_counter()
@@ -567,6 +569,7 @@ def main():
     print(f"binary {a.amiwatch}; endpoint `amiwatch simulate --accounts-by-key --moving {MOVING}` in its own "
           f"process; {COLS}x{ROWS} pseudo-terminal; one profile an account")
     print(f"CPU between 20 s and 60 s after start (% of one core); RSS at 20 s, 60 s{', 300 s' if a.long else ''}; "
+          f"first complete screen: `1 All N` counts every feed's AMIs (none: not within 60 s); "
           f"keys `2`/`1` alternately, write to screen; exits capped at {a.cap:.0f} s (none: not within it, "
           f"then SIGKILL); requests: all EC2 calls a minute (DescribeStoreImageTasks)")
     print()
@@ -583,7 +586,8 @@ def main():
             print(row(r, a), flush=True)
     finally:
         kill_all()
-    print(f"\none run of this script: {time.perf_counter() - began:.0f} s")
+    print(f"\none run of this script: {time.perf_counter() - began:.0f} s; load at the end {os.getloadavg()[0]:.2f} "
+          "(figures from a busy machine are high: compare runs made under the same load)")
 
 
 if __name__ == "__main__":
