@@ -43,6 +43,7 @@ import time
 import unicodedata
 import urllib.request
 
+sys.dont_write_bytecode = True  # no scripts/__pycache__ left in the work tree
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_dashboard import cpu_seconds  # noqa: E402
 
