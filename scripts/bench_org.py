@@ -376,6 +376,11 @@ class Dashboard:
 def start_sim(amiwatch, regions, tasks):
     cmd = [amiwatch, "simulate", "--accounts-by-key", "--regions", ",".join(regions),
            "--tasks", str(tasks), "--moving", str(MOVING)]
+    # Endpoints that check signatures know only their own keys: the profiles here have others.
+    # (Older builds accept any key and have no such flag.)
+    helptext = subprocess.run([amiwatch, "simulate", "--help"], capture_output=True, text=True, timeout=30).stdout
+    if "--any-key" in helptext:
+        cmd.append("--any-key")
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
     STARTED.append((p.pid, "simulate"))
     ready, _, _ = select.select([p.stdout], [], [], 15)

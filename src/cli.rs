@@ -42,7 +42,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Run against the built-in EC2 endpoint with simulated tasks (no AWS account needed).
+    /// Run against the built-in EC2 endpoint with simulated tasks (no AWS account needed). The
+    /// dashboard shows two demo accounts in two regions; --once, --wait and --dry-run read the
+    /// first account in us-east-1.
     #[arg(long, help_heading = "Mode")]
     pub demo: bool,
 
