@@ -164,7 +164,7 @@ fn organisation() -> (App, Vec<Deriver>, Vec<Vec<StoreTask>>) {
                 }
             })
             .collect();
-        app.apply_feed(n, d.apply(event(tasks.clone())));
+        app.apply_feed(n, d.apply(event(tasks.clone())).expect("a snapshot is data"));
         all.push(tasks);
     }
     app.sync();
@@ -206,7 +206,7 @@ fn org_benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 secs += 5;
-                derivers[17].apply(moved(secs))
+                derivers[17].apply(moved(secs)).expect("a snapshot is data")
             },
             |e| {
                 app.apply_feed(17, e);

@@ -266,7 +266,8 @@ pub enum Command {
         #[arg(long, value_name = "REGION", value_delimiter = ',', value_parser = parse_region)]
         regions: Vec<String>,
 
-        /// Each access key is an account of its own, with its own tasks (to try several profiles).
+        /// Each access key is an account of its own, with its own tasks (to try several
+        /// profiles); any key is taken, as with --any-key.
         #[arg(long)]
         accounts_by_key: bool,
 

@@ -3,6 +3,14 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // glibc gives each thread that allocates an arena of its own, and freed memory stays in
+    // them: with hundreds of feeds' snapshots built on the runtime's threads, RSS grew far past
+    // the live data. Two arenas hold it close to what is in use.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let (cli, given) = amiwatch::cli::Cli::parse_with_given();
     if let Err(e) = amiwatch::run::init_logging(cli.log_file.as_deref()) {
         eprintln!("amiwatch: cannot open the log file: {e}");
@@ -15,11 +23,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(amiwatch::run::run(cli, given)) {
+    let code = match runtime.block_on(amiwatch::run::run(cli, given)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("amiwatch: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The work is done and the terminal given back: the tasks still holding data (hundreds of
+    // feeds' snapshots) are not waited for, so quit is as quick with 340 feeds as with one.
+    runtime.shutdown_background();
+    code
 }

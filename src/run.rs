@@ -125,7 +125,9 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Some(Command::Simulate { addr, regions, accounts_by_key, moving, upcoming, any_key, sim }) => {
             let mut config = sim.to_config();
-            config.keys.any_key = *any_key;
+            // An account for each key means keys the endpoint cannot know: it takes any (the
+            // demo's keys still checked).
+            config.keys.any_key = *any_key || *accounts_by_key;
             config.accounts_by_key = *accounts_by_key;
             config.moving = *moving;
             config.upcoming = *upcoming;

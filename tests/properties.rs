@@ -204,17 +204,28 @@ proptest! {
         let mut app = App::new(feeds.clone(), Duration::from_secs(5), now());
         let mut derivers: Vec<Deriver> = (0..n_feeds).map(|_| Deriver::default()).collect();
         let mut actions = actions.into_iter();
+        // Events taken in one by one, derived in batches (as the dashboard's worker does).
+        let flush = |app: &mut App, derivers: &mut Vec<Deriver>| {
+            for (f, d) in derivers.iter_mut().enumerate() {
+                if let Some(e) = d.flush() {
+                    app.apply_feed(f, e);
+                }
+            }
+        };
         for (n, (feed, event)) in events.into_iter().enumerate() {
             let f = feed % n_feeds;
-            let e = derivers[f].apply(event);
-            app.apply_feed(f, e);
+            if let Some(status) = derivers[f].take(event) {
+                app.apply_feed(f, status);
+            }
             if n % batch == 0 {
+                flush(&mut app, &mut derivers);
                 app.sync();
                 if let Some(a) = actions.next() {
                     app.handle(a);
                 }
             }
         }
+        flush(&mut app, &mut derivers);
         app.sync();
         let mut fresh = App::new(feeds, Duration::from_secs(5), now());
         for (f, feed) in app.feeds.iter().enumerate() {

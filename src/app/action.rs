@@ -130,7 +130,9 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
         return match key.code {
             KeyCode::Char('o') => Some(Action::CycleSort),
             KeyCode::Char('/') => Some(Action::StartSearch),
-            KeyCode::Char('?') => Some(Action::ToggleHelp),
+            // F opens the pane and closes it again, as Esc does.
+            KeyCode::Char('F') => Some(Action::Back),
+            KeyCode::Char('r') | KeyCode::F(5) => Some(Action::Refresh),
             _ => None,
         };
     }
@@ -233,6 +235,8 @@ mod tests {
         assert_eq!(for_key(Mode::Help, key(KeyCode::Char('x'))), Some(Action::Back));
         assert_eq!(for_key(Mode::FeedPicker, key(KeyCode::Char('o'))), Some(Action::CycleSort));
         assert_eq!(for_key(Mode::FeedPicker, key(KeyCode::Char('/'))), Some(Action::StartSearch));
+        assert_eq!(for_key(Mode::FeedPicker, key(KeyCode::Char('F'))), Some(Action::Back), "F closes what F opened");
+        assert_eq!(for_key(Mode::FeedPicker, key(KeyCode::Char('r'))), Some(Action::Refresh));
         assert_eq!(for_key(Mode::FeedSearch, key(KeyCode::Char('q'))), Some(Action::SearchInput('q')));
     }
 

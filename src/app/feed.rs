@@ -24,27 +24,121 @@ pub struct FeedData {
     pub names: Arc<Names>,
     /// Progress samples of the tasks in progress, as of this snapshot (the detail pane).
     pub history: Arc<History>,
-    /// Per task, its estimate as of the snapshot's fetch.
-    estimates: Vec<Option<Estimate>>,
+    /// What the snapshot alone decides: shared when only the names change.
+    grouping: Arc<Grouping>,
     /// Per task, its AMI's name lowercased (the name sort), when it has one.
     name_keys: Vec<Option<Box<str>>>,
+    /// The longest name, in cells (the column's width).
+    pub longest_name: usize,
+}
+
+/// What is derived from a snapshot (and its history) alone.
+#[derive(Debug, Clone)]
+struct Grouping {
+    /// Per task, its estimate as of the snapshot's fetch.
+    estimates: Vec<Option<Estimate>>,
     /// Each AMI's latest task (a task without an AMI ID stands alone), newest first.
     latest: Vec<u32>,
     /// Per AMI, its tasks newest first.
     attempts: HashMap<String, Vec<u32>>,
     /// Every bucket with its number of tasks (latest per AMI, and all), sorted by name.
-    pub buckets: Vec<(String, usize)>,
-    pub buckets_all: Vec<(String, usize)>,
-    /// The longest name and bucket, in cells (column widths).
-    pub longest_name: usize,
-    pub longest_bucket: usize,
+    buckets: Vec<(String, usize)>,
+    buckets_all: Vec<(String, usize)>,
+    longest_bucket: usize,
     /// Tasks in progress (latest per AMI).
-    pub in_progress: usize,
+    in_progress: usize,
 }
 
 impl FeedData {
     /// Derives everything from a snapshot, its names, and the history that includes it.
     pub fn build(snapshot: Arc<Snapshot>, names: Arc<Names>, history: Arc<History>) -> Self {
+        let grouping = Arc::new(Grouping::of(&snapshot, &history));
+        Self::named(snapshot, names, history, grouping)
+    }
+
+    /// The same snapshot with other names: only what names decide is derived again.
+    pub fn renamed(&self, names: Arc<Names>) -> Self {
+        Self::named(self.snapshot.clone(), names, self.history.clone(), self.grouping.clone())
+    }
+
+    fn named(snapshot: Arc<Snapshot>, names: Arc<Names>, history: Arc<History>, grouping: Arc<Grouping>) -> Self {
+        let tasks = &snapshot.tasks;
+        let name_of = |t: &StoreTask| names.get(t.ami_id.as_deref()?)?.name();
+        let name_keys = if names.is_empty() {
+            Vec::new()
+        } else {
+            tasks.iter().map(|t| name_of(t).map(|n| n.to_lowercase().into_boxed_str())).collect()
+        };
+        let longest_name = tasks.iter().filter_map(name_of).map(crate::text::width).max().unwrap_or(0);
+        Self { snapshot, names, history, grouping, name_keys, longest_name }
+    }
+
+    /// Every bucket with its number of tasks: latest per AMI, or `all` of them.
+    pub fn buckets(&self, all: bool) -> &[(String, usize)] {
+        if all { &self.grouping.buckets_all } else { &self.grouping.buckets }
+    }
+
+    /// The longest bucket name, in cells.
+    pub fn longest_bucket(&self) -> usize {
+        self.grouping.longest_bucket
+    }
+
+    /// Tasks in progress (latest per AMI).
+    pub fn in_progress(&self) -> usize {
+        self.grouping.in_progress
+    }
+
+    pub fn tasks(&self) -> &[StoreTask] {
+        &self.snapshot.tasks
+    }
+
+    /// Each AMI's latest task, newest first.
+    pub fn latest(&self) -> &[u32] {
+        &self.grouping.latest
+    }
+
+    pub fn estimate(&self, i: u32) -> Option<Estimate> {
+        self.grouping.estimates.get(i as usize).copied().flatten()
+    }
+
+    /// The lowercased name of task `i`'s AMI, for sorting.
+    pub fn name_key(&self, i: u32) -> Option<&str> {
+        self.name_keys.get(i as usize)?.as_deref()
+    }
+
+    pub fn naming(&self, i: u32) -> Option<&Naming> {
+        self.names.get(self.tasks().get(i as usize)?.ami_id.as_deref()?)
+    }
+
+    /// Every task of task `i`'s AMI, newest first (none for a task without an AMI ID).
+    pub fn attempts(&self, i: u32) -> &[u32] {
+        let ami = self.tasks().get(i as usize).and_then(|t| t.ami_id.as_ref());
+        ami.and_then(|a| self.grouping.attempts.get(a)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The task an identity names now: the same task, or with `latest`, its AMI's latest.
+    pub fn find(&self, key: &TaskKey, latest: bool) -> Option<u32> {
+        let tasks = self.tasks();
+        match &key.ami_id {
+            Some(ami) => {
+                let list = self.grouping.attempts.get(ami)?;
+                match latest {
+                    true => list.first().copied(),
+                    false => list.iter().copied().find(|&i| tasks[i as usize].start_time == key.start_time),
+                }
+            }
+            None => (0..tasks.len() as u32).find(|&i| tasks[i as usize].has_key(key)),
+        }
+    }
+
+    /// When task `i` should be done, as of the snapshot's fetch.
+    pub fn done_at(&self, i: u32) -> Option<DateTime<Utc>> {
+        Some(self.snapshot.fetched_at + self.estimate(i)?.left)
+    }
+}
+
+impl Grouping {
+    fn of(snapshot: &Snapshot, history: &History) -> Self {
         let tasks = &snapshot.tasks;
         let mut order: Vec<u32> = (0..tasks.len() as u32).collect();
         // Newest first, then by AMI ID: the first task seen of an AMI is its latest, and the
@@ -64,81 +158,13 @@ impl FeedData {
                 None => latest.push(i),
             }
         }
-        let name_of = |t: &StoreTask| names.get(t.ami_id.as_deref()?)?.name();
-        let name_keys = if names.is_empty() {
-            Vec::new()
-        } else {
-            tasks.iter().map(|t| name_of(t).map(|n| n.to_lowercase().into_boxed_str())).collect()
-        };
-        let longest_name = tasks.iter().filter_map(name_of).map(crate::text::width).max().unwrap_or(0);
         let longest_bucket =
             tasks.iter().filter_map(|t| t.bucket.as_deref()).map(crate::text::width).max().unwrap_or(0);
         let estimates = tasks.iter().map(|t| history.estimate(t, snapshot.fetched_at)).collect();
         let in_progress = latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()).count();
         let buckets = bucket_counts(latest.iter().map(|&i| &tasks[i as usize]));
         let buckets_all = bucket_counts(tasks.iter());
-        Self {
-            estimates,
-            name_keys,
-            latest,
-            attempts,
-            buckets,
-            buckets_all,
-            longest_name,
-            longest_bucket,
-            in_progress,
-            snapshot,
-            names,
-            history,
-        }
-    }
-
-    pub fn tasks(&self) -> &[StoreTask] {
-        &self.snapshot.tasks
-    }
-
-    /// Each AMI's latest task, newest first.
-    pub fn latest(&self) -> &[u32] {
-        &self.latest
-    }
-
-    pub fn estimate(&self, i: u32) -> Option<Estimate> {
-        self.estimates.get(i as usize).copied().flatten()
-    }
-
-    /// The lowercased name of task `i`'s AMI, for sorting.
-    pub fn name_key(&self, i: u32) -> Option<&str> {
-        self.name_keys.get(i as usize)?.as_deref()
-    }
-
-    pub fn naming(&self, i: u32) -> Option<&Naming> {
-        self.names.get(self.tasks().get(i as usize)?.ami_id.as_deref()?)
-    }
-
-    /// Every task of task `i`'s AMI, newest first (none for a task without an AMI ID).
-    pub fn attempts(&self, i: u32) -> &[u32] {
-        let ami = self.tasks().get(i as usize).and_then(|t| t.ami_id.as_ref());
-        ami.and_then(|a| self.attempts.get(a)).map_or(&[], Vec::as_slice)
-    }
-
-    /// The task an identity names now: the same task, or with `latest`, its AMI's latest.
-    pub fn find(&self, key: &TaskKey, latest: bool) -> Option<u32> {
-        let tasks = self.tasks();
-        match &key.ami_id {
-            Some(ami) => {
-                let list = self.attempts.get(ami)?;
-                match latest {
-                    true => list.first().copied(),
-                    false => list.iter().copied().find(|&i| tasks[i as usize].start_time == key.start_time),
-                }
-            }
-            None => (0..tasks.len() as u32).find(|&i| tasks[i as usize].has_key(key)),
-        }
-    }
-
-    /// When this feed's tasks in progress should be done, the latest of them.
-    pub fn done_at(&self, i: u32) -> Option<DateTime<Utc>> {
-        Some(self.snapshot.fetched_at + self.estimate(i)?.left)
+        Self { estimates, latest, attempts, buckets, buckets_all, longest_bucket, in_progress }
     }
 }
 
@@ -179,25 +205,31 @@ pub enum FeedEvent {
 }
 
 /// Turns one feed's poller events into [`FeedEvent`]s: keeps its time-left history and its
-/// names across snapshots, and derives a new [`FeedData`] when either changes.
+/// names across snapshots, and derives a new [`FeedData`] when either changes. Events are taken
+/// in ([`Deriver::take`]) and derived when asked ([`Deriver::flush`]), so a burst (many name
+/// lookups answering one after another) costs one derivation, not one each.
 #[derive(Debug, Clone, Default)]
 pub struct Deriver {
     history: History,
     names: Arc<Names>,
     data: Option<Arc<FeedData>>,
+    /// A snapshot taken in and not derived yet, with what its poll said.
+    pending: Option<(Arc<Snapshot>, Polled)>,
+    /// Names changed since the last derivation.
+    renamed: bool,
 }
 
 impl Deriver {
-    pub fn apply(&mut self, event: PollEvent) -> FeedEvent {
+    /// Takes one event in. What is not data passes straight through; data waits for
+    /// [`Deriver::flush`].
+    pub fn take(&mut self, event: PollEvent) -> Option<FeedEvent> {
         match event {
             PollEvent::Snapshot { snapshot, next_in, slowed, requests } => {
                 self.history.record(&snapshot.tasks, snapshot.fetched_at);
-                let ended = match &self.data {
-                    Some(before) => endings(before.tasks(), &snapshot.tasks),
-                    None => Vec::new(),
-                };
-                let data = self.derive(snapshot);
-                FeedEvent::Data { data, polled: Some(Polled { next_in, slowed, requests }), ended }
+                // Polls a burst took in at once count together; the newest snapshot stands.
+                let requests = requests + self.pending.as_ref().map_or(0, |(_, p)| p.requests);
+                self.pending = Some((snapshot, Polled { next_in, slowed, requests }));
+                None
             }
             PollEvent::Names { found, missing } => {
                 let names = Arc::make_mut(&mut self.names);
@@ -207,20 +239,52 @@ impl Deriver {
                 for id in missing {
                     names.insert(id, Naming::Deregistered);
                 }
-                match self.data.as_ref().map(|d| d.snapshot.clone()) {
-                    Some(snapshot) => FeedEvent::Data { data: self.derive(snapshot), polled: None, ended: Vec::new() },
-                    // Names before any snapshot: kept for the first one.
-                    None => FeedEvent::Status(PollEvent::Polling),
-                }
+                self.renamed = true;
+                None
             }
-            other => FeedEvent::Status(other),
+            other => Some(FeedEvent::Status(other)),
         }
     }
 
-    fn derive(&mut self, snapshot: Arc<Snapshot>) -> Arc<FeedData> {
-        let data = Arc::new(FeedData::build(snapshot, self.names.clone(), Arc::new(self.history.clone())));
+    /// Whether a snapshot waits to be derived (names alone can wait a little longer).
+    pub fn has_snapshot(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Whether anything waits to be derived.
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some() || (self.renamed && self.data.is_some())
+    }
+
+    /// Derives what was taken in: new data, or `None` when nothing changed.
+    pub fn flush(&mut self) -> Option<FeedEvent> {
+        let names_changed = std::mem::take(&mut self.renamed);
+        let data = match (self.pending.take(), &self.data) {
+            (Some((snapshot, polled)), before) => {
+                let ended = before.as_ref().map_or_else(Vec::new, |b| endings(b.tasks(), &snapshot.tasks));
+                let history = Arc::new(self.history.clone());
+                let data = Arc::new(FeedData::build(snapshot, self.names.clone(), history));
+                return Some(self.publish(data, Some(polled), ended));
+            }
+            // New names for the same snapshot: only what names decide is derived again.
+            (None, Some(before)) if names_changed => Arc::new(before.renamed(self.names.clone())),
+            // Names before any snapshot are kept for the first one.
+            _ => return None,
+        };
+        Some(self.publish(data, None, Vec::new()))
+    }
+
+    fn publish(&mut self, data: Arc<FeedData>, polled: Option<Polled>, ended: Vec<u32>) -> FeedEvent {
         self.data = Some(data.clone());
-        data
+        FeedEvent::Data { data, polled, ended }
+    }
+
+    /// Takes one event in and derives at once: the inline path of tests and tools.
+    pub fn apply(&mut self, event: PollEvent) -> Option<FeedEvent> {
+        match self.take(event) {
+            Some(status) => Some(status),
+            None => self.flush(),
+        }
     }
 }
 
@@ -233,4 +297,49 @@ fn endings(before: &[StoreTask], now: &[StoreTask]) -> Vec<u32> {
     }
     let ended = |t: &StoreTask| t.state.as_ref().is_some_and(TaskState::is_final) && running.contains(&t.key());
     (0..now.len() as u32).filter(|&i| ended(&now[i as usize])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::AmiInfo;
+
+    fn snapshot(n: usize) -> PollEvent {
+        let tasks =
+            (0..n).map(|i| StoreTask { ami_id: Some(format!("ami-{i:08x}")), ..StoreTask::default() }).collect();
+        let snapshot = Arc::new(Snapshot { tasks, fetched_at: chrono::Utc::now(), next_token: None });
+        PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 }
+    }
+
+    fn names(i: usize) -> PollEvent {
+        let info = AmiInfo { id: format!("ami-{i:08x}"), name: Some(format!("Name-{i}")), ..AmiInfo::default() };
+        PollEvent::Names { found: vec![Arc::new(info)], missing: Vec::new() }
+    }
+
+    #[test]
+    fn a_burst_of_names_is_one_derivation_that_keeps_the_grouping() {
+        let mut d = Deriver::default();
+        let Some(FeedEvent::Data { data: first, .. }) = d.apply(snapshot(50)) else { panic!("data") };
+        for i in 0..30 {
+            assert!(d.take(names(i)).is_none(), "names wait for the flush");
+        }
+        let Some(FeedEvent::Data { data, polled, .. }) = d.flush() else { panic!("one derivation") };
+        assert!(polled.is_none(), "names are not a poll");
+        assert!(d.flush().is_none(), "nothing more to derive");
+        assert_eq!(data.names.len(), 30);
+        assert_eq!(data.name_key(3), Some("name-3"), "names lowercased for the sort");
+        assert!(Arc::ptr_eq(&data.grouping, &first.grouping), "the snapshot's grouping is shared, not rebuilt");
+    }
+
+    #[test]
+    fn names_before_any_snapshot_wait_for_it_and_polls_in_a_burst_count_together() {
+        let mut d = Deriver::default();
+        assert!(d.take(names(1)).is_none());
+        assert!(d.flush().is_none(), "no snapshot yet: nothing to show");
+        d.take(snapshot(5));
+        d.take(snapshot(5));
+        let Some(FeedEvent::Data { data, polled, .. }) = d.flush() else { panic!("data") };
+        assert_eq!(polled.map(|p| p.requests), Some(2), "both polls' requests are counted");
+        assert_eq!(data.naming(1).and_then(Naming::name), Some("Name-1"));
+    }
 }

@@ -35,8 +35,22 @@ impl FeedName {
             .collect()
     }
 
+    /// The names of a column of width `w`: one way for all, so the regions read alike (their
+    /// codes for every row as soon as one row needs its code).
+    pub fn column(names: &[FeedName], w: usize) -> Vec<String> {
+        let whole = |n: &FeedName| match (n.who.is_empty(), n.region.is_empty()) {
+            (true, _) => n.region.clone(),
+            (false, true) => n.who.clone(),
+            (false, false) => format!("{} {}", n.who, n.region),
+        };
+        match names.iter().all(|n| crate::text::width(&whole(n)) <= w) {
+            true => names.iter().map(whole).collect(),
+            false => names.iter().map(|n| FeedName { region: region_code(&n.region), ..n.clone() }.fit(w)).collect(),
+        }
+    }
+
     /// The name in at most `w` cells: the region is never cut (it shortens to its code, such
-    /// as `use1`, first); the profile gives way, ending in `…`.
+    /// as `use1`, first); the profile gives way in its middle, with `…`.
     pub fn fit(&self, w: usize) -> String {
         let width = crate::text::width;
         let joined = |who: &str, region: &str| match (who.is_empty(), region.is_empty()) {
@@ -54,13 +68,64 @@ impl FeedName {
             return short;
         }
         let room = w.saturating_sub(width(&code) + usize::from(!code.is_empty()));
-        joined(&crate::text::truncate(&self.who, room), &code)
+        joined(&cut_middle(&self.who, room), &code)
     }
 
     /// The widest this name is shown.
     pub fn width(&self) -> usize {
         crate::text::width(&self.fit(usize::MAX))
     }
+
+    /// The whole label in at most `w` cells: cut in the middle of the profile, so that names
+    /// that share a long beginning stay apart, and never in the region.
+    pub fn fit_full(&self, w: usize) -> String {
+        let full = &self.full;
+        if crate::text::width(full) <= w {
+            return full.clone();
+        }
+        // The label ends " · region": keep that whole, cut what comes before it.
+        let (head, tail) =
+            full.rsplit_once(" · ").map_or((full.as_str(), String::new()), |(h, t)| (h, format!(" · {t}")));
+        let room = w.saturating_sub(crate::text::width(&tail));
+        format!("{}{tail}", cut_middle(head, room))
+    }
+}
+
+/// `s` in at most `w` cells, with `…` in the middle when it is longer: the beginning and the
+/// end both stay, where names that share a prefix differ.
+pub fn cut_middle(s: &str, w: usize) -> String {
+    if crate::text::width(s) <= w {
+        return s.to_string();
+    }
+    if w < 3 {
+        return crate::text::truncate(s, w).into_owned();
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let keep = w - 1;
+    let (front, back) = (keep - keep / 2, keep / 2);
+    let mut out: String = String::new();
+    let mut used = 0;
+    for &c in &chars {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + cw > front {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    out.push('…');
+    let mut tail: Vec<char> = Vec::new();
+    let mut used = 0;
+    for &c in chars.iter().rev() {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + cw > back {
+            break;
+        }
+        tail.push(c);
+        used += cw;
+    }
+    out.extend(tail.into_iter().rev());
+    out
 }
 
 /// A region's short code: `us-east-1` is `use1`, `ap-southeast-2` is `apse2`, `us-gov-west-1`
@@ -147,12 +212,15 @@ impl PaneSort {
     }
 }
 
-/// The feeds pane's own state: its order and its search.
+/// The feeds pane's own state: its order, its search, and the feed selected in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pane {
     pub sort: PaneSort,
     /// The search as typed.
     pub search: String,
+    /// The feed the selection is on (`None`: "All feeds"). Kept by feed, not by line: the
+    /// lines move as the feeds' figures change.
+    pub selected: Option<usize>,
 }
 
 /// One line of the feeds pane.
@@ -167,8 +235,21 @@ pub struct PaneRow {
 }
 
 impl Pane {
-    /// The feeds the pane lists, searched and sorted.
-    pub fn rows(&self, feeds: &[FeedState], names: &[FeedName], now: DateTime<Utc>) -> Vec<PaneRow> {
+    /// Where the selection is among `rows`: 0 for "All feeds", else the selected feed's line
+    /// plus one ("All feeds" too when the search hides the feed).
+    pub fn position(&self, rows: &[PaneRow]) -> usize {
+        self.selected.and_then(|f| rows.iter().position(|r| r.feed == f)).map_or(0, |p| p + 1)
+    }
+
+    /// Moves the selection by `n` lines of `rows`.
+    pub fn move_by(&mut self, rows: &[PaneRow], n: i64) {
+        let at = (self.position(rows) as i64).saturating_add(n).clamp(0, rows.len() as i64) as usize;
+        self.selected = at.checked_sub(1).map(|p| rows[p].feed);
+    }
+
+    /// The feeds the pane lists, searched and sorted. `all_tasks`: count every task, else
+    /// each AMI's latest, as the table's tabs do.
+    pub fn rows(&self, feeds: &[FeedState], names: &[FeedName], now: DateTime<Utc>, all_tasks: bool) -> Vec<PaneRow> {
         let needle = self.search.to_lowercase();
         let mut rows: Vec<PaneRow> = feeds
             .iter()
@@ -176,8 +257,8 @@ impl Pane {
             .filter(|(n, _)| contains_folded(&names[*n].full, &needle))
             .map(|(n, f)| PaneRow {
                 feed: n,
-                tasks: f.tasks().len(),
-                in_progress: f.data.as_ref().map_or(0, |d| d.in_progress),
+                tasks: f.data.as_ref().map_or(0, |d| if all_tasks { d.tasks().len() } else { d.latest().len() }),
+                in_progress: f.data.as_ref().map_or(0, |d| d.in_progress()),
                 last_poll: f.fetched_at(),
                 calls: f.calls_a_minute(now),
                 error: f.failure.as_ref().map(|p| p.summary.clone()),
@@ -233,8 +314,13 @@ mod tests {
         let long = info("acme-production.AdministratorAccess", "ap-southeast-1", Some("111122223333"));
         let n = FeedName::for_feeds(&[&long, &a]);
         assert_eq!(n[0].fit(60), "acme-production.AdministratorAccess ap-southeast-1");
-        assert_eq!(n[0].fit(30), "acme-production.Adminis… apse1");
-        assert_eq!(n[0].fit(12), "acme-… apse1");
+        assert_eq!(n[0].fit(30), "acme-product…ratorAccess apse1");
+        assert_eq!(n[0].fit(12), "acm…ss apse1");
+        let readonly = info("acme-production.AdministratorReadOnly", "ap-southeast-1", None);
+        let n = FeedName::for_feeds(&[&long, &readonly, &a]);
+        let column = FeedName::column(&n, 30);
+        assert_ne!(column[0], column[1], "names that share a long beginning stay apart: {column:?}");
+        assert!(column.iter().all(|c| c.ends_with("apse1") || c.ends_with("use1")), "codes for all: {column:?}");
         assert!(n[0].full.contains("111122223333"), "the full label has the account");
     }
 
@@ -253,6 +339,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn cutting_in_the_middle_is_total_and_fits(s in ".{0,60}", w in 0usize..40) {
+            let cut = cut_middle(&s, w);
+            prop_assert!(crate::text::width(&cut) <= w.max(crate::text::width(&s).min(w)), "{cut:?} in {w}");
+            if crate::text::width(&s) <= w {
+                prop_assert_eq!(cut, s);
+            }
+        }
+
         #[test]
         fn fitting_is_total_and_fits(who in ".{0,40}", region in ".{0,30}", w in 0usize..60) {
             let name = FeedName { who: who.clone(), region: region.clone(), full: String::new() };

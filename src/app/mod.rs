@@ -188,8 +188,14 @@ pub struct App {
     parts: Vec<Part>,
     /// Feeds whose data changed since the view was merged.
     changed: Vec<bool>,
-    /// The filters the view was merged for (`None`: never merged).
+    /// Every row the filters but the state filter keep, in the view's order.
+    merged: Vec<RowRef>,
+    /// The filters (but the state) `merged` was made for (`None`: never merged).
     merged_for: Option<Filters>,
+    /// The state filter the view's rows were taken for.
+    view_state: Option<StateFilter>,
+    /// A feed's status changed since the header's summary of them was made.
+    status_changed: bool,
     /// Derives feed events from poller events when the app is fed inline ([`App::apply`]).
     derivers: Vec<Deriver>,
     pub view: View,
@@ -241,7 +247,10 @@ impl App {
             feed_names,
             parts: vec![Part::default(); n],
             changed: vec![false; n],
+            merged: Vec::new(),
             merged_for: None,
+            view_state: None,
+            status_changed: false,
             derivers: (0..n).map(|_| Deriver::default()).collect(),
             feeds,
             view: View::default(),
@@ -309,19 +318,23 @@ impl App {
     /// The longest AMI name and bucket of any feed, in cells.
     pub fn longest_name_and_bucket(&self) -> (usize, usize) {
         let d = self.feeds.iter().filter_map(|f| f.data.as_deref());
-        d.fold((0, 0), |(n, b), d| (n.max(d.longest_name), b.max(d.longest_bucket)))
+        d.fold((0, 0), |(n, b), d| (n.max(d.longest_name), b.max(d.longest_bucket())))
     }
 
-    /// The picker's entries: `None` for "all", then each bucket and its count.
+    /// The picker's entries: `None` for "all", then each bucket and its count (of the feed
+    /// the feed filter picks, or of every feed).
     pub fn picker_entries(&self) -> Vec<(Option<String>, usize)> {
         let all = self.filters.all_tasks;
         let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for d in self.feeds.iter().filter_map(|f| f.data.as_deref()) {
-            for (b, n) in if all { &d.buckets_all } else { &d.buckets } {
+        let shown = |n: &usize| self.filters.feed.is_none_or(|f| f == *n);
+        let feeds = self.feeds.iter().enumerate().filter(|(n, _)| shown(n));
+        let total = if all { feeds.clone().map(|(_, f)| f.tasks().len()).sum() } else { 0 };
+        for d in feeds.filter_map(|(_, f)| f.data.as_deref()) {
+            for (b, n) in d.buckets(all) {
                 *counts.entry(b).or_default() += n;
             }
         }
-        let total = if all { self.task_count() } else { counts.values().sum() };
+        let total = if all { total } else { counts.values().sum() };
         std::iter::once((None, total)).chain(counts.into_iter().map(|(b, n)| (Some(b.to_string()), n))).collect()
     }
 
@@ -335,8 +348,9 @@ impl App {
     /// [`App::apply_feed`], then [`App::sync`] once per batch.
     pub fn apply(&mut self, idx: usize, event: PollEvent) {
         let Some(d) = self.derivers.get_mut(idx) else { return };
-        let e = d.apply(event);
-        self.apply_feed(idx, e);
+        if let Some(e) = d.apply(event) {
+            self.apply_feed(idx, e);
+        }
         self.sync();
     }
 
@@ -369,6 +383,10 @@ impl App {
             }
             FeedEvent::Status(PollEvent::NamesUnavailable { why }) => {
                 // Said once: the tasks keep flowing, and nothing asks again.
+                let why = match self.feeds.len() {
+                    1 => why,
+                    _ => format!("{}: {why}", self.feed_names[idx].full),
+                };
                 if self.names_note.is_none() {
                     self.show_toast(why.clone());
                 }
@@ -378,7 +396,7 @@ impl App {
             // Snapshots and names arrive derived, as data.
             FeedEvent::Status(PollEvent::Snapshot { .. } | PollEvent::Names { .. }) => {}
         }
-        self.aggregate();
+        self.status_changed = true;
     }
 
     /// Why some names are missing, for the header: the AMIs of every feed still without an
@@ -403,44 +421,62 @@ impl App {
     }
 
     /// Brings the view up to date: the parts of feeds whose data changed, or every part when
-    /// the filters changed, then one merge. Called before a frame, not per event.
+    /// the filters changed, then one merge; a state tab alone filters the merged rows. Called
+    /// before a frame, not per event.
     pub fn sync(&mut self) {
-        let full = self.merged_for.as_ref() != Some(&self.filters);
-        if !full && !self.changed.contains(&true) {
+        if std::mem::take(&mut self.status_changed) {
+            self.aggregate();
+        }
+        let shape = self.filters.every_state();
+        let full = self.merged_for.as_ref() != Some(&shape);
+        let changed = self.changed.contains(&true);
+        if !full && !changed && self.view_state == Some(self.filters.state) {
             return;
         }
+        if full || changed {
+            self.merge(&shape, full);
+        }
+        let state = self.filters.state;
+        let rows = match state {
+            StateFilter::All => self.merged.clone(),
+            _ => self.merged.iter().copied().filter(|&r| state.matches(self.task(r))).collect(),
+        };
+        let (counts, all_done_at) = View::total(&self.parts);
+        self.view = View { rows, counts, all_done_at };
+        self.view_state = Some(state);
+        self.reselect();
+    }
+
+    /// Makes the parts again where needed and merges them into the rows of every state.
+    fn merge(&mut self, shape: &Filters, full: bool) {
         let mut runs = Vec::new();
         for (n, feed) in self.feeds.iter().enumerate() {
             if !(full || self.changed[n]) {
                 continue;
             }
             let Some(data) = &feed.data else { continue };
-            if !self.parts[n].is_for(data, &self.filters) {
-                self.parts[n] = Part::make(n, data, &self.filters, &self.feed_names[n].full);
+            if !self.parts[n].is_for(data, shape) {
+                self.parts[n] = Part::make(n, data, shape, &self.feed_names[n].full);
             }
             runs.push(self.parts[n].rows.iter().map(|&t| RowRef::new(n, t)).collect());
         }
         let feeds = &self.feeds;
-        let filters = &self.filters;
         let cmp = |a: RowRef, b: RowRef| {
             let da = feeds[a.feed()].data.as_deref().expect("a part is made only of a feed with data");
             let db = feeds[b.feed()].data.as_deref().expect("a part is made only of a feed with data");
-            view::compare(filters, (da, a), (db, b))
+            view::compare(shape, (da, a), (db, b))
         };
         let fresh = view::merge_runs(runs, &cmp);
-        let rows = match full {
+        self.merged = match full {
             true => fresh,
             false => {
-                let mut rest = std::mem::take(&mut self.view.rows);
+                let mut rest = std::mem::take(&mut self.merged);
                 rest.retain(|r| !self.changed[r.feed()]);
                 view::merge_two(rest, fresh, &cmp)
             }
         };
-        let (counts, all_done_at) = View::total(&self.parts);
-        self.view = View { rows, counts, all_done_at };
         self.changed.iter_mut().for_each(|c| *c = false);
-        self.merged_for = Some(self.filters.clone());
-        self.reselect();
+        self.merged_for = Some(shape.clone());
     }
 
     /// The header's view of every feed: polling, failures named per feed, freshness.
@@ -610,10 +646,7 @@ impl App {
                 self.edit_search(String::clear);
                 self.mode = Mode::Normal;
             }
-            Action::CycleSort if self.mode == Mode::FeedPicker => {
-                self.feeds_pane.sort = self.feeds_pane.sort.next();
-                self.picker = 0;
-            }
+            Action::CycleSort if self.mode == Mode::FeedPicker => self.feeds_pane.sort = self.feeds_pane.sort.next(),
             Action::CycleSort => {
                 self.filters.sort = self.filters.sort.next();
                 self.filters.reverse = false;
@@ -659,7 +692,6 @@ impl App {
     fn edit_search(&mut self, f: impl FnOnce(&mut String)) {
         if self.mode == Mode::FeedSearch {
             f(&mut self.feeds_pane.search);
-            self.picker = 0;
             return;
         }
         f(&mut self.search_input);
@@ -669,29 +701,31 @@ impl App {
 
     /// The feeds pane's lines, as drawn: searched and sorted.
     pub fn pane_rows(&self) -> Vec<feeds::PaneRow> {
-        self.feeds_pane.rows(&self.feeds, &self.feed_names, self.now)
+        self.feeds_pane.rows(&self.feeds, &self.feed_names, self.now, self.filters.all_tasks)
     }
 
-    /// How many entries the open picker has ("all" first).
-    fn picker_len(&self) -> usize {
-        match self.mode {
-            Mode::FeedPicker | Mode::FeedSearch => self.pane_rows().len() + 1,
-            _ => self.picker_entries().len(),
+    /// The feeds pane's "All feeds" line: every feed, whatever its search shows.
+    pub fn feeds_pane_totals(&self) -> feeds::PaneRow {
+        let rows = feeds::Pane::default().rows(&self.feeds, &self.feed_names, self.now, self.filters.all_tasks);
+        feeds::PaneRow {
+            feed: 0,
+            tasks: rows.iter().map(|r| r.tasks).sum(),
+            in_progress: rows.iter().map(|r| r.in_progress).sum(),
+            last_poll: None,
+            calls: rows.iter().map(|r| r.calls).sum(),
+            error: None,
         }
     }
 
     fn open_picker(&mut self, mode: Mode) {
         self.mode = mode;
-        self.picker = match mode {
-            Mode::FeedPicker => {
-                let active = self.filters.feed;
-                self.pane_rows().iter().position(|r| Some(r.feed) == active).map_or(0, |p| p + 1)
-            }
+        match mode {
+            Mode::FeedPicker => self.feeds_pane.selected = self.filters.feed,
             _ => {
                 let active = self.filters.bucket.clone();
-                self.picker_entries().iter().position(|(b, _)| *b == active).unwrap_or(0)
+                self.picker = self.picker_entries().iter().position(|(b, _)| *b == active).unwrap_or(0);
             }
-        };
+        }
     }
 
     /// What `x` would send for the selected task, or why it cannot.
@@ -741,7 +775,9 @@ impl App {
                 self.sync();
             }
             Mode::FeedPicker | Mode::FeedSearch => {
-                let pick = self.picker.checked_sub(1).and_then(|p| self.pane_rows().get(p).map(|r| r.feed));
+                // What the ▶ is on: a feed the search hides is not picked.
+                let rows = self.pane_rows();
+                let pick = self.feeds_pane.position(&rows).checked_sub(1).map(|p| rows[p].feed);
                 self.filters.feed = pick;
                 self.mode = Mode::Normal;
                 self.sync();
@@ -767,8 +803,13 @@ impl App {
     }
 
     fn move_by(&mut self, n: i64) {
+        if matches!(self.mode, Mode::FeedPicker | Mode::FeedSearch) {
+            let rows = self.pane_rows();
+            self.feeds_pane.move_by(&rows, n);
+            return;
+        }
         if self.mode.is_picker() {
-            let last = self.picker_len().saturating_sub(1) as i64;
+            let last = self.picker_entries().len().saturating_sub(1) as i64;
             self.picker = (self.picker as i64).saturating_add(n).clamp(0, last) as usize;
             return;
         }

@@ -153,6 +153,13 @@ pub struct Filters {
     pub all_tasks: bool,
 }
 
+impl Filters {
+    /// These filters but the state filter: what the parts and the merged rows are made for.
+    pub fn every_state(&self) -> Self {
+        Self { state: StateFilter::All, ..self.clone() }
+    }
+}
+
 /// When the tasks in progress should all be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Done {
@@ -181,12 +188,14 @@ impl Done {
     }
 }
 
-/// One feed's share of the view: its visible rows, sorted, and what the summary counts of it.
+/// One feed's share of the view: its rows for every filter but the state filter (a tab key
+/// then costs one pass over the merged rows, not a merge), sorted, and what the summary counts
+/// of it.
 #[derive(Debug, Clone, Default)]
 pub struct Part {
     /// The data and filters it was made for: it is made again when either changes.
     made_of: Option<(Arc<FeedData>, Filters)>,
-    /// Its visible rows, in [`compare`]'s order.
+    /// Its rows of every state, in [`compare`]'s order.
     pub rows: Vec<u32>,
     /// Counts ignore the state filter, so the summary shows every tab.
     pub counts: Counts,
@@ -230,9 +239,7 @@ impl Part {
                 Some(TaskState::Failed) => c.failed += 1,
                 _ => {}
             }
-            if filters.state.matches(t) {
-                part.rows.push(i);
-            }
+            part.rows.push(i);
         };
         match filters.all_tasks {
             true => (0..tasks.len() as u32).for_each(&mut take),

@@ -73,27 +73,79 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
     deriving.abort();
     drop(pollers);
     drop(guard);
+    // The process ends next: freeing every feed's data one task at a time would only delay it.
+    std::mem::forget(app);
     result.map(|()| ExitCode::SUCCESS)
 }
 
 /// Derives every feed's events beside the pollers, off the event loop: the loop then only
 /// swaps each feed's data for the new one. `(feed, None)`: that feed's poller ended.
+///
+/// Bursts are taken in whole before anything is derived, and a feed whose names alone changed
+/// is derived again at most every [`NAMES_EVERY`]: at start-up a feed of 100,000 tasks gets its
+/// names in hundreds of answers, and each must not cost a derivation of the whole feed.
 async fn derive(
     mut events: mpsc::Receiver<(usize, Option<PollEvent>)>,
     out: mpsc::Sender<(usize, Option<FeedEvent>)>,
     feeds: usize,
 ) {
     let mut derivers: Vec<Deriver> = (0..feeds).map(|_| Deriver::default()).collect();
-    while let Some((idx, event)) = events.recv().await {
-        let derived = match (event, derivers.get_mut(idx)) {
-            (Some(e), Some(d)) => Some(d.apply(e)),
-            _ => None,
+    // When each feed's waiting names are due to be derived.
+    let mut due: Vec<Option<tokio::time::Instant>> = vec![None; feeds];
+    loop {
+        let next_due = due.iter().flatten().min().copied();
+        let first = tokio::select! {
+            e = events.recv() => match e {
+                Some(e) => Some(e),
+                None => return,
+            },
+            _ = tokio::time::sleep_until(next_due.unwrap_or_else(tokio::time::Instant::now)), if next_due.is_some() => None,
         };
-        if out.send((idx, derived)).await.is_err() {
-            return;
+        let mut batch: Vec<(usize, Option<PollEvent>)> = first.into_iter().collect();
+        while batch.len() < BATCH {
+            match events.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        let mut sends: Vec<(usize, Option<FeedEvent>)> = Vec::new();
+        for (idx, event) in batch {
+            let Some(d) = derivers.get_mut(idx) else { continue };
+            let Some(event) = event else {
+                sends.push((idx, None));
+                continue;
+            };
+            // A feed's news keeps its order: data taken in goes out before a later status.
+            if !matches!(event, PollEvent::Snapshot { .. } | PollEvent::Names { .. }) && d.has_snapshot() {
+                sends.extend(d.flush().map(|e| (idx, Some(e))));
+                due[idx] = None;
+            }
+            sends.extend(d.take(event).map(|e| (idx, Some(e))));
+        }
+        let now = tokio::time::Instant::now();
+        for (idx, d) in derivers.iter_mut().enumerate() {
+            if !d.is_pending() {
+                continue;
+            }
+            match (d.has_snapshot(), due[idx]) {
+                (false, None) => due[idx] = Some(now + NAMES_EVERY),
+                (false, Some(at)) if at > now => {}
+                _ => {
+                    sends.extend(d.flush().map(|e| (idx, Some(e))));
+                    due[idx] = None;
+                }
+            }
+        }
+        for s in sends {
+            if out.send(s).await.is_err() {
+                return;
+            }
         }
     }
 }
+
+/// How often a feed whose names alone changed is derived again.
+const NAMES_EVERY: Duration = Duration::from_secs(1);
 
 /// One input to the loop.
 enum Msg {

@@ -84,7 +84,10 @@ pub fn warning(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         }
         (None, Some(at)) if app.is_stale() => format!(" ⚠ stale: no new data since {}", ago(app.now, at)),
         // Names missing for a while (a lookup failed; it is asked again): the data is good.
-        (None, _) => app.names_gap_note().map_or(String::new(), |n| format!(" ⚠ {}", safe(&n))),
+        (None, _) => app
+            .names_gap_note()
+            .or_else(|| app.names_note.clone())
+            .map_or(String::new(), |n| format!(" ⚠ {}", safe(&n))),
     };
     let text = truncate(&text, usize::from(area.width)).into_owned();
     let pad = usize::from(area.width).saturating_sub(width(&text));

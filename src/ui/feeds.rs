@@ -29,7 +29,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     );
     frame.render_widget(Line::styled(truncate(&title, usize::from(area.width)).into_owned(), theme.bold()), area);
     let body = Rect { y: area.y.saturating_add(1), height: area.height.saturating_sub(1), ..area };
-    let name_w = app.feed_names.iter().map(|n| crate::text::width(&n.full)).max().unwrap_or(10).clamp(10, 48) as u16;
+    let name_w = app.feed_names.iter().map(|n| crate::text::width(&n.full)).max().unwrap_or(10).clamp(10, 60) as u16;
     let name_w = name_w.min(body.width.saturating_sub(2 + 3 * (NUM_W + 1) + POLL_W + 1 + 12));
     let err_w = body.width.saturating_sub(2 + name_w + 1 + 3 * (NUM_W + 1) + POLL_W + 1);
     let widths = [
@@ -43,24 +43,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     ];
     let header = Row::new(["", "FEED", "TASKS", "MOVING", "POLLED", "CALLS/M", "ERROR"]).style(theme.header_row());
     let visible = usize::from(body.height.saturating_sub(1)).max(1);
-    // Entry 0 is "all feeds"; the picker's index counts it.
-    let first = app.picker.saturating_sub(visible - 1);
-    let total_tasks: usize = rows.iter().map(|r| r.tasks).sum();
+    // Line 0 is "All feeds"; the selection is kept by feed, so it stays on it as lines move.
+    let at = app.feeds_pane.position(&rows);
+    let first = at.saturating_sub(visible - 1);
+    // "All feeds" is every feed, whatever the search shows: it is what Enter on it picks.
+    let every = app.feeds_pane_totals();
     let all = Row::new(vec![
-        Cell::from(if app.picker == 0 { "▶" } else { " " }),
+        Cell::from(if at == 0 { "▶" } else { " " }),
         Cell::from("All feeds"),
-        Cell::from(format!("{total_tasks:>7}")),
-        Cell::from(format!("{:>7}", rows.iter().map(|r| r.in_progress).sum::<usize>())),
+        Cell::from(format!("{:>7}", every.tasks)),
+        Cell::from(format!("{:>7}", every.in_progress)),
         Cell::from(""),
-        Cell::from(format!("{:>7}", rows.iter().map(|r| r.calls).sum::<u32>())),
+        Cell::from(format!("{:>7}", every.calls)),
         Cell::from(""),
     ]);
     let lines = std::iter::once(all).chain(rows.iter().enumerate().map(|(n, r)| {
         let name = &app.feed_names[r.feed];
         let error = r.error.as_deref().map_or(String::new(), |e| safe(e).into_owned());
         Row::new(vec![
-            Cell::from(if app.picker == n + 1 { "▶" } else { " " }),
-            Cell::from(truncate(&safe(&name.full), usize::from(name_w)).into_owned()),
+            Cell::from(if at == n + 1 { "▶" } else { " " }),
+            Cell::from(safe(&name.fit_full(usize::from(name_w))).into_owned()),
             Cell::from(format!("{:>7}", r.tasks)),
             Cell::from(format!("{:>7}", r.in_progress)),
             Cell::from(r.last_poll.map_or("never".into(), |at| ago(app.now, at))),
@@ -68,7 +70,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             Cell::from(Span::styled(truncate(&error, usize::from(err_w)).into_owned(), theme.error())),
         ])
     }));
-    let lines = lines.enumerate().skip(first).take(visible).map(|(n, row)| match n == app.picker {
+    let lines = lines.enumerate().skip(first).take(visible).map(|(n, row)| match n == at {
         true => row.style(theme.selected_row()),
         false => row,
     });

@@ -43,7 +43,8 @@ impl Areas {
 
 /// The layout for `area`; shared by drawing and by the event loop (clicks, paging).
 pub fn layout(area: Rect, app: &App) -> Areas {
-    let warning = app.poll.failure.is_some() || app.is_stale() || app.names_gap_note().is_some();
+    let warning =
+        app.poll.failure.is_some() || app.is_stale() || app.names_gap_note().is_some() || app.names_note.is_some();
     let detail = app.detail_open && area.height >= MIN_HEIGHT + 8;
     // The pane takes up to its height, leaving the table at least a few rows.
     let detail_h = DETAIL_HEIGHT.min(area.height.saturating_sub(8));

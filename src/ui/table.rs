@@ -87,9 +87,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     let (longest_name, longest) = app.longest_name_and_bucket();
     // With several feeds, a feed column after the AMI ID.
-    let labels: &[crate::app::feeds::FeedName] = if app.multi_feed() { &app.feed_names } else { &[] };
-    let region_w = labels.iter().map(|l| l.width()).max().unwrap_or(0).clamp(0, 28) as u16;
-    let region_w = if labels.is_empty() { 0 } else { region_w.max(6) };
+    let names: &[crate::app::feeds::FeedName] = if app.multi_feed() { &app.feed_names } else { &[] };
+    let region_w = names.iter().map(|l| l.width()).max().unwrap_or(0).clamp(0, 28) as u16;
+    let region_w = if names.is_empty() { 0 } else { region_w.max(6) };
+    let labels = crate::app::feeds::FeedName::column(names, usize::from(region_w));
     let cols = columns(
         area.width.saturating_sub(region_w + u16::from(region_w > 0)),
         longest.min(usize::from(u16::MAX)) as u16,
@@ -130,8 +131,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             Cell::from(safe(t.ami_id.as_deref().unwrap_or("(no AMI ID)")).into_owned()),
         ];
         if region_w > 0 {
-            let label = labels[i.feed()].fit(usize::from(region_w));
-            cells.push(Cell::from(safe(&label).into_owned()));
+            cells.push(Cell::from(safe(&labels[i.feed()]).into_owned()));
         }
         if let Some(w) = cols.name {
             cells.push(name_cell(app, i, usize::from(w), theme));
