@@ -56,8 +56,9 @@ pub struct Cli {
     #[arg(long, help_heading = "Mode")]
     pub partial: bool,
 
-    /// With --once --output json: add each AMI's Name (ec2:DescribeImages). The table and CSV
-    /// always have a name column; without this the JSON is exactly the AWS CLI's.
+    /// With --once --output json: add each AMI's Name and SizeGiB (ec2:DescribeImages). The
+    /// table and CSV always have name and size columns; without this the JSON is exactly the
+    /// AWS CLI's.
     #[arg(long, help_heading = "Mode")]
     pub with_names: bool,
 
@@ -707,6 +708,26 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_quotas_are_whole_gb_in_range_and_total() {
+        assert_eq!(parse_store_quota("600"), Ok(600));
+        assert_eq!(parse_store_quota(" 1200 "), Ok(1200));
+        for bad in ["0", "-5", "1.5", "", "1000001", "600GB", "\u{1b}[2J"] {
+            let e = parse_store_quota(bad).unwrap_err();
+            assert!(e.contains("not a store quota") && !e.contains('\u{1b}'), "{bad:?}: {e}");
+        }
+        assert!(parse_gb_per_sec("0").is_err() && parse_gb_per_sec("NaN").is_err() && parse_gb_per_sec("inf").is_err());
+        assert_eq!(parse_gb_per_sec("0.5"), Ok(0.5));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn store_quota_parsing_is_total(s in ".*") {
+            let _ = parse_store_quota(&s);
+            let _ = parse_gb_per_sec(&s);
+        }
+    }
 
     #[test]
     fn durations_are_total_and_bounded() {

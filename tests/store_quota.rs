@@ -103,3 +103,116 @@ async fn marketplace_amis_are_refused_for_good() {
     assert!(ec2::export::explain(&e, &ami).contains("refused for good"));
     assert!(h.in_progress("us-east-1").is_empty());
 }
+
+/// The dashboard's state after one real poll and one real name lookup.
+async fn dashboard(h: &SimHandle, quota: u64) -> amiwatch::app::App {
+    use amiwatch::app::App;
+    use amiwatch::ec2::PollEvent;
+    use std::sync::Arc;
+    let ec2 = client(h);
+    let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
+    let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let lookup = ec2::images::look_up(&ec2, &ids).await;
+    assert!(lookup.error.is_none(), "{:?}", lookup.error);
+    let missing: Vec<String> = ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+    let mut app = App::new(Vec::new(), Duration::from_secs(5), Utc::now());
+    app.store_quota = quota;
+    let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: Utc::now(), next_token: None });
+    app.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 });
+    app.apply(0, PollEvent::Names { found: lookup.found.into_iter().map(Arc::new).collect(), missing });
+    app
+}
+
+/// The first line of the dashboard drawn at `w` columns.
+fn header_line(app: &mut amiwatch::app::App, w: u16) -> String {
+    use ratatui::{Terminal, backend::TestBackend};
+    let mut term = Terminal::new(TestBackend::new(w, 20)).unwrap();
+    app.color = false;
+    app.set_table_body(amiwatch::ui::layout(ratatui::layout::Rect::new(0, 0, w, 20), app).table_body());
+    term.draw(|f| amiwatch::ui::render(app, f)).unwrap();
+    term.backend().to_string().lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_header_shows_the_sum_of_the_sizes_in_flight_as_the_endpoint_knows_them() {
+    // Over a few accounts, both cases: every size known, and a deregistered AMI in progress.
+    let (mut exact, mut plus) = (0, 0);
+    for seed in 1..=12u64 {
+        let config = SimConfig { tasks: 80, moving: Some(6), seed, frozen: true, ..SimConfig::default() };
+        let h = endpoint(config).await;
+        let truth = h.in_progress("us-east-1");
+        assert_eq!(truth.len(), 6);
+        let known: u64 = truth.iter().filter(|m| !m.deregistered).map(|m| m.size_gb).sum();
+        let unknown = truth.iter().any(|m| m.deregistered);
+        // Some accounts hold more than this, some less: the mark follows the truth.
+        let quota = 700;
+        let mut app = dashboard(&h, quota).await;
+        let plus_sign = if unknown { "+" } else { "" };
+        let want = format!("{known}{plus_sign} of {quota} GB in flight");
+        let header = header_line(&mut app, 160);
+        assert!(header.contains(&format!(" {want} ")), "seed {seed}: {header:?} should say {want:?}");
+        assert_eq!(header.contains("⚠ full"), known >= quota, "seed {seed}: {header:?}");
+        if unknown { plus += 1 } else { exact += 1 }
+    }
+    assert!(exact > 0 && plus > 0, "both cases seen: {exact} exact, {plus} with unknown sizes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_quota_flag_sets_the_figure_the_header_measures_against() {
+    let h = endpoint(SimConfig { tasks: 80, moving: Some(6), seed: 3, frozen: true, ..SimConfig::default() }).await;
+    let known: u64 = h.in_progress("us-east-1").iter().filter(|m| !m.deregistered).map(|m| m.size_gb).sum();
+    assert!(known > 1, "the scenario has sizes in flight");
+    let full = amiwatch::cli::parse_store_quota(&known.to_string()).unwrap();
+    let mut app = dashboard(&h, full).await;
+    let header = header_line(&mut app, 160);
+    assert!(header.contains(&format!(" of {full} GB in flight ⚠ full")), "at the quota: {header:?}");
+    let mut app = dashboard(&h, known + 1).await;
+    let header = header_line(&mut app, 160);
+    assert!(header.contains(&format!(" of {} GB in flight ", known + 1)) && !header.contains("full"), "{header:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_prints_each_amis_size_in_the_table_csv_and_json_with_names() {
+    let seed = 21;
+    let h = endpoint(SimConfig { tasks: 40, seed, frozen: true, ..SimConfig::default() }).await;
+    let truth = |ami: &str| {
+        let r = record_of(ami, seed, Utc::now());
+        let gone = matches!(r.state, SimState::Deregistered(_));
+        (!gone).then(|| r.volumes.iter().map(|v| u64::from(v.2)).sum::<u64>())
+    };
+    let (code, json, err, _) = common::amiwatch_at(h.url(), &["--once", "-o", "json", "--with-names"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = doc["StoreImageTaskResults"].as_array().unwrap();
+    assert_eq!(rows.len(), 40);
+    let (mut sized, mut unsized_) = (0, 0);
+    for r in rows {
+        let ami = r["AmiId"].as_str().unwrap();
+        match truth(ami) {
+            Some(gb) => {
+                assert_eq!(r["SizeGiB"].as_u64(), Some(gb), "{ami}");
+                sized += 1;
+            }
+            None => {
+                assert!(r.get("SizeGiB").is_none(), "a deregistered AMI has no size: {r}");
+                unsized_ += 1;
+            }
+        }
+    }
+    assert!(sized > 0 && unsized_ > 0, "{sized} sized, {unsized_} deregistered");
+    let (_, plain, _, _) = common::amiwatch_at(h.url(), &["--once", "-o", "json"]);
+    assert!(!plain.contains("SizeGiB"), "the CLI's exact shape without --with-names");
+    let (_, csv, _, _) = common::amiwatch_at(h.url(), &["--once", "-o", "csv"]);
+    let mut lines = csv.lines();
+    // The last column (a failure reason before it may hold a quoted comma).
+    assert!(lines.next().unwrap().ends_with(",name,size_gib"));
+    for line in lines {
+        let ami = line.split(',').next().unwrap();
+        let want = truth(ami).map_or(String::new(), |gb| gb.to_string());
+        assert_eq!(line.rsplit(',').next().unwrap(), want, "{line}");
+    }
+    let (_, table, _, _) = common::amiwatch_at(h.url(), &["--once"]);
+    assert!(table.lines().next().unwrap().contains("SIZE GB"), "{table}");
+}

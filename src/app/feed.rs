@@ -40,6 +40,37 @@ pub struct FeedData {
     pub longest_bucket: usize,
     /// Tasks in progress (latest per AMI).
     pub in_progress: usize,
+    /// Per task, its AMI's size in GB when `DescribeImages` told it.
+    sizes: Vec<Option<u64>>,
+    /// What the AMIs in progress hold of the store quota; `None` until `DescribeImages` has
+    /// told any size (without names nothing is known of it).
+    pub in_flight: Option<InFlight>,
+}
+
+/// What the AMIs being stored hold of a feed's store quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InFlight {
+    /// The sum of the known sizes, GB.
+    pub gb: u64,
+    /// AMIs in progress whose size is not known (deregistered, or not looked up yet).
+    pub unknown: usize,
+}
+
+impl InFlight {
+    /// `340` or `340+` (some size unknown).
+    pub fn amount(self) -> String {
+        format!("{}{}", self.gb, if self.unknown > 0 { "+" } else { "" })
+    }
+
+    /// `340+ of 600 GB in flight`.
+    pub fn text(self, quota: u64) -> String {
+        format!("{} of {quota} GB in flight", self.amount())
+    }
+
+    /// At or over the quota: EC2 refuses new exports now.
+    pub fn is_full(self, quota: u64) -> bool {
+        self.gb >= quota
+    }
 }
 
 impl FeedData {
@@ -75,6 +106,19 @@ impl FeedData {
             tasks.iter().filter_map(|t| t.bucket.as_deref()).map(crate::text::width).max().unwrap_or(0);
         let estimates = tasks.iter().map(|t| history.estimate(t, snapshot.fetched_at)).collect();
         let in_progress = latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()).count();
+        let size_of = |t: &StoreTask| match names.get(t.ami_id.as_deref()?)? {
+            Naming::Known(info) => info.size_gib(),
+            Naming::Deregistered => None,
+        };
+        let sizes: Vec<Option<u64>> = if names.is_empty() { Vec::new() } else { tasks.iter().map(size_of).collect() };
+        let mut in_flight = InFlight::default();
+        for &i in latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()) {
+            match sizes.get(i as usize).copied().flatten() {
+                Some(gb) => in_flight.gb += gb,
+                None => in_flight.unknown += 1,
+            }
+        }
+        let in_flight = (!names.is_empty()).then_some(in_flight);
         let buckets = bucket_counts(latest.iter().map(|&i| &tasks[i as usize]));
         let buckets_all = bucket_counts(tasks.iter());
         Self {
@@ -87,6 +131,8 @@ impl FeedData {
             longest_name,
             longest_bucket,
             in_progress,
+            sizes,
+            in_flight,
             snapshot,
             names,
             history,
@@ -104,6 +150,11 @@ impl FeedData {
 
     pub fn estimate(&self, i: u32) -> Option<Estimate> {
         self.estimates.get(i as usize).copied().flatten()
+    }
+
+    /// The size in GB of task `i`'s AMI, when known.
+    pub fn size(&self, i: u32) -> Option<u64> {
+        self.sizes.get(i as usize).copied().flatten()
     }
 
     /// The lowercased name of task `i`'s AMI, for sorting.

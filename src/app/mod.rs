@@ -219,11 +219,36 @@ pub struct App {
     pub names_note: Option<String>,
     /// Whether `x` may export a failed task again (`--allow-retry`).
     pub allow_retry: bool,
+    /// The account's store quota in GB (`--store-quota`), per feed.
+    pub store_quota: u64,
     /// The retry waiting for confirmation.
     pub confirm: Option<RetryPlan>,
 }
 
+/// The store quota in the current EC2 guide, GB.
+pub const DEFAULT_STORE_QUOTA: u64 = 600;
+
 impl App {
+    /// What the fullest feed holds of its store quota (the header's figure): the feed and
+    /// its AMIs in flight. `None` before any data.
+    pub fn fullest_feed(&self) -> Option<(usize, feed::InFlight)> {
+        let with_data = self.feeds.iter().enumerate().filter_map(|(n, f)| f.data.as_ref()?.in_flight.map(|i| (n, i)));
+        // The most GB, then the most unknown, then the first given.
+        with_data.min_by_key(|(n, i)| (std::cmp::Reverse((i.gb, i.unknown)), *n))
+    }
+
+    /// The header's text for the store quota: `340+ of 600 GB in flight`, with the fullest
+    /// feed named when there are several; whether that feed is full.
+    pub fn in_flight_header(&self) -> Option<(String, bool)> {
+        let (n, i) = self.fullest_feed()?;
+        let text = i.text(self.store_quota);
+        let text = match self.multi_feed() {
+            true => format!("{text} (fullest: {})", self.feed_names[n].fit(24)),
+            false => text,
+        };
+        Some((text, i.is_full(self.store_quota)))
+    }
+
     /// A dashboard over these feeds (at least one).
     pub fn new(feeds: Vec<Arc<FeedInfo>>, interval: Duration, now: DateTime<Utc>) -> Self {
         let feeds: Vec<FeedState> = match feeds.is_empty() {
@@ -258,6 +283,7 @@ impl App {
             table_body: Rect::default(),
             color: true,
             notify: NotifyMode::default(),
+            store_quota: DEFAULT_STORE_QUOTA,
             alerts: Vec::new(),
             toast: None,
             names_note: None,
@@ -859,6 +885,8 @@ impl App {
             (SortKey::Progress, true) => "highest first",
             (SortKey::State, false) => "in progress, completed, failed",
             (SortKey::State, true) => "failed, completed, in progress",
+            (SortKey::Size, false) => "smallest first",
+            (SortKey::Size, true) => "largest first",
             (_, false) => "A-Z",
             (_, true) => "Z-A",
         };

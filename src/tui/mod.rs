@@ -49,6 +49,7 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
     let mut app = App::new(infos, cli.interval, Utc::now()).with_filters(state, selection.buckets.first().cloned());
     app.notify = cli.notify;
     app.allow_retry = cli.allow_retry;
+    app.store_quota = cli.store_quota;
     // Only with --allow-retry does the loop hold the clients it would write with: without
     // it, no code path can send anything but Describe calls.
     let writers: Option<Vec<crate::ec2::Ec2>> = cli.allow_retry.then(|| feeds.iter().map(|f| f.ec2.clone()).collect());

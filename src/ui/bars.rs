@@ -15,6 +15,17 @@ use crate::text::{safe, truncate, width};
 /// Name, source, freshness, polling sign, interval.
 pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut right = Vec::new();
+    // The store quota: how full the (fullest) feed is; marked when EC2 refuses exports now.
+    if let Some((text, full)) = app.in_flight_header() {
+        match full {
+            true => {
+                right.push(Span::styled(text, theme.warning()));
+                right.push(Span::styled(" ⚠ full", theme.warning()));
+            }
+            false => right.push(Span::raw(text)),
+        }
+        right.push(Span::styled(" · ", theme.dim()));
+    }
     if app.poll.polling {
         right.push(Span::styled("⟳ polling ", theme.key()));
     }
