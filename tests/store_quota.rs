@@ -216,3 +216,133 @@ async fn once_prints_each_amis_size_in_the_table_csv_and_json_with_names() {
     let (_, table, _, _) = common::amiwatch_at(h.url(), &["--once"]);
     assert!(table.lines().next().unwrap().contains("SIZE GB"), "{table}");
 }
+
+/// Polls the endpoint through the real SDK every `step` of its clock, `polls` times, and feeds
+/// each snapshot (with names, as the poller does) to a feed's deriver; the last data.
+async fn watch(h: &SimHandle, quota: u64, step: Duration, polls: usize) -> std::sync::Arc<amiwatch::app::FeedData> {
+    use amiwatch::app::{Deriver, FeedEvent};
+    use amiwatch::ec2::PollEvent;
+    use std::sync::Arc;
+    let ec2 = client(h);
+    let mut deriver = Deriver::with_quota(quota);
+    let mut last = None;
+    let mut named = false;
+    let mut at = Utc::now();
+    for _ in 0..polls {
+        let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
+        if !named {
+            let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+            ids.sort();
+            ids.dedup();
+            let lookup = ec2::images::look_up(&ec2, &ids).await;
+            let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+            deriver.apply(PollEvent::Names { found: lookup.found.into_iter().map(Arc::new).collect(), missing });
+            named = true;
+        }
+        // The snapshot's time is the endpoint's clock, stepped: the estimate sees its pace.
+        let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: at, next_token: None });
+        let ev = PollEvent::Snapshot { snapshot, next_in: step, slowed: false, requests: 1 };
+        if let FeedEvent::Data { data, .. } = deriver.apply(ev) {
+            last = Some(data);
+        }
+        h.advance(step);
+        at += chrono::Duration::from_std(step).unwrap();
+    }
+    // The last poll's data is as of the clock before the last step.
+    h.advance(Duration::ZERO);
+    last.expect("data")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throughput_converges_on_the_endpoints_rate() {
+    // 0.1 GB a second per export: 6 GB a minute each.
+    let rate = 0.1;
+    // An account where nothing else moves, so the exports started here are all there is.
+    let mut found = None;
+    for seed in 1..=30u64 {
+        let config = SimConfig {
+            tasks: 60,
+            moving: Some(0),
+            seed,
+            frozen: true,
+            gb_per_sec: Some(rate),
+            ..SimConfig::default()
+        };
+        let h = endpoint(config).await;
+        if h.in_progress("us-east-1").is_empty() {
+            found = Some((h, seed));
+            break;
+        }
+    }
+    let (h, seed) = found.expect("an account with nothing in progress");
+    let ec2 = client(&h);
+    // Two exports of 100 to 230 GB: 17 to 38 minutes each at this rate, longer than the
+    // 15-minute window, so both move all through it.
+    let size = |a: &String| record_of(a, seed, Utc::now()).volumes.iter().map(|v| v.2).sum::<u32>();
+    let picked: Vec<String> =
+        exportable(&h, &ec2, seed).await.into_iter().filter(|a| (100..=230).contains(&size(a))).take(2).collect();
+    assert_eq!(picked.len(), 2);
+    for ami in &picked {
+        ec2::export::create_store_image_task(&ec2, ami, "amiwatch-demo").await.unwrap();
+    }
+    let data = watch(&h, 600, Duration::from_secs(60), 16).await;
+    let truth = h.in_progress("us-east-1");
+    assert_eq!(truth.len(), 2, "both still moving");
+    let basis = data.plan.basis.expect("a throughput after a few polls");
+    let want = rate * 60.0 * 2.0;
+    let err = (basis.gb_per_min - want).abs() / want;
+    assert!(err < 0.10, "{:.2} GB/min against the endpoint's {want:.2} ({:.1}% off)", basis.gb_per_min, err * 100.0);
+    assert_eq!(basis.polls, 15, "measured over the last 15 minutes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_tasks_start_and_all_finish_about_when_the_endpoint_says() {
+    // Exports in progress beyond a 300 GB quota wait in the service's queue.
+    let rate = 0.1;
+    let mut checked = 0;
+    for seed in 1..=10u64 {
+        let config = SimConfig {
+            tasks: 60,
+            moving: Some(6),
+            seed,
+            frozen: true,
+            gb_per_sec: Some(rate),
+            store_quota_gb: Some(300),
+            ..SimConfig::default()
+        };
+        let h = endpoint(config).await;
+        let data = watch(&h, 300, Duration::from_secs(60), 16).await;
+        // The truth as of the last poll, a step before the endpoint's clock now.
+        let truth: Vec<_> = h.in_progress("us-east-1");
+        let queued = truth.iter().filter(|m| m.starts_in_secs > 120.0 && !m.deregistered).count();
+        // An export that will fail ends early, which no estimate can know.
+        let unknowable = truth.iter().any(|m| m.deregistered || m.will_fail);
+        if unknowable || queued == 0 || data.plan.basis.is_none() {
+            continue;
+        }
+        let step = 60.0;
+        let tasks = data.tasks();
+
+        for m in &truth {
+            let i =
+                tasks.iter().position(|t| t.ami_id.as_deref() == Some(&m.ami) && t.is_in_progress()).unwrap() as u32;
+            let p = data.task_plan(i).expect("a plan for each sized task");
+            let (start, end) = (m.starts_in_secs + step, m.ends_in_secs + step);
+            if start > 120.0 {
+                let got = p.starts_in_min * 60.0;
+                assert!(
+                    (got - start).abs() <= 0.15 * start,
+                    "seed {seed} {}: starts in {got:.0}s, truth {start:.0}s",
+                    m.ami
+                );
+            }
+            let got = p.done_in_min * 60.0;
+            assert!((got - end).abs() <= 0.15 * end, "seed {seed} {}: done in {got:.0}s, truth {end:.0}s", m.ami);
+        }
+        let all = truth.iter().map(|m| m.ends_in_secs + step).fold(0.0, f64::max);
+        let got = data.plan.all_done_in_min.expect("every size known") * 60.0;
+        assert!((got - all).abs() <= 0.15 * all, "seed {seed}: all done in {got:.0}s, truth {all:.0}s");
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} accounts had a queue to check");
+}

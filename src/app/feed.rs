@@ -13,6 +13,7 @@ use crate::ec2::{PollEvent, Snapshot};
 use crate::eta::{Estimate, History};
 use crate::image::Naming;
 use crate::task::{StoreTask, TaskKey, TaskState};
+use crate::throughput::{Plan, TaskPlan, Throughput};
 
 /// What `DescribeImages` said of a feed's AMIs, by AMI ID.
 pub type Names = HashMap<String, Naming>;
@@ -42,6 +43,8 @@ pub struct FeedData {
     pub in_progress: usize,
     /// Per task, its AMI's size in GB when `DescribeImages` told it.
     sizes: Vec<Option<u64>>,
+    /// Time left from sizes and the feed's throughput ([`crate::throughput`]), as of the snapshot.
+    pub plan: Arc<Plan>,
     /// What the AMIs in progress hold of the store quota; `None` until `DescribeImages` has
     /// told any size (without names nothing is known of it).
     pub in_flight: Option<InFlight>,
@@ -76,6 +79,11 @@ impl InFlight {
 impl FeedData {
     /// Derives everything from a snapshot, its names, and the history that includes it.
     pub fn build(snapshot: Arc<Snapshot>, names: Arc<Names>, history: Arc<History>) -> Self {
+        Self::build_with(snapshot, names, history, Arc::new(Plan::default()))
+    }
+
+    /// As [`FeedData::build`], with the throughput's plan for this snapshot.
+    pub fn build_with(snapshot: Arc<Snapshot>, names: Arc<Names>, history: Arc<History>, plan: Arc<Plan>) -> Self {
         let tasks = &snapshot.tasks;
         let mut order: Vec<u32> = (0..tasks.len() as u32).collect();
         // Newest first, then by AMI ID: the first task seen of an AMI is its latest, and the
@@ -106,11 +114,8 @@ impl FeedData {
             tasks.iter().filter_map(|t| t.bucket.as_deref()).map(crate::text::width).max().unwrap_or(0);
         let estimates = tasks.iter().map(|t| history.estimate(t, snapshot.fetched_at)).collect();
         let in_progress = latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()).count();
-        let size_of = |t: &StoreTask| match names.get(t.ami_id.as_deref()?)? {
-            Naming::Known(info) => info.size_gib(),
-            Naming::Deregistered => None,
-        };
-        let sizes: Vec<Option<u64>> = if names.is_empty() { Vec::new() } else { tasks.iter().map(size_of).collect() };
+        let sizes: Vec<Option<u64>> =
+            if names.is_empty() { Vec::new() } else { tasks.iter().map(|t| size_of(&names, t)).collect() };
         let mut in_flight = InFlight::default();
         for &i in latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()) {
             match sizes.get(i as usize).copied().flatten() {
@@ -133,6 +138,7 @@ impl FeedData {
             in_progress,
             sizes,
             in_flight,
+            plan,
             snapshot,
             names,
             history,
@@ -187,9 +193,23 @@ impl FeedData {
         }
     }
 
-    /// When this feed's tasks in progress should be done, the latest of them.
+    /// When task `i` should be done: from sizes and the feed's throughput when its size is
+    /// known and the throughput measured, else from its own progress ([`FeedData::estimate`]).
     pub fn done_at(&self, i: u32) -> Option<DateTime<Utc>> {
+        if let Some(p) = self.task_plan(i) {
+            let ms = (p.done_in_min * 60_000.0).round() as i64;
+            return Some(self.snapshot.fetched_at + chrono::Duration::milliseconds(ms));
+        }
         Some(self.snapshot.fetched_at + self.estimate(i)?.left)
+    }
+
+    /// Task `i`'s place in the throughput's plan (when it starts moving, when it ends).
+    pub fn task_plan(&self, i: u32) -> Option<TaskPlan> {
+        let t = self.tasks().get(i as usize)?;
+        if self.plan.tasks.is_empty() || !t.is_in_progress() {
+            return None;
+        }
+        self.plan.tasks.get(&t.key()).copied()
     }
 }
 
@@ -233,16 +253,26 @@ pub enum FeedEvent {
 /// names across snapshots, and derives a new [`FeedData`] when either changes.
 #[derive(Debug, Clone, Default)]
 pub struct Deriver {
+    /// The store quota the plan of queued tasks assumes (`--store-quota`), if any.
+    pub quota_gb: Option<u64>,
     history: History,
+    throughput: Throughput,
     names: Arc<Names>,
     data: Option<Arc<FeedData>>,
 }
 
 impl Deriver {
+    /// A deriver whose plan of queued tasks assumes this store quota (GB).
+    pub fn with_quota(gb: u64) -> Self {
+        Self { quota_gb: Some(gb), ..Self::default() }
+    }
+
     pub fn apply(&mut self, event: PollEvent) -> FeedEvent {
         match event {
             PollEvent::Snapshot { snapshot, next_in, slowed, requests } => {
                 self.history.record(&snapshot.tasks, snapshot.fetched_at);
+                let names = &self.names;
+                self.throughput.record(&snapshot.tasks, snapshot.fetched_at, |t| size_of(names, t));
                 let ended = match &self.data {
                     Some(before) => endings(before.tasks(), &snapshot.tasks),
                     None => Vec::new(),
@@ -269,9 +299,19 @@ impl Deriver {
     }
 
     fn derive(&mut self, snapshot: Arc<Snapshot>) -> Arc<FeedData> {
-        let data = Arc::new(FeedData::build(snapshot, self.names.clone(), Arc::new(self.history.clone())));
+        let names = &self.names;
+        let plan = Arc::new(self.throughput.plan(&snapshot.tasks, self.quota_gb, |t| size_of(names, t)));
+        let data = Arc::new(FeedData::build_with(snapshot, self.names.clone(), Arc::new(self.history.clone()), plan));
         self.data = Some(data.clone());
         data
+    }
+}
+
+/// The size in GB of a task's AMI, when `DescribeImages` told it.
+fn size_of(names: &Names, t: &StoreTask) -> Option<u64> {
+    match names.get(t.ami_id.as_deref()?)? {
+        Naming::Known(info) => info.size_gib(),
+        Naming::Deregistered => None,
     }
 }
 

@@ -229,6 +229,12 @@ pub struct App {
 pub const DEFAULT_STORE_QUOTA: u64 = 600;
 
 impl App {
+    /// Sets the store quota: the header's measure, and what the plan of queued tasks assumes.
+    pub fn set_store_quota(&mut self, gb: u64) {
+        self.store_quota = gb;
+        self.derivers.iter_mut().for_each(|d| d.quota_gb = Some(gb));
+    }
+
     /// What the fullest feed holds of its store quota (the header's figure): the feed and
     /// its AMIs in flight. `None` before any data.
     pub fn fullest_feed(&self) -> Option<(usize, feed::InFlight)> {
@@ -267,7 +273,7 @@ impl App {
             parts: vec![Part::default(); n],
             changed: vec![false; n],
             merged_for: None,
-            derivers: (0..n).map(|_| Deriver::default()).collect(),
+            derivers: (0..n).map(|_| Deriver::with_quota(DEFAULT_STORE_QUOTA)).collect(),
             feeds,
             view: View::default(),
             filters: Filters::default(),

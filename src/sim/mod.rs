@@ -90,12 +90,18 @@ impl Default for SimConfig {
 }
 
 /// One export in progress as the endpoint knows it ([`SimHandle::in_progress`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InFlight {
     pub ami: String,
     pub size_gb: u64,
     pub deregistered: bool,
     pub progress: u8,
+    /// The endpoint's own schedule, seconds from now: when it starts moving (0 when it moves
+    /// now) and when it ends (completes, or fails).
+    pub starts_in_secs: f64,
+    pub ends_in_secs: f64,
+    /// Whether it will fail before it completes (its end is then its failure).
+    pub will_fail: bool,
 }
 
 /// Counters a test or a benchmark reads to check how many calls a client made.
@@ -266,6 +272,11 @@ impl SimHandle {
                 size_gb: images::size_gb(&t.ami_id, s.config.seed, s.clock.base()),
                 deregistered: images::image_of(&t.ami_id, s.config.seed, s.clock.base()).is_none(),
                 progress: t.status_at(now).progress,
+                starts_in_secs: (t.secs_from(now) + t.wait_secs).max(0.0),
+                ends_in_secs: t.secs_from(now)
+                    + t.wait_secs
+                    + t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0,
+                will_fail: t.fail_at.is_some(),
             })
             .collect()
     }

@@ -115,6 +115,11 @@ impl SimTask {
         format!("{}.bin", self.ami_id)
     }
 
+    /// Seconds from `now` to the task's start (negative once it has started).
+    pub fn secs_from(&self, now: DateTime<Utc>) -> f64 {
+        (self.start - now).num_milliseconds() as f64 / 1000.0
+    }
+
     pub fn status_at(&self, now: DateTime<Utc>) -> SimStatus {
         let elapsed = (now - self.start).num_milliseconds() as f64 / 1000.0 - self.wait_secs;
         let pct = (elapsed / self.duration_secs * 100.0).clamp(0.0, 100.0) as u8;

@@ -141,6 +141,23 @@ fn image_lines(app: &App, i: RowRef, lines: &mut Vec<Line<'static>>, theme: &The
 
 fn speed_line(app: &App, i: RowRef, label: Span<'static>) -> Line<'static> {
     // Counted down from the poll the estimate was made at, as the table's LEFT is.
+    let data = app.data(i);
+    if let (Some(p), Some(basis), Some(left)) = (data.task_plan(i.task), data.plan.basis, app.time_left(i)) {
+        let done = (app.now + left).with_timezone(&Local).format("%H:%M");
+        let left = duration_short(left.num_seconds());
+        let starts_at = data.snapshot.fetched_at + chrono::Duration::seconds((p.starts_in_min * 60.0) as i64);
+        let starts = (starts_at - app.now).num_seconds();
+        let when = match starts > 0 {
+            true => format!("starts in ~{}, ~{left} left, done about {done} local", duration_short(starts)),
+            false => format!("~{left} left, done about {done} local"),
+        };
+        let polls = if basis.polls == 1 { "1 poll".to_string() } else { format!("{} polls", basis.polls) };
+        let text = format!(
+            "{when} · from sizes: the feed stores {:.1} GB/min (over {polls}), {:.0} GB left in flight",
+            basis.gb_per_min, basis.gb_left
+        );
+        return Line::from(vec![label, Span::raw(text)]);
+    }
     let text = match (app.estimate(i), app.time_left(i)) {
         (Some(e), Some(left)) => {
             let how = if e.observed { "observed while watching" } else { "average since it started" };
