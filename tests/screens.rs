@@ -319,3 +319,33 @@ fn store_quota_per_feed_in_the_header_and_the_feeds_pane() {
     a.handle(Action::OpenFeedPicker);
     insta::assert_snapshot!("store_quota_feeds_pane", screen(&mut a, 160, 12));
 }
+
+#[test]
+fn detail_of_a_queued_task_says_when_it_starts_and_what_that_stands_on() {
+    use TaskState::*;
+    let at = |mins: i64, progress: &[u8; 4]| {
+        let tasks = vec![
+            task(0xa9, 20, "acme-ami-archive", InProgress, progress[0], None),
+            task(0xa1, 30, "acme-ami-archive", InProgress, progress[1], None),
+            task(0xa2, 40, "golden-images-prod", InProgress, progress[2], None),
+            task(0xa3, 95, "acme-ami-archive", InProgress, progress[3], None),
+        ];
+        let snapshot =
+            Arc::new(Snapshot { tasks, fetched_at: now() - ChronoDuration::minutes(mins), next_token: None });
+        PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 }
+    };
+    let mut a = App::new(vec![feed("demo", "us-east-1", None)], Duration::from_secs(5), now());
+    a.color = false;
+    a.set_store_quota(300);
+    // Sizes: a9 108 GB (waiting at 0%), a1 208, a2 8, a3 108: 324 GB held, over the quota.
+    let first = at(10, &[0, 2, 30, 70]);
+    if let PollEvent::Snapshot { snapshot, .. } = &first {
+        let tasks = snapshot.tasks.clone();
+        a.apply(0, first);
+        a.apply(0, names_sized(&tasks, 8));
+    }
+    a.apply(0, at(5, &[0, 7, 60, 80]));
+    a.apply(0, at(0, &[0, 12, 95, 90]));
+    a.handle(Action::Confirm);
+    insta::assert_snapshot!(screen(&mut a, 140, 30));
+}
