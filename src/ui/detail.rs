@@ -158,7 +158,7 @@ fn basis_text(app: &App, i: RowRef) -> Option<String> {
 fn speed_line(app: &App, i: RowRef, label: Span<'static>) -> Line<'static> {
     // Counted down from the poll the estimate was made at, as the table's LEFT is.
     let data = app.data(i);
-    if let (Some(p), Some(basis), Some(left)) = (data.task_plan(i.task), data.plan.basis, app.time_left(i)) {
+    if let (Some(p), Some(_), Some(left)) = (data.task_plan(i.task), data.plan.basis, app.time_left(i)) {
         let done = (app.now + left).with_timezone(&Local).format("%H:%M");
         let left = duration_short(left.num_seconds());
         let starts_at = data.snapshot.fetched_at + chrono::Duration::seconds((p.starts_in_min * 60.0) as i64);
