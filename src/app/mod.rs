@@ -246,13 +246,20 @@ impl App {
     /// The header's text for the store quota: `340+ of 600 GB in flight`, with the fullest
     /// feed named when there are several; whether that feed is full.
     pub fn in_flight_header(&self) -> Option<(String, bool)> {
-        let (n, i) = self.fullest_feed()?;
-        let text = i.text(self.store_quota);
-        let text = match self.multi_feed() {
-            true => format!("{text} (fullest: {})", self.feed_names[n].fit(24)),
-            false => text,
+        let (text, fullest, full) = self.in_flight_parts()?;
+        let text = match fullest {
+            Some(name) => format!("{text} (fullest: {name})"),
+            None => text,
         };
-        Some((text, i.is_full(self.store_quota)))
+        Some((text, full))
+    }
+
+    /// The parts of [`App::in_flight_header`]: the figure, the fullest feed's name when there
+    /// are several feeds (the header leaves it out when the room is short), whether it is full.
+    pub fn in_flight_parts(&self) -> Option<(String, Option<String>, bool)> {
+        let (n, i) = self.fullest_feed()?;
+        let name = self.multi_feed().then(|| self.feed_names[n].fit(24));
+        Some((i.text(self.store_quota), name, i.is_full(self.store_quota)))
     }
 
     /// A dashboard over these feeds (at least one).

@@ -16,7 +16,14 @@ use crate::text::{safe, truncate, width};
 pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut right = Vec::new();
     // The store quota: how full the (fullest) feed is; marked when EC2 refuses exports now.
-    if let Some((text, full)) = app.in_flight_header() {
+    // The fullest feed's name gives way first when the source needs the room.
+    if let Some((text, fullest, full)) = app.in_flight_parts() {
+        let source_w = width(&app.source) + 12;
+        let named = fullest.map(|n| format!("{text} (fullest: {})", safe(&n)));
+        let text = match named {
+            Some(t) if width(&t) + 45 + source_w <= usize::from(area.width) => t,
+            _ => text,
+        };
         match full {
             true => {
                 right.push(Span::styled(text, theme.warning()));
