@@ -58,8 +58,9 @@ pub struct Cli {
     #[arg(long, help_heading = "Mode")]
     pub partial: bool,
 
-    /// With --once --output json: add each AMI's Name (ec2:DescribeImages). The table and CSV
-    /// always have a name column; without this the JSON is exactly the AWS CLI's.
+    /// With --once --output json: add each AMI's Name and SizeGiB (ec2:DescribeImages). The
+    /// table and CSV always have name and size columns; without this the JSON is exactly the
+    /// AWS CLI's.
     #[arg(long, help_heading = "Mode")]
     pub with_names: bool,
 
@@ -111,6 +112,11 @@ pub struct Cli {
     /// Which task endings ring the bell and raise a desktop notification (key n cycles).
     #[arg(long, value_enum, default_value_t = crate::app::NotifyMode::Failures, help_heading = "Polling")]
     pub notify: crate::app::NotifyMode,
+
+    /// The account's store quota in GB: the AMIs being stored may hold this much before EC2
+    /// refuses new exports (600 GB in the current guide). The header shows how full it is.
+    #[arg(long, value_name = "GB", default_value_t = 600, value_parser = parse_store_quota, help_heading = "Polling")]
+    pub store_quota: u64,
 
     /// Write a debug log to this file (the screen never gets log lines).
     #[arg(long, value_name = "PATH", env = "AMIWATCH_LOG")]
@@ -278,6 +284,22 @@ pub enum Command {
         /// Exports more that start within the first hour, as if someone started them.
         #[arg(long, value_name = "N", default_value_t = 0)]
         upcoming: usize,
+
+        /// GB a second each moving export stores: a task takes its AMI's size over this rate
+        /// (else the scenario's own durations).
+        #[arg(long, value_name = "GB", value_parser = parse_gb_per_sec)]
+        gb_per_sec: Option<f64>,
+
+        /// Refuse CreateStoreImageTask (ResourceLimitExceeded, a code assumed: the guide names
+        /// none) while the exports in progress hold this many GB or more; with --gb-per-sec the
+        /// service's queue holds a task at 0% while the moving ones do.
+        #[arg(long, value_name = "GB", value_parser = parse_store_quota)]
+        store_quota: Option<u64>,
+
+        /// Percent of AMIs from AWS Marketplace (product codes): exporting one is refused for
+        /// good (UnsupportedOperation, a code assumed).
+        #[arg(long, value_name = "PERCENT", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+        marketplace: u32,
 
         /// Accept any access key without checking its signature (else only the demo's key,
         /// AKIDAMIWATCHDEMO with secret amiwatch-demo-secret, signed as AWS checks it).
@@ -657,6 +679,28 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A store quota in GB: a whole number from 1 to 1,000,000.
+pub fn parse_store_quota(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{}' is not a store quota: a whole number of GB from 1 to 1000000, like 600",
+            crate::text::safe(s)
+        )),
+    }
+}
+
+/// A store rate in GB a second: above 0, at most 1000.
+fn parse_gb_per_sec(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1000.0 => Ok(r),
+        _ => Err(format!(
+            "'{}' is not a store rate: GB a second, above 0 and at most 1000, like 0.5",
+            crate::text::safe(s)
+        )),
+    }
+}
+
 fn parse_speed(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if p > 0.0 && p <= 100_000.0 => Ok(p),
@@ -667,6 +711,26 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_quotas_are_whole_gb_in_range_and_total() {
+        assert_eq!(parse_store_quota("600"), Ok(600));
+        assert_eq!(parse_store_quota(" 1200 "), Ok(1200));
+        for bad in ["0", "-5", "1.5", "", "1000001", "600GB", "\u{1b}[2J"] {
+            let e = parse_store_quota(bad).unwrap_err();
+            assert!(e.contains("not a store quota") && !e.contains('\u{1b}'), "{bad:?}: {e}");
+        }
+        assert!(parse_gb_per_sec("0").is_err() && parse_gb_per_sec("NaN").is_err() && parse_gb_per_sec("inf").is_err());
+        assert_eq!(parse_gb_per_sec("0.5"), Ok(0.5));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn store_quota_parsing_is_total(s in ".*") {
+            let _ = parse_store_quota(&s);
+            let _ = parse_gb_per_sec(&s);
+        }
+    }
 
     #[test]
     fn durations_are_total_and_bounded() {

@@ -367,6 +367,14 @@ mod tests {
     }
 
     #[test]
+    fn the_store_quota_is_a_setting_checked_by_its_flag() {
+        let f = parse_str("store-quota = 1200\n").unwrap();
+        assert_eq!(f.entries[0].args, vec![OsString::from("--store-quota=1200")]);
+        let e = parse_str("store-quota = 0\n").unwrap_err().0;
+        assert!(e.contains("store-quota") && e.contains("not a store quota"), "{e}");
+    }
+
+    #[test]
     fn strings_are_written_back_as_toml() {
         assert_eq!(toml_str("a\"b\\c\u{1b}"), "\"a\\\"b\\\\c\\u001B\"");
     }

@@ -26,6 +26,17 @@ pub struct AmiInfo {
     pub deprecation: Option<DateTime<Utc>>,
 }
 
+impl AmiInfo {
+    /// The AMI's size in GiB, what the store quota counts: the sum of its EBS volumes'
+    /// `volumeSize`; `None` when it has no volume or a volume without a size.
+    pub fn size_gib(&self) -> Option<u64> {
+        if self.volumes.is_empty() {
+            return None;
+        }
+        self.volumes.iter().try_fold(0u64, |sum, v| Some(sum + u64::try_from(v.size_gib?).ok()?))
+    }
+}
+
 /// An AMI's state as `DescribeImages` says it (`imageState`), unknown states kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageState {

@@ -21,6 +21,7 @@ pub mod run;
 pub mod sim;
 pub mod task;
 pub mod text;
+pub mod throughput;
 pub mod tui;
 pub mod ui;
 pub mod wait;

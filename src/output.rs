@@ -33,6 +33,14 @@ impl<'a> Row<'a> {
             Naming::Deregistered => Some("(deregistered)".into()),
         }
     }
+
+    /// The AMI's size in GiB (the sum of its volumes), when `DescribeImages` told it.
+    fn size(&self) -> Option<u64> {
+        match self.naming? {
+            Naming::Known(i) => i.size_gib(),
+            Naming::Deregistered => None,
+        }
+    }
 }
 
 /// What to print beyond the AWS CLI's fields.
@@ -113,6 +121,8 @@ struct JsonTask<'a> {
     ami_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
+    #[serde(rename = "SizeGiB", skip_serializing_if = "Option::is_none")]
+    size_gib: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     task_start_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,6 +149,7 @@ impl<'a> JsonTask<'a> {
         Self {
             ami_id: t.ami_id.as_deref(),
             name: if extra.name { r.naming.and_then(Naming::name) } else { None },
+            size_gib: if extra.name { r.size() } else { None },
             task_start_time: t.start_time.as_ref().map(cli_time),
             bucket: t.bucket.as_deref(),
             s3object_key: t.object_key.as_deref(),
@@ -228,7 +239,7 @@ fn csv_cell(s: &str) -> String {
 fn write_csv(out: &mut impl Write, rows: &[Row<'_>], extra: Extra) -> io::Result<()> {
     let mut header = "ami_id,task_start_time,bucket,s3_object_key,progress_percentage,state,failure_reason".to_string();
     if extra.name {
-        header.push_str(",name");
+        header.push_str(",name,size_gib");
     }
     if extra.feed {
         header.push_str(",profile,region,account_id");
@@ -247,6 +258,7 @@ fn write_csv(out: &mut impl Write, rows: &[Row<'_>], extra: Extra) -> io::Result
         ];
         if extra.name {
             fields.push(r.name_text().unwrap_or_default().into_owned());
+            fields.push(r.size().map(|s| s.to_string()).unwrap_or_default());
         }
         if extra.feed {
             for f in [&feed.profile, &feed.region, &feed.account] {
@@ -283,7 +295,7 @@ fn write_table(
     let now = Utc::now();
     let mut headers = vec!["AMI ID"];
     if extra.name {
-        headers.push("NAME");
+        headers.extend(["NAME", "SIZE GB"]);
     }
     headers.extend(["STATE", "PROG", "STARTED UTC", "BUCKET"]);
     if extra.feed {
@@ -297,6 +309,7 @@ fn write_table(
             let mut r = vec![t.ami_id.as_deref().map_or(UNKNOWN.into(), |s| safe(s).into_owned())];
             if extra.name {
                 r.push(row.name_text().map_or(UNKNOWN.into(), |s| safe(&s).into_owned()));
+                r.push(row.size().map_or(format!("{UNKNOWN:>7}"), |s| format!("{s:>7}")));
             }
             r.extend([
                 t.state.as_ref().map_or(UNKNOWN.into(), |s| safe(s.as_wire()).into_owned()),
@@ -326,7 +339,7 @@ fn write_table(
     if let Some(max) = max_width {
         // Shrink the free-text columns, the last one first, then the bucket, then the name,
         // down to 12 cells each.
-        let bucket = 4 + usize::from(extra.name);
+        let bucket = 4 + 2 * usize::from(extra.name);
         let name = extra.name.then_some(1);
         for col in [Some(last), Some(bucket), name].into_iter().flatten() {
             let total: usize = widths.iter().map(|w| w + 2).sum::<usize>() - 2;

@@ -123,8 +123,22 @@ pub fn init_logging(path: Option<&Path>) -> io::Result<()> {
 /// Runs what the flags ask for.
 pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Some(Command::Simulate { addr, regions, accounts_by_key, moving, upcoming, any_key, sim }) => {
+        Some(Command::Simulate {
+            addr,
+            regions,
+            accounts_by_key,
+            moving,
+            upcoming,
+            gb_per_sec,
+            store_quota,
+            marketplace,
+            any_key,
+            sim,
+        }) => {
             let mut config = sim.to_config();
+            config.gb_per_sec = *gb_per_sec;
+            config.store_quota_gb = *store_quota;
+            config.marketplace_percent = *marketplace;
             // An account for each key means keys the endpoint cannot know: it takes any (the
             // demo's keys still checked).
             config.keys.any_key = *any_key || *accounts_by_key;

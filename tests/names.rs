@@ -123,7 +123,7 @@ async fn once_prints_names_in_the_table_and_csv_and_json_only_when_asked() {
     assert!(table.lines().next().unwrap().starts_with("AMI ID") && table.contains("NAME"));
     assert!(table.contains("(deregistered)"), "deregistered AMIs are listed, marked");
     let (_, csv, _, _) = amiwatch_at(h.url(), &["--once", "-o", "csv"]);
-    assert!(csv.lines().next().unwrap().ends_with(",failure_reason,name"));
+    assert!(csv.lines().next().unwrap().ends_with(",failure_reason,name,size_gib"));
     assert_eq!(csv.lines().count(), 41, "every task, named or not");
     let (_, json, _, _) = amiwatch_at(h.url(), &["--once", "-o", "json"]);
     assert!(!json.contains("\"Name\""), "the CLI's exact shape by default");

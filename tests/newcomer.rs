@@ -104,7 +104,7 @@ fn wait_output_names_each_ami_in_table_and_csv() {
     let (code, out, err) = run(&[], &[&args[..], &["-o", "csv"]].concat());
     assert_eq!(code, 1, "failed tasks end a wait with 1: {err}");
     let header = out.lines().next().unwrap_or_default();
-    assert!(header.ends_with(",failure_reason,name"), "{out}");
+    assert!(header.ends_with(",failure_reason,name,size_gib"), "{out}");
     let (_, table, _) = run(&[], &args);
     assert!(table.lines().next().unwrap_or_default().contains("NAME"), "{table}");
     let (_, once, _) = run(&[], &["--demo", "--frozen", "--once", "--state", "failed", "-o", "csv"]);

@@ -278,3 +278,74 @@ fn names_at_80_and_200_columns_and_in_the_detail_pane() {
     a.handle(Action::Confirm);
     insta::assert_snapshot!("names_detail", screen(&mut a, 120, 30));
 }
+
+/// Names with sizes for `tasks`: each AMI `base` GB plus 0, 100 or 200 (its ID's number mod 3).
+fn names_sized(tasks: &[StoreTask], base: i32) -> PollEvent {
+    use amiwatch::image::{AmiInfo, Volume};
+    let found = tasks
+        .iter()
+        .filter_map(|t| t.ami_id.clone())
+        .map(|id| {
+            let n = i32::from_str_radix(&id[id.len() - 2..], 16).unwrap_or(0);
+            let vol = |dev: &str, gib| Volume { device: Some(dev.into()), snapshot: None, size_gib: Some(gib) };
+            Arc::new(AmiInfo {
+                name: Some(format!("image-{n:x}")),
+                state: Some("available".into()),
+                volumes: vec![vol("/dev/xvda", base), vol("/dev/sdb", 100 * (n % 3))],
+                id,
+                ..AmiInfo::default()
+            })
+        })
+        .collect();
+    PollEvent::Names { found, missing: Vec::new() }
+}
+
+#[test]
+fn store_quota_per_feed_in_the_header_and_the_feeds_pane() {
+    let feeds = vec![feed("prod", "us-east-1", None), feed("prod", "eu-west-1", None), feed("dev", "us-east-1", None)];
+    let mut a = App::new(feeds, Duration::from_secs(5), now());
+    a.color = false;
+    a.store_quota = 400;
+    // The first feed holds (8+200) + (8+0) + (8+100) = 324 GB in flight, under the quota; the
+    // second 3 x 108 + 300 = 624, over it (marked full); the third has no names yet.
+    a.apply(0, snapshot_event(tasks()));
+    a.apply(0, names_sized(&tasks(), 8));
+    let second: Vec<StoreTask> =
+        tasks().into_iter().map(|t| StoreTask { progress: t.progress.map(|p| p / 2), ..t }).collect();
+    a.apply(1, snapshot_event(second.clone()));
+    a.apply(1, names_sized(&second, 108));
+    a.apply(2, snapshot_event(tasks()));
+    insta::assert_snapshot!("store_quota_header_many_feeds", screen(&mut a, 160, 12));
+    a.handle(Action::OpenFeedPicker);
+    insta::assert_snapshot!("store_quota_feeds_pane", screen(&mut a, 160, 12));
+}
+
+#[test]
+fn detail_of_a_queued_task_says_when_it_starts_and_what_that_stands_on() {
+    use TaskState::*;
+    let at = |mins: i64, progress: &[u8; 4]| {
+        let tasks = vec![
+            task(0xa9, 20, "acme-ami-archive", InProgress, progress[0], None),
+            task(0xa1, 30, "acme-ami-archive", InProgress, progress[1], None),
+            task(0xa2, 40, "golden-images-prod", InProgress, progress[2], None),
+            task(0xa3, 95, "acme-ami-archive", InProgress, progress[3], None),
+        ];
+        let snapshot =
+            Arc::new(Snapshot { tasks, fetched_at: now() - ChronoDuration::minutes(mins), next_token: None });
+        PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 }
+    };
+    let mut a = App::new(vec![feed("demo", "us-east-1", None)], Duration::from_secs(5), now());
+    a.color = false;
+    a.set_store_quota(300);
+    // Sizes: a9 108 GB (waiting at 0%), a1 208, a2 8, a3 108: 324 GB held, over the quota.
+    let first = at(10, &[0, 2, 30, 70]);
+    if let PollEvent::Snapshot { snapshot, .. } = &first {
+        let tasks = snapshot.tasks.clone();
+        a.apply(0, first);
+        a.apply(0, names_sized(&tasks, 8));
+    }
+    a.apply(0, at(5, &[0, 7, 60, 80]));
+    a.apply(0, at(0, &[0, 12, 95, 90]));
+    a.handle(Action::Confirm);
+    insta::assert_snapshot!(screen(&mut a, 140, 30));
+}

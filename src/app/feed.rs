@@ -13,6 +13,7 @@ use crate::ec2::{PollEvent, Snapshot};
 use crate::eta::{Estimate, History};
 use crate::image::Naming;
 use crate::task::{StoreTask, TaskKey, TaskState};
+use crate::throughput::{Plan, TaskPlan, Throughput};
 
 /// What `DescribeImages` said of a feed's AMIs, by AMI ID.
 pub type Names = HashMap<String, Naming>;
@@ -30,6 +31,39 @@ pub struct FeedData {
     name_keys: Vec<Option<Box<str>>>,
     /// The longest name, in cells (the column's width).
     pub longest_name: usize,
+    /// Per task, its AMI's size in GB when `DescribeImages` told it.
+    sizes: Vec<Option<u64>>,
+    /// Time left from sizes and the feed's throughput ([`crate::throughput`]), as of the snapshot.
+    pub plan: Arc<Plan>,
+    /// What the AMIs in progress hold of the store quota; `None` until `DescribeImages` has
+    /// told any size (without names nothing is known of it).
+    pub in_flight: Option<InFlight>,
+}
+
+/// What the AMIs being stored hold of a feed's store quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InFlight {
+    /// The sum of the known sizes, GB.
+    pub gb: u64,
+    /// AMIs in progress whose size is not known (deregistered, or not looked up yet).
+    pub unknown: usize,
+}
+
+impl InFlight {
+    /// `340` or `340+` (some size unknown).
+    pub fn amount(self) -> String {
+        format!("{}{}", self.gb, if self.unknown > 0 { "+" } else { "" })
+    }
+
+    /// `340+ of 600 GB in flight`.
+    pub fn text(self, quota: u64) -> String {
+        format!("{} of {quota} GB in flight", self.amount())
+    }
+
+    /// At or over the quota: EC2 refuses new exports now.
+    pub fn is_full(self, quota: u64) -> bool {
+        self.gb >= quota
+    }
 }
 
 /// What is derived from a snapshot (and its history) alone.
@@ -52,16 +86,28 @@ struct Grouping {
 impl FeedData {
     /// Derives everything from a snapshot, its names, and the history that includes it.
     pub fn build(snapshot: Arc<Snapshot>, names: Arc<Names>, history: Arc<History>) -> Self {
+        Self::build_with(snapshot, names, history, Arc::new(Plan::default()))
+    }
+
+    /// As [`FeedData::build`], with the throughput's plan for this snapshot.
+    pub fn build_with(snapshot: Arc<Snapshot>, names: Arc<Names>, history: Arc<History>, plan: Arc<Plan>) -> Self {
         let grouping = Arc::new(Grouping::of(&snapshot, &history));
-        Self::named(snapshot, names, history, grouping)
+        Self::named(snapshot, names, history, grouping, plan)
     }
 
-    /// The same snapshot with other names: only what names decide is derived again.
-    pub fn renamed(&self, names: Arc<Names>) -> Self {
-        Self::named(self.snapshot.clone(), names, self.history.clone(), self.grouping.clone())
+    /// The same snapshot with other names (and the plan they give): only what names decide is
+    /// derived again.
+    pub fn renamed(&self, names: Arc<Names>, plan: Arc<Plan>) -> Self {
+        Self::named(self.snapshot.clone(), names, self.history.clone(), self.grouping.clone(), plan)
     }
 
-    fn named(snapshot: Arc<Snapshot>, names: Arc<Names>, history: Arc<History>, grouping: Arc<Grouping>) -> Self {
+    fn named(
+        snapshot: Arc<Snapshot>,
+        names: Arc<Names>,
+        history: Arc<History>,
+        grouping: Arc<Grouping>,
+        plan: Arc<Plan>,
+    ) -> Self {
         let tasks = &snapshot.tasks;
         let name_of = |t: &StoreTask| names.get(t.ami_id.as_deref()?)?.name();
         let name_keys = if names.is_empty() {
@@ -70,7 +116,31 @@ impl FeedData {
             tasks.iter().map(|t| name_of(t).map(|n| n.to_lowercase().into_boxed_str())).collect()
         };
         let longest_name = tasks.iter().filter_map(name_of).map(crate::text::width).max().unwrap_or(0);
-        Self { snapshot, names, history, grouping, name_keys, longest_name }
+        let sizes: Vec<Option<u64>> =
+            if names.is_empty() { Vec::new() } else { tasks.iter().map(|t| size_of(&names, t)).collect() };
+        let mut in_flight = InFlight::default();
+        for &i in grouping.latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()) {
+            match sizes.get(i as usize).copied().flatten() {
+                Some(gb) => in_flight.gb += gb,
+                None => in_flight.unknown += 1,
+            }
+        }
+        let in_flight = (!names.is_empty()).then_some(in_flight);
+        Self { snapshot, names, history, grouping, name_keys, longest_name, sizes, plan, in_flight }
+    }
+
+    /// The size in GB of task `i`'s AMI, when known.
+    pub fn size(&self, i: u32) -> Option<u64> {
+        self.sizes.get(i as usize).copied().flatten()
+    }
+
+    /// Task `i`'s place in the throughput's plan (when it starts moving, when it ends).
+    pub fn task_plan(&self, i: u32) -> Option<TaskPlan> {
+        let t = self.tasks().get(i as usize)?;
+        if self.plan.tasks.is_empty() || !t.is_in_progress() {
+            return None;
+        }
+        self.plan.tasks.get(&t.key()).copied()
     }
 
     /// Every bucket with its number of tasks: latest per AMI, or `all` of them.
@@ -131,8 +201,13 @@ impl FeedData {
         }
     }
 
-    /// When task `i` should be done, as of the snapshot's fetch.
+    /// When task `i` should be done: from sizes and the feed's throughput when its size is
+    /// known and the throughput measured, else from its own progress ([`FeedData::estimate`]).
     pub fn done_at(&self, i: u32) -> Option<DateTime<Utc>> {
+        if let Some(p) = self.task_plan(i) {
+            let ms = (p.done_in_min * 60_000.0).round() as i64;
+            return Some(self.snapshot.fetched_at + chrono::Duration::milliseconds(ms));
+        }
         Some(self.snapshot.fetched_at + self.estimate(i)?.left)
     }
 }
@@ -210,7 +285,10 @@ pub enum FeedEvent {
 /// lookups answering one after another) costs one derivation, not one each.
 #[derive(Debug, Clone, Default)]
 pub struct Deriver {
+    /// The store quota the plan of queued tasks assumes (`--store-quota`), if any.
+    pub quota_gb: Option<u64>,
     history: History,
+    throughput: Throughput,
     names: Arc<Names>,
     data: Option<Arc<FeedData>>,
     /// A snapshot taken in and not derived yet, with what its poll said.
@@ -220,12 +298,19 @@ pub struct Deriver {
 }
 
 impl Deriver {
+    /// A deriver whose plan of queued tasks assumes this store quota (GB).
+    pub fn with_quota(gb: u64) -> Self {
+        Self { quota_gb: Some(gb), ..Self::default() }
+    }
+
     /// Takes one event in. What is not data passes straight through; data waits for
     /// [`Deriver::flush`].
     pub fn take(&mut self, event: PollEvent) -> Option<FeedEvent> {
         match event {
             PollEvent::Snapshot { snapshot, next_in, slowed, requests } => {
                 self.history.record(&snapshot.tasks, snapshot.fetched_at);
+                let names = &self.names;
+                self.throughput.record(&snapshot.tasks, snapshot.fetched_at, |t| size_of(names, t));
                 // Polls a burst took in at once count together; the newest snapshot stands.
                 let requests = requests + self.pending.as_ref().map_or(0, |(_, p)| p.requests);
                 self.pending = Some((snapshot, Polled { next_in, slowed, requests }));
@@ -263,15 +348,24 @@ impl Deriver {
             (Some((snapshot, polled)), before) => {
                 let ended = before.as_ref().map_or_else(Vec::new, |b| endings(b.tasks(), &snapshot.tasks));
                 let history = Arc::new(self.history.clone());
-                let data = Arc::new(FeedData::build(snapshot, self.names.clone(), history));
+                let plan = self.plan(&snapshot);
+                let data = Arc::new(FeedData::build_with(snapshot, self.names.clone(), history, plan));
                 return Some(self.publish(data, Some(polled), ended));
             }
             // New names for the same snapshot: only what names decide is derived again.
-            (None, Some(before)) if names_changed => Arc::new(before.renamed(self.names.clone())),
+            (None, Some(before)) if names_changed => {
+                Arc::new(before.renamed(self.names.clone(), self.plan(&before.snapshot)))
+            }
             // Names before any snapshot are kept for the first one.
             _ => return None,
         };
         Some(self.publish(data, None, Vec::new()))
+    }
+
+    /// The throughput's plan for this snapshot, with the sizes the names give.
+    fn plan(&self, snapshot: &Snapshot) -> Arc<Plan> {
+        let names = &self.names;
+        Arc::new(self.throughput.plan(&snapshot.tasks, self.quota_gb, |t| size_of(names, t)))
     }
 
     fn publish(&mut self, data: Arc<FeedData>, polled: Option<Polled>, ended: Vec<u32>) -> FeedEvent {
@@ -285,6 +379,14 @@ impl Deriver {
             Some(status) => Some(status),
             None => self.flush(),
         }
+    }
+}
+
+/// The size in GB of a task's AMI, when `DescribeImages` told it.
+fn size_of(names: &Names, t: &StoreTask) -> Option<u64> {
+    match names.get(t.ami_id.as_deref()?)? {
+        Naming::Known(info) => info.size_gib(),
+        Naming::Deregistered => None,
     }
 }
 

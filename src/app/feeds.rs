@@ -232,6 +232,8 @@ pub struct PaneRow {
     pub last_poll: Option<DateTime<Utc>>,
     pub calls: u32,
     pub error: Option<String>,
+    /// What its AMIs in progress hold of the store quota, once it has data.
+    pub in_flight: Option<super::feed::InFlight>,
 }
 
 impl Pane {
@@ -262,6 +264,7 @@ impl Pane {
                 last_poll: f.fetched_at(),
                 calls: f.calls_a_minute(now),
                 error: f.failure.as_ref().map(|p| p.summary.clone()),
+                in_flight: f.data.as_ref().and_then(|d| d.in_flight),
             })
             .collect();
         use std::cmp::Reverse;

@@ -225,11 +225,49 @@ pub struct App {
     pub names_note: Option<String>,
     /// Whether `x` may export a failed task again (`--allow-retry`).
     pub allow_retry: bool,
+    /// The account's store quota in GB (`--store-quota`), per feed.
+    pub store_quota: u64,
     /// The retry waiting for confirmation.
     pub confirm: Option<RetryPlan>,
 }
 
+/// The store quota in the current EC2 guide, GB.
+pub const DEFAULT_STORE_QUOTA: u64 = 600;
+
 impl App {
+    /// Sets the store quota: the header's measure, and what the plan of queued tasks assumes.
+    pub fn set_store_quota(&mut self, gb: u64) {
+        self.store_quota = gb;
+        self.derivers.iter_mut().for_each(|d| d.quota_gb = Some(gb));
+    }
+
+    /// What the fullest feed holds of its store quota (the header's figure): the feed and
+    /// its AMIs in flight. `None` before any data.
+    pub fn fullest_feed(&self) -> Option<(usize, feed::InFlight)> {
+        let with_data = self.feeds.iter().enumerate().filter_map(|(n, f)| f.data.as_ref()?.in_flight.map(|i| (n, i)));
+        // The most GB, then the most unknown, then the first given.
+        with_data.min_by_key(|(n, i)| (std::cmp::Reverse((i.gb, i.unknown)), *n))
+    }
+
+    /// The header's text for the store quota: `340+ of 600 GB in flight`, with the fullest
+    /// feed named when there are several; whether that feed is full.
+    pub fn in_flight_header(&self) -> Option<(String, bool)> {
+        let (text, fullest, full) = self.in_flight_parts()?;
+        let text = match fullest {
+            Some(name) => format!("{text} (fullest: {name})"),
+            None => text,
+        };
+        Some((text, full))
+    }
+
+    /// The parts of [`App::in_flight_header`]: the figure, the fullest feed's name when there
+    /// are several feeds (the header leaves it out when the room is short), whether it is full.
+    pub fn in_flight_parts(&self) -> Option<(String, Option<String>, bool)> {
+        let (n, i) = self.fullest_feed()?;
+        let name = self.multi_feed().then(|| self.feed_names[n].fit(24));
+        Some((i.text(self.store_quota), name, i.is_full(self.store_quota)))
+    }
+
     /// A dashboard over these feeds (at least one).
     pub fn new(feeds: Vec<Arc<FeedInfo>>, interval: Duration, now: DateTime<Utc>) -> Self {
         let feeds: Vec<FeedState> = match feeds.is_empty() {
@@ -251,7 +289,7 @@ impl App {
             merged_for: None,
             view_state: None,
             status_changed: false,
-            derivers: (0..n).map(|_| Deriver::default()).collect(),
+            derivers: (0..n).map(|_| Deriver::with_quota(DEFAULT_STORE_QUOTA)).collect(),
             feeds,
             view: View::default(),
             filters: Filters::default(),
@@ -267,6 +305,7 @@ impl App {
             table_body: Rect::default(),
             color: true,
             notify: NotifyMode::default(),
+            store_quota: DEFAULT_STORE_QUOTA,
             alerts: Vec::new(),
             toast: None,
             names_note: None,
@@ -714,6 +753,7 @@ impl App {
             last_poll: None,
             calls: rows.iter().map(|r| r.calls).sum(),
             error: None,
+            in_flight: None,
         }
     }
 
@@ -900,6 +940,8 @@ impl App {
             (SortKey::Progress, true) => "highest first",
             (SortKey::State, false) => "in progress, completed, failed",
             (SortKey::State, true) => "failed, completed, in progress",
+            (SortKey::Size, false) => "smallest first",
+            (SortKey::Size, true) => "largest first",
             (_, false) => "A-Z",
             (_, true) => "Z-A",
         };

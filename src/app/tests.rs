@@ -396,3 +396,51 @@ fn an_ending_does_not_cover_the_answer_to_what_the_user_just_did() {
     a.apply(0, snapshot(again));
     assert!(a.current_toast().unwrap().contains("ami-00000004 failed"), "{:?}", a.current_toast());
 }
+
+#[test]
+fn sizes_sort_and_search_and_the_quota_counts_what_is_in_progress() {
+    use crate::image::{AmiInfo, Naming, Volume};
+    let mut a = App::new(Vec::new(), Duration::from_secs(5), chrono::Utc::now());
+    let t = |n: u32, state: TaskState| StoreTask {
+        ami_id: Some(format!("ami-{n:08x}")),
+        start_time: Some(chrono::Utc::now() - chrono::Duration::minutes(i64::from(n))),
+        bucket: Some("b".into()),
+        object_key: None,
+        progress: Some(10),
+        state: Some(state),
+        failure_reason: None,
+    };
+    let tasks = vec![
+        t(1, TaskState::InProgress),
+        t(2, TaskState::InProgress),
+        t(3, TaskState::Completed),
+        t(4, TaskState::InProgress),
+    ];
+    let snapshot = Arc::new(Snapshot { tasks, fetched_at: chrono::Utc::now(), next_token: None });
+    a.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 });
+    assert_eq!(a.in_flight_header(), None, "no sizes before names");
+    let info = |n: u32, sizes: &[i32]| {
+        let volumes = sizes.iter().map(|&s| Volume { device: None, snapshot: None, size_gib: Some(s) }).collect();
+        Arc::new(AmiInfo { id: format!("ami-{n:08x}"), volumes, ..AmiInfo::default() })
+    };
+    // ami 4 is deregistered: its size is unknown.
+    let found = vec![info(1, &[8, 500]), info(2, &[30]), info(3, &[1000])];
+    a.apply(0, PollEvent::Names { found, missing: vec!["ami-00000004".into()] });
+    assert_eq!(a.in_flight_header(), Some(("538+ of 600 GB in flight".to_string(), false)));
+    a.store_quota = 538;
+    assert_eq!(a.in_flight_header(), Some(("538+ of 538 GB in flight".to_string(), true)));
+    while a.filters.sort != SortKey::Size {
+        a.handle(Action::CycleSort);
+    }
+    let order: Vec<Option<String>> = a.view.rows.iter().map(|&r| a.task(r).ami_id.clone()).collect();
+    let id = |n: u32| Some(format!("ami-{n:08x}"));
+    assert_eq!(order, [id(2), id(1), id(3), id(4)], "smallest first, unknown last");
+    assert_eq!(a.sort_label(), "size (smallest first)");
+    a.handle(Action::StartSearch);
+    for c in "1000".chars() {
+        a.handle(Action::SearchInput(c));
+    }
+    let found: Vec<Option<String>> = a.view.rows.iter().map(|&r| a.task(r).ami_id.clone()).collect();
+    assert_eq!(found, [id(3)], "the size is searchable");
+    assert!(matches!(a.naming(a.view.rows[0]), Some(Naming::Known(_))));
+}

@@ -90,6 +90,8 @@ pub enum SortKey {
     Name,
     Bucket,
     State,
+    /// The AMI's size (GB), unknown sizes last.
+    Size,
 }
 
 impl SortKey {
@@ -101,6 +103,7 @@ impl SortKey {
             Self::Name => "name",
             Self::Bucket => "bucket",
             Self::State => "state",
+            Self::Size => "size",
         }
     }
 
@@ -111,7 +114,8 @@ impl SortKey {
             Self::AmiId => Self::Name,
             Self::Name => Self::Bucket,
             Self::Bucket => Self::State,
-            Self::State => Self::Started,
+            Self::State => Self::Size,
+            Self::Size => Self::Started,
         }
     }
 }
@@ -224,7 +228,7 @@ impl Part {
             if filters.bucket.as_ref().is_some_and(|b| t.bucket.as_ref() != Some(b)) {
                 return;
             }
-            if search.is_some_and(|s| !matches(data, t, s)) {
+            if search.is_some_and(|s| !matches(data, t, s) && !size_matches(data.size(i), s)) {
                 return;
             }
             let c = &mut part.counts;
@@ -263,6 +267,15 @@ fn matches(data: &FeedData, t: &StoreTask, needle: &str) -> bool {
 
 /// Whether `hay` contains `needle` (already lowercased), ignoring case, without allocating
 /// for ASCII text.
+/// Whether the SIZE cell (`500`, or `500 GB` as a person may type it) holds the search.
+fn size_matches(size: Option<u64>, needle: &str) -> bool {
+    let Some(gb) = size else { return false };
+    if !needle.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    contains_folded(&format!("{gb} GB"), needle)
+}
+
 pub fn contains_folded(hay: &str, needle: &str) -> bool {
     if needle.is_empty() {
         return true;
@@ -289,6 +302,10 @@ pub fn compare(f: &Filters, a: (&FeedData, RowRef), b: (&FeedData, RowRef)) -> O
         },
         SortKey::Bucket => (Ordering::Equal, x.bucket.cmp(&y.bucket)),
         SortKey::State => (Ordering::Equal, x.state.cmp(&y.state)),
+        SortKey::Size => match (a.0.size(a.1.task), b.0.size(b.1.task)) {
+            (Some(p), Some(q)) => (Ordering::Equal, p.cmp(&q)),
+            (p, q) => (q.is_some().cmp(&p.is_some()), Ordering::Equal),
+        },
     };
     let column = if f.reverse { column.reverse() } else { column };
     first.then(column).then_with(|| newest_first(x, y)).then(a.1.cmp(&b.1))

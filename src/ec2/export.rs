@@ -56,6 +56,12 @@ pub fn explain(e: &FetchError, ami: &str) -> String {
         ErrorKind::InvalidRequest(code) if code == "IncorrectState" => {
             format!("retry refused: an export of {ami} is already in progress ({said})")
         }
+        ErrorKind::Refused(code) if code == "ResourceLimitExceeded" => {
+            format!("retry refused for now: the store quota is full; try again when an export in progress ends ({said})")
+        }
+        ErrorKind::Refused(code) if code == "UnsupportedOperation" => {
+            format!("retry refused for good: EC2 cannot store {ami} in S3 ({said})")
+        }
         ErrorKind::InvalidRequest(_) => format!("retry refused by EC2: {said}"),
         _ => format!("retry failed: {}", e.summary()),
     }

@@ -109,6 +109,18 @@ pub fn image_of(ami: &str, seed: u64, base: DateTime<Utc>) -> Option<SimImage> {
     Some(record_of(ami, seed, base)).filter(|i| !matches!(i.state, SimState::Deregistered(_)))
 }
 
+/// An AMI's size in GB: the sum of its EBS volumes (what the store quota counts), whatever
+/// its state now.
+pub fn size_gb(ami: &str, seed: u64, base: DateTime<Utc>) -> u64 {
+    record_of(ami, seed, base).volumes.iter().map(|v| u64::from(v.2)).sum()
+}
+
+/// Whether the AMI carries marketplace product codes (`percent` of the AMIs do): a store of
+/// it is refused for good.
+pub fn is_marketplace(ami: &str, seed: u64, percent: u32) -> bool {
+    percent > 0 && (crate::text::stable_hash(ami) ^ seed.rotate_left(17)) % 100 < u64::from(percent)
+}
+
 /// A validated `DescribeImages` request.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImagesRequest {

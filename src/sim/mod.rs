@@ -56,6 +56,15 @@ pub struct SimConfig {
     /// How far the endpoint's clock is ahead of this machine's (behind when negative): a
     /// client whose clock is off by more than five minutes gets `RequestExpired`.
     pub clock_offset: chrono::Duration,
+    /// GB a second each moving export stores (from its AMI's size); `None`: today's fixed
+    /// durations, no queue.
+    pub gb_per_sec: Option<f64>,
+    /// The store quota in GB: `CreateStoreImageTask` is refused while the exports in progress
+    /// hold this much or more, and (with `gb_per_sec`) the service's queue holds a task at 0%
+    /// while the moving ones do. `None`: no quota.
+    pub store_quota_gb: Option<u64>,
+    /// Percent of the AMIs that carry marketplace product codes: their export is refused for good.
+    pub marketplace_percent: u32,
 }
 
 impl Default for SimConfig {
@@ -73,8 +82,26 @@ impl Default for SimConfig {
             moving: None,
             keys: Keys::demo(),
             clock_offset: chrono::Duration::zero(),
+            gb_per_sec: None,
+            store_quota_gb: None,
+            marketplace_percent: 0,
         }
     }
+}
+
+/// One export in progress as the endpoint knows it ([`SimHandle::in_progress`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InFlight {
+    pub ami: String,
+    pub size_gb: u64,
+    pub deregistered: bool,
+    pub progress: u8,
+    /// The endpoint's own schedule, seconds from now: when it starts moving (0 when it moves
+    /// now) and when it ends (completes, or fails).
+    pub starts_in_secs: f64,
+    pub ends_in_secs: f64,
+    /// Whether it will fail before it completes (its end is then its failure).
+    pub will_fail: bool,
 }
 
 /// Counters a test or a benchmark reads to check how many calls a client made.
@@ -123,9 +150,25 @@ impl State {
             let msg = format!("The image id '[{ami}]' does not exist");
             return Err(Ec2Error::new(400, "InvalidAMIID.NotFound", msg));
         }
+        if images::is_marketplace(ami, self.config.seed, self.config.marketplace_percent) {
+            // Assumed: the guide says marketplace AMIs cannot be stored but names no code.
+            let msg = format!("The image {ami} has product codes: AMIs from AWS Marketplace cannot be stored in S3.");
+            return Err(Ec2Error::new(400, "UnsupportedOperation", msg));
+        }
         if exported.clone().any(|t| t.status_at(now).state == "InProgress") {
             let msg = format!("An export of {ami} to Amazon S3 is already in progress.");
             return Err(Ec2Error::new(400, "IncorrectState", msg));
+        }
+        if let Some(quota) = self.config.store_quota_gb {
+            let held = self.in_flight_gb(&current, now);
+            if held >= quota {
+                // Assumed: the guide names no code for the store quota; this is EC2's code
+                // for an exceeded limit.
+                let msg = format!(
+                    "The AMIs being stored hold {held} GB, at or over the limit of {quota} GB. Try again when an export in progress has finished."
+                );
+                return Err(Ec2Error::new(400, "ResourceLimitExceeded", msg));
+            }
         }
         let mut rng = scenario::Rng::new(crate::text::stable_hash(ami) ^ now.timestamp() as u64);
         let task = scenario::SimTask {
@@ -135,14 +178,30 @@ impl State {
             duration_secs: rng.range(600, 3600) as f64,
             fail_at: None,
             failure_reason: String::new(),
+            wait_secs: 0.0,
         };
         let key = task.object_key();
         let mut next = (*current).clone();
         next.tasks.insert(0, task);
+        self.reschedule(&mut next);
         let account = self.account_of(access_key);
         let mut map = self.scenarios.lock().unwrap_or_else(|p| p.into_inner());
         map.insert((account.to_string(), region.to_string()), Arc::new(next));
         Ok(key)
+    }
+
+    /// The GB the exports in progress at `now` hold (those waiting in the queue too).
+    fn in_flight_gb(&self, scenario: &Scenario, now: chrono::DateTime<Utc>) -> u64 {
+        let moving = scenario.tasks.iter().filter(|t| t.start <= now && t.status_at(now).state == "InProgress");
+        moving.map(|t| images::size_gb(&t.ami_id, self.config.seed, self.clock.base())).sum()
+    }
+
+    /// With a store rate, each task's duration from its AMI's size and the queue's waits.
+    fn reschedule(&self, scenario: &mut Scenario) {
+        if let Some(rate) = self.config.gb_per_sec {
+            let (seed, base) = (self.config.seed, self.clock.base());
+            scenario.schedule(rate, self.config.store_quota_gb, |ami| images::size_gb(ami, seed, base));
+        }
     }
 
     /// Whose tasks a key sees: its own with `accounts_by_key`, else the one default account.
@@ -160,7 +219,9 @@ impl State {
                 let seed = self.config.seed ^ crate::text::stable_hash(region) ^ crate::text::stable_hash(account);
                 let c = &self.config;
                 let plan = scenario::Plan { tasks: c.tasks, moving: c.moving, upcoming: c.upcoming };
-                Arc::new(Scenario::generate_with(&self.shape, &plan, seed, self.clock.base()))
+                let mut s = Scenario::generate_with(&self.shape, &plan, seed, self.clock.base());
+                self.reschedule(&mut s);
+                Arc::new(s)
             })
             .clone()
     }
@@ -195,6 +256,29 @@ impl SimHandle {
     /// Moves the simulated clock forward (a frozen one too): tasks progress, end, and start.
     pub fn advance(&self, d: std::time::Duration) {
         self.state.clock.advance(chrono::Duration::from_std(d).unwrap_or_default());
+    }
+
+    /// The endpoint's truth about the store quota in `region` (the default account): each
+    /// export in progress now, its AMI's size in GB, and whether the AMI is deregistered
+    /// (`DescribeImages` no longer tells its size).
+    pub fn in_progress(&self, region: &str) -> Vec<InFlight> {
+        let s = &self.state;
+        let scenario = s.scenario("", region);
+        let now = s.clock.now();
+        let moving = scenario.tasks.iter().filter(|t| t.start <= now && t.status_at(now).state == "InProgress");
+        moving
+            .map(|t| InFlight {
+                ami: t.ami_id.clone(),
+                size_gb: images::size_gb(&t.ami_id, s.config.seed, s.clock.base()),
+                deregistered: images::image_of(&t.ami_id, s.config.seed, s.clock.base()).is_none(),
+                progress: t.status_at(now).progress,
+                starts_in_secs: (t.secs_from(now) + t.wait_secs).max(0.0),
+                ends_in_secs: t.secs_from(now)
+                    + t.wait_secs
+                    + t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0,
+                will_fail: t.fail_at.is_some(),
+            })
+            .collect()
     }
 
     /// Changes the fault rates of a running endpoint.

@@ -98,6 +98,9 @@ pub struct SimTask {
     /// The percentage at which the task fails, if it does.
     pub fail_at: Option<u8>,
     pub failure_reason: String,
+    /// Seconds the service's queue holds the task at 0% after its start, before it moves
+    /// (with a store rate and quota: [`Scenario::schedule`]).
+    pub wait_secs: f64,
 }
 
 /// What a task looks like at one moment.
@@ -112,8 +115,13 @@ impl SimTask {
         format!("{}.bin", self.ami_id)
     }
 
+    /// Seconds from `now` to the task's start (negative once it has started).
+    pub fn secs_from(&self, now: DateTime<Utc>) -> f64 {
+        (self.start - now).num_milliseconds() as f64 / 1000.0
+    }
+
     pub fn status_at(&self, now: DateTime<Utc>) -> SimStatus {
-        let elapsed = (now - self.start).num_milliseconds() as f64 / 1000.0;
+        let elapsed = (now - self.start).num_milliseconds() as f64 / 1000.0 - self.wait_secs;
         let pct = (elapsed / self.duration_secs * 100.0).clamp(0.0, 100.0) as u8;
         match self.fail_at {
             Some(f) if pct >= f => SimStatus { progress: f, state: "Failed" },
@@ -216,7 +224,15 @@ impl Scenario {
                 let done = rng.unit() * 0.95;
                 let start = now - secs(duration * done);
                 let fail_at = rng.chance(shape.will_fail_later).then(|| rng.range((done * 100.0) as u64 + 1, 99) as u8);
-                tasks.push(SimTask { ami_id, bucket, start, duration_secs: duration, fail_at, failure_reason: reason });
+                tasks.push(SimTask {
+                    ami_id,
+                    bucket,
+                    start,
+                    duration_secs: duration,
+                    fail_at,
+                    failure_reason: reason,
+                    wait_secs: 0.0,
+                });
             } else {
                 // Historic: a large AMI took between 10 minutes and 5 hours.
                 let duration = rng.range(600, 5 * 3600) as f64;
@@ -234,6 +250,7 @@ impl Scenario {
                     duration_secs: duration,
                     fail_at,
                     failure_reason: reason,
+                    wait_secs: 0.0,
                 });
                 if failed && tasks.len() < count && rng.chance(shape.retry_after_failure) {
                     let retry_start = ended + ChronoDuration::seconds(rng.range(120, 7200) as i64);
@@ -250,6 +267,7 @@ impl Scenario {
                             duration_secs: duration.max(60.0),
                             fail_at: None,
                             failure_reason: String::new(),
+                            wait_secs: 0.0,
                         });
                     }
                 }
@@ -263,13 +281,50 @@ impl Scenario {
             let start = now + ChronoDuration::seconds(later.range(30, 3600) as i64);
             let duration_secs = later.range(min_d, max_d) as f64;
             let fail_at = later.chance(shape.will_fail_later * 3).then(|| later.range(5, 95) as u8);
-            tasks.push(SimTask { ami_id, bucket, start, duration_secs, fail_at, failure_reason });
+            tasks.push(SimTask { ami_id, bucket, start, duration_secs, fail_at, failure_reason, wait_secs: 0.0 });
         }
         for t in &mut tasks {
             t.start = t.start.trunc_subsecs(0);
         }
         tasks.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.ami_id.cmp(&b.ami_id)));
         Self { tasks }
+    }
+
+    /// Reschedules every task as a service with a store rate and a quota runs them: each task
+    /// moves at `gb_per_sec` from 0% to 100% of its size (`size_of`, GB), and the service's queue
+    /// admits tasks in the order they started while the tasks moving hold less than
+    /// `quota_gb` (one admitted task can take the total past it); a task beyond waits at 0%.
+    /// Without a quota nothing waits. Deterministic: the same tasks, the same schedule.
+    pub fn schedule(&mut self, gb_per_sec: f64, quota_gb: Option<u64>, size_of: impl Fn(&str) -> u64) {
+        if !(gb_per_sec.is_finite() && gb_per_sec > 0.0) {
+            return;
+        }
+        let mut order: Vec<usize> = (0..self.tasks.len()).collect();
+        order.sort_by(|&a, &b| self.tasks[a].start.cmp(&self.tasks[b].start).then(a.cmp(&b)));
+        let first = order.first().map(|&i| self.tasks[i].start);
+        // The tasks moving: (when each ends, in seconds since the first start; its size).
+        let mut moving: Vec<(f64, u64)> = Vec::new();
+        for i in order {
+            let t = &mut self.tasks[i];
+            let size = size_of(&t.ami_id).max(1);
+            t.duration_secs = size as f64 / gb_per_sec;
+            let started = first.map_or(0.0, |f| (t.start - f).num_milliseconds() as f64 / 1000.0);
+            let mut at = started;
+            moving.retain(|&(end, _)| end > at);
+            if let Some(quota) = quota_gb {
+                // Bounded: each turn removes one task from `moving`.
+                while moving.iter().map(|m| m.1).sum::<u64>() >= quota {
+                    let Some(k) = (0..moving.len()).min_by(|&a, &b| moving[a].0.total_cmp(&moving[b].0)) else {
+                        break;
+                    };
+                    at = at.max(moving.swap_remove(k).0);
+                }
+            }
+            t.wait_secs = at - started;
+            // A task that fails stops holding the quota at the point it fails.
+            let runs = t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0;
+            moving.push((at + runs, size));
+        }
     }
 }
 
@@ -360,5 +415,49 @@ mod tests {
         for t in &s.tasks {
             assert!(t.status_at(later).progress >= t.status_at(now).progress);
         }
+    }
+
+    fn task(ami: &str, start: DateTime<Utc>) -> SimTask {
+        SimTask {
+            ami_id: ami.into(),
+            bucket: "b".into(),
+            start,
+            duration_secs: 1.0,
+            fail_at: None,
+            failure_reason: String::new(),
+            wait_secs: 0.0,
+        }
+    }
+
+    #[test]
+    fn with_a_rate_a_task_takes_its_size_and_waits_while_the_quota_is_held() {
+        let t0 = at();
+        let sizes = |ami: &str| match ami {
+            "ami-big" => 500,
+            "ami-mid" => 200,
+            _ => 100,
+        };
+        // Newest first, as the service lists them.
+        let mut s = Scenario {
+            tasks: vec![
+                task("ami-small", t0 + ChronoDuration::seconds(20)),
+                task("ami-mid", t0 + ChronoDuration::seconds(10)),
+                task("ami-big", t0),
+            ],
+        };
+        s.schedule(1.0, Some(600), sizes);
+        let by = |ami: &str| s.tasks.iter().find(|t| t.ami_id == ami).unwrap().clone();
+        // 500 GB at 1 GB/s: 500 s. The mid one is admitted (500 < 600) and takes the total to 700.
+        assert_eq!(by("ami-big").duration_secs, 500.0);
+        assert_eq!(by("ami-mid").wait_secs, 0.0);
+        // The small one waits until the first to end, the mid one at t0+210, frees the quota.
+        assert_eq!(by("ami-small").wait_secs, 190.0);
+        let small = by("ami-small");
+        assert_eq!(small.status_at(t0 + ChronoDuration::seconds(200)), SimStatus { progress: 0, state: "InProgress" });
+        assert_eq!(small.status_at(t0 + ChronoDuration::seconds(260)).progress, 50);
+        assert_eq!(small.status_at(t0 + ChronoDuration::seconds(310)).state, "Completed");
+        // Without a quota nothing waits.
+        s.schedule(1.0, None, sizes);
+        assert!(s.tasks.iter().all(|t| t.wait_secs == 0.0));
     }
 }

@@ -49,6 +49,7 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
     let mut app = App::new(infos, cli.interval, Utc::now()).with_filters(state, selection.buckets.first().cloned());
     app.notify = cli.notify;
     app.allow_retry = cli.allow_retry;
+    app.set_store_quota(cli.store_quota);
     // Only with --allow-retry does the loop hold the clients it would write with: without
     // it, no code path can send anything but Describe calls.
     let writers: Option<Vec<crate::ec2::Ec2>> = cli.allow_retry.then(|| feeds.iter().map(|f| f.ec2.clone()).collect());
@@ -68,7 +69,7 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
     let n = sources.len();
     let mut pollers = Pollers::spawn(sources, schedule);
     let (feed_tx, feed_rx) = mpsc::channel(16 + 4 * n);
-    let deriving = tokio::spawn(derive(pollers.take_events(), feed_tx, n));
+    let deriving = tokio::spawn(derive(pollers.take_events(), feed_tx, n, cli.store_quota));
     let result = event_loop(&mut guard, &mut app, &mut pollers, feed_rx, writers).await;
     deriving.abort();
     drop(pollers);
@@ -88,8 +89,9 @@ async fn derive(
     mut events: mpsc::Receiver<(usize, Option<PollEvent>)>,
     out: mpsc::Sender<(usize, Option<FeedEvent>)>,
     feeds: usize,
+    quota_gb: u64,
 ) {
-    let mut derivers: Vec<Deriver> = (0..feeds).map(|_| Deriver::default()).collect();
+    let mut derivers: Vec<Deriver> = (0..feeds).map(|_| Deriver::with_quota(quota_gb)).collect();
     // When each feed's waiting names are due to be derived.
     let mut due: Vec<Option<tokio::time::Instant>> = vec![None; feeds];
     loop {

@@ -15,6 +15,24 @@ use crate::text::{safe, truncate, width};
 /// Name, source, freshness, polling sign, interval.
 pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut right = Vec::new();
+    // The store quota: how full the (fullest) feed is; marked when EC2 refuses exports now.
+    // The fullest feed's name gives way first when the source needs the room.
+    if let Some((text, fullest, full)) = app.in_flight_parts() {
+        let source_w = width(&app.source) + 12;
+        let named = fullest.map(|n| format!("{text} (fullest: {})", safe(&n)));
+        let text = match named {
+            Some(t) if width(&t) + 45 + source_w <= usize::from(area.width) => t,
+            _ => text,
+        };
+        match full {
+            true => {
+                right.push(Span::styled(text, theme.warning()));
+                right.push(Span::styled(" ⚠ full", theme.warning()));
+            }
+            false => right.push(Span::raw(text)),
+        }
+        right.push(Span::styled(" · ", theme.dim()));
+    }
     if app.poll.polling {
         right.push(Span::styled("⟳ polling ", theme.key()));
     }

@@ -50,6 +50,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     if t.is_in_progress() {
         lines.push(speed_line(app, i, label("Speed")));
+        if let Some(text) = basis_text(app, i) {
+            lines.push(Line::from(vec![label("Estimate"), Span::raw(text)]));
+        }
         let samples = app.data(i).history.samples(t);
         if samples.len() >= 2 {
             let (first, last) = (samples[0], samples[samples.len() - 1]);
@@ -139,8 +142,33 @@ fn image_lines(app: &App, i: RowRef, lines: &mut Vec<Line<'static>>, theme: &The
     }
 }
 
+/// What a time left from sizes stands on: the feed's throughput, over how many polls, and the
+/// GB left in flight; `None` when the time left is the task's own estimate.
+fn basis_text(app: &App, i: RowRef) -> Option<String> {
+    let data = app.data(i);
+    data.task_plan(i.task)?;
+    let b = data.plan.basis?;
+    let polls = if b.polls == 1 { "1 poll".to_string() } else { format!("{} polls", b.polls) };
+    Some(format!(
+        "from sizes: the feed stores {:.1} GB/min (measured over {polls}), {:.0} GB left in flight",
+        b.gb_per_min, b.gb_left
+    ))
+}
+
 fn speed_line(app: &App, i: RowRef, label: Span<'static>) -> Line<'static> {
     // Counted down from the poll the estimate was made at, as the table's LEFT is.
+    let data = app.data(i);
+    if let (Some(p), Some(_), Some(left)) = (data.task_plan(i.task), data.plan.basis, app.time_left(i)) {
+        let done = (app.now + left).with_timezone(&Local).format("%H:%M");
+        let left = duration_short(left.num_seconds());
+        let starts_at = data.snapshot.fetched_at + chrono::Duration::seconds((p.starts_in_min * 60.0) as i64);
+        let starts = (starts_at - app.now).num_seconds();
+        let when = match starts > 0 {
+            true => format!("starts in ~{}, ~{left} left, done about {done} local", duration_short(starts)),
+            false => format!("~{left} left, done about {done} local"),
+        };
+        return Line::from(vec![label, Span::raw(when)]);
+    }
     let text = match (app.estimate(i), app.time_left(i)) {
         (Some(e), Some(left)) => {
             let how = if e.observed { "observed while watching" } else { "average since it started" };

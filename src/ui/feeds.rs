@@ -13,6 +13,8 @@ use crate::text::{safe, truncate};
 
 const NUM_W: u16 = 8;
 const POLL_W: u16 = 10;
+/// `1200+/600 full`: GB in flight against the quota, marked when full.
+const FLIGHT_W: u16 = 15;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let rows = app.pane_rows();
@@ -30,18 +32,20 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     frame.render_widget(Line::styled(truncate(&title, usize::from(area.width)).into_owned(), theme.bold()), area);
     let body = Rect { y: area.y.saturating_add(1), height: area.height.saturating_sub(1), ..area };
     let name_w = app.feed_names.iter().map(|n| crate::text::width(&n.full)).max().unwrap_or(10).clamp(10, 60) as u16;
-    let name_w = name_w.min(body.width.saturating_sub(2 + 3 * (NUM_W + 1) + POLL_W + 1 + 12));
-    let err_w = body.width.saturating_sub(2 + name_w + 1 + 3 * (NUM_W + 1) + POLL_W + 1);
+    let name_w = name_w.min(body.width.saturating_sub(2 + 3 * (NUM_W + 1) + POLL_W + 1 + FLIGHT_W + 1 + 12));
+    let err_w = body.width.saturating_sub(2 + name_w + 1 + 3 * (NUM_W + 1) + POLL_W + 1 + FLIGHT_W + 1);
     let widths = [
         Constraint::Length(1),
         Constraint::Length(name_w),
         Constraint::Length(NUM_W),
         Constraint::Length(NUM_W),
+        Constraint::Length(FLIGHT_W),
         Constraint::Length(POLL_W),
         Constraint::Length(NUM_W),
         Constraint::Length(err_w),
     ];
-    let header = Row::new(["", "FEED", "TASKS", "MOVING", "POLLED", "CALLS/M", "ERROR"]).style(theme.header_row());
+    let header = Row::new(["", "FEED", "TASKS", "MOVING", "GB IN FLIGHT", "POLLED", "CALLS/M", "ERROR"])
+        .style(theme.header_row());
     let visible = usize::from(body.height.saturating_sub(1)).max(1);
     // Line 0 is "All feeds"; the selection is kept by feed, so it stays on it as lines move.
     let at = app.feeds_pane.position(&rows);
@@ -54,6 +58,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Cell::from(format!("{:>7}", every.tasks)),
         Cell::from(format!("{:>7}", every.in_progress)),
         Cell::from(""),
+        Cell::from(""),
         Cell::from(format!("{:>7}", every.calls)),
         Cell::from(""),
     ]);
@@ -65,6 +70,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             Cell::from(safe(&name.fit_full(usize::from(name_w))).into_owned()),
             Cell::from(format!("{:>7}", r.tasks)),
             Cell::from(format!("{:>7}", r.in_progress)),
+            in_flight_cell(r.in_flight, app.store_quota, theme),
             Cell::from(r.last_poll.map_or("never".into(), |at| ago(app.now, at))),
             Cell::from(format!("{:>7}", r.calls)),
             Cell::from(Span::styled(truncate(&error, usize::from(err_w)).into_owned(), theme.error())),
@@ -75,4 +81,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         false => row,
     });
     frame.render_widget(Table::new(lines, widths).header(header).column_spacing(1), body);
+}
+
+/// `340+/600`, and `full` (warning colours) at or over the quota: new exports are refused there.
+fn in_flight_cell(i: Option<crate::app::feed::InFlight>, quota: u64, theme: &Theme) -> Cell<'static> {
+    let Some(i) = i else { return Cell::from("") };
+    let amount = format!("{}/{quota}", i.amount());
+    match i.is_full(quota) {
+        true => Cell::from(Span::styled(format!("{amount:>10} full"), theme.warning())),
+        false => Cell::from(format!("{amount:>10}")),
+    }
 }

@@ -20,6 +20,9 @@ const STATE_W: u16 = 13;
 const STARTED_W: u16 = 11;
 const PCT_W: usize = 5;
 const LEFT_W: u16 = 8;
+/// The SIZE column (GB, up to 99999) and the narrowest screen that gets it.
+const SIZE_W: u16 = 5;
+const SIZE_FROM: u16 = 100;
 /// Ten cells of bar and the percentage.
 const MIN_BAR: u16 = 10 + PCT_W as u16;
 
@@ -91,8 +94,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let region_w = names.iter().map(|l| l.width()).max().unwrap_or(0).clamp(0, 28) as u16;
     let region_w = if names.is_empty() { 0 } else { region_w.max(6) };
     let labels = crate::app::feeds::FeedName::column(names, usize::from(region_w));
+    // The AMI's size (GB) once names are known, where the screen has room for it.
+    let size_w = if longest_name > 0 && area.width >= SIZE_FROM { SIZE_W } else { 0 };
     let cols = columns(
-        area.width.saturating_sub(region_w + u16::from(region_w > 0)),
+        area.width.saturating_sub(region_w + u16::from(region_w > 0) + size_w + u16::from(size_w > 0)),
         longest.min(usize::from(u16::MAX)) as u16,
         longest_name.min(usize::from(u16::MAX)) as u16,
     );
@@ -106,6 +111,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if let Some(w) = cols.name {
         header.push("NAME");
         widths.push(Constraint::Length(w));
+    }
+    if size_w > 0 {
+        header.push(" SIZE");
+        widths.push(Constraint::Length(size_w));
     }
     header.extend(["BUCKET", "PROGRESS"]);
     widths.extend([Constraint::Length(bucket_w), Constraint::Length(bar_w)]);
@@ -135,6 +144,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         }
         if let Some(w) = cols.name {
             cells.push(name_cell(app, i, usize::from(w), theme));
+        }
+        if size_w > 0 {
+            cells.push(Cell::from(app.data(i).size(i.task).map_or(format!("{:>5}", "-"), |gb| format!("{gb:>5}"))));
         }
         cells.push(Cell::from(truncate(&safe(t.bucket.as_deref().unwrap_or("-")), usize::from(bucket_w)).into_owned()));
         cells.push(Cell::from(progress_line(t, usize::from(bar_w), theme)));
