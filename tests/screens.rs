@@ -278,3 +278,21 @@ fn names_at_80_and_200_columns_and_in_the_detail_pane() {
     a.handle(Action::Confirm);
     insta::assert_snapshot!("names_detail", screen(&mut a, 120, 30));
 }
+
+#[test]
+fn the_summary_line_keeps_its_counts_and_all_done_when_narrow() {
+    for w in [70, 80, 100] {
+        let s = screen(&mut app(), w, 24);
+        let summary = s.lines().nth(1).unwrap();
+        for count in ["1 ", "All 8", "2 ", " 3 ", "4 ", "all done ~"] {
+            assert!(summary.contains(count), "{count:?} on the summary line at {w} columns: {summary}");
+        }
+        assert!(!summary.contains('…'), "nothing cut at {w}: {summary}");
+    }
+    let wide = screen(&mut app(), 140, 24);
+    let summary = wide.lines().nth(1).unwrap();
+    assert!(summary.contains("2 In progress 3") && summary.contains("overall 42% · all done ~"), "{summary}");
+    let narrow = screen(&mut app(), 80, 24);
+    let summary = narrow.lines().nth(1).unwrap();
+    assert!(summary.contains("2 Run 3") && summary.contains("3 Done 3") && summary.contains("4 Fail 2"), "{summary}");
+}
