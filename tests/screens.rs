@@ -296,3 +296,20 @@ fn the_summary_line_keeps_its_counts_and_all_done_when_narrow() {
     let summary = narrow.lines().nth(1).unwrap();
     assert!(summary.contains("2 Run 3") && summary.contains("3 Done 3") && summary.contains("4 Fail 2"), "{summary}");
 }
+
+#[test]
+fn an_empty_feed_filter_names_the_feed_and_the_key_that_clears_it() {
+    let mut a =
+        App::new(vec![feed("prod", "us-east-1", None), feed("dev", "eu-west-1", None)], Duration::from_secs(5), now());
+    a.color = false;
+    a.apply(0, snapshot_event(tasks()));
+    a.apply(1, snapshot_event(vec![]));
+    a.handle(Action::OpenFeedPicker);
+    let dev = a.pane_rows().iter().position(|r| r.feed == 1).unwrap();
+    keys(&mut a, [Action::Move(dev as i64 + 1), Action::Confirm]);
+    assert_eq!(a.filters.feed, Some(1));
+    let s = screen(&mut a, 80, 12);
+    assert!(s.contains("No task matches the filters (feed dev · eu-west-1)."), "{s}");
+    assert!(s.contains("Press F then Enter on \"All feeds\" for every feed."), "{s}");
+    assert!(!s.contains("()"), "{s}");
+}

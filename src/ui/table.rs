@@ -213,20 +213,26 @@ fn empty_message(app: &App) -> Option<String> {
             "No store-image tasks in this account and region for the last 31 days.\nStart one with `aws ec2 create-store-image-task`; it will show up here.".into()
         }
         (true, _) => {
+            // Each active filter, and the key that clears it.
             let mut parts = Vec::new();
+            let mut keys = Vec::new();
             if app.filters.state != StateFilter::All {
                 parts.push(format!("state {}", app.filters.state.label()));
+                keys.push("1 for every state".to_string());
             }
             if let Some(b) = &app.filters.bucket {
                 parts.push(format!("bucket {}", safe(b)));
+                keys.push("b to pick another bucket".into());
+            }
+            if let Some(name) = app.filters.feed.and_then(|f| app.feed_names.get(f)) {
+                parts.push(format!("feed {}", safe(&name.full)));
+                keys.push("F then Enter on \"All feeds\" for every feed".into());
             }
             if !app.search_input.is_empty() {
                 parts.push(format!("search \"{}\"", safe(&app.search_input)));
+                keys.push("/ then Esc to clear the search".into());
             }
-            format!(
-                "No task matches the filters ({}).\nPress 1 for every state, b to pick another bucket, / then Esc to clear the search.",
-                parts.join(", ")
-            )
+            format!("No task matches the filters ({}).\nPress {}.", parts.join(", "), keys.join(", "))
         }
     })
 }
