@@ -313,3 +313,53 @@ fn an_empty_feed_filter_names_the_feed_and_the_key_that_clears_it() {
     assert!(s.contains("Press F then Enter on \"All feeds\" for every feed."), "{s}");
     assert!(!s.contains("()"), "{s}");
 }
+
+/// Two profiles x two regions, each feed with its own AMIs.
+fn four_feeds() -> App {
+    let feeds =
+        ["prod", "dev"].iter().flat_map(|p| ["us-east-1", "eu-west-1"].map(|r| feed(p, r, None))).collect::<Vec<_>>();
+    let mut a = App::new(feeds, Duration::from_secs(5), now());
+    a.color = false;
+    for f in 0..4u32 {
+        let mut t = tasks();
+        for x in &mut t {
+            x.ami_id = x.ami_id.as_ref().map(|id| format!("ami-{f}{}", &id[5..]));
+        }
+        a.apply(f as usize, snapshot_event(t));
+    }
+    a
+}
+
+#[test]
+fn the_multi_feed_table_at_80_and_200_columns_cuts_nothing_silently() {
+    let mut a = four_feeds();
+    let ids: Vec<String> = a.view.rows.iter().filter_map(|&r| a.task(r).ami_id.clone()).take(20).collect();
+    let s = screen(&mut a, 80, 24);
+    for id in ids.iter().take(19) {
+        assert!(s.contains(&format!("{id} ")), "{id} whole at 80 columns: {s}");
+    }
+    // Every percentage whole, right after its bar.
+    for pct in ["   7%", "  38%", "  83%", " 100%"] {
+        assert!(s.contains(pct), "{pct:?} at 80 columns: {s}");
+    }
+    // Feed and bucket values are whole or end in an ellipsis.
+    let header = s.lines().nth(2).unwrap().trim_matches('"');
+    let col = |name: &str| header.find(name).map(|i| header[..i].chars().count());
+    let (feed, bucket) = (col("FEED").unwrap(), col("BUCKET").unwrap());
+    let labels = ["prod us-east-1", "prod eu-west-1", "dev us-east-1", "dev eu-west-1"];
+    let buckets = ["acme-ami-archive", "golden-images-prod", "acme-dr-us-east-1", "ci-build-artifacts"];
+    for line in s.lines().skip(3).take(19) {
+        let chars: Vec<char> = line.trim_matches('"').chars().collect();
+        let cell = |from: usize, to: usize| chars[from..to].iter().collect::<String>().trim_end().to_string();
+        let f = cell(feed, bucket - 1);
+        assert!(
+            labels.contains(&f.as_str())
+                || (f.ends_with('…') && labels.iter().any(|l| l.starts_with(f.trim_end_matches('…')))),
+            "feed {f:?} in {line}"
+        );
+        let b = cell(bucket, bucket + 8);
+        assert!(buckets.iter().any(|x| x.starts_with(b.trim_end_matches('…'))), "bucket {b:?} in {line}");
+    }
+    insta::assert_snapshot!("four_feeds_80x24", s);
+    insta::assert_snapshot!("four_feeds_200x24", screen(&mut a, 200, 24));
+}
