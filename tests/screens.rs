@@ -237,6 +237,60 @@ fn detail_of_a_task_in_progress_shows_speed_time_left_and_history() {
     insta::assert_snapshot!(s);
 }
 
+/// Twelve polls a minute apart (the first task gaining 2% a minute), then the clock at `later`
+/// past the last poll: an outage, or the time between polls.
+fn in_progress_at(later: ChronoDuration) -> App {
+    let mut a = App::new(vec![feed("demo", "us-east-1", None)], Duration::from_secs(5), now());
+    a.color = false;
+    for m in 0..12 {
+        let mut t = tasks();
+        t[0].progress = Some(7 + 2 * m as u8);
+        a.apply(
+            0,
+            PollEvent::Snapshot {
+                snapshot: Arc::new(Snapshot {
+                    tasks: t,
+                    fetched_at: now() + ChronoDuration::minutes(m),
+                    next_token: None,
+                }),
+                next_in: Duration::from_secs(60),
+                slowed: false,
+                requests: 1,
+            },
+        );
+    }
+    a.now = now() + ChronoDuration::minutes(11) + later;
+    a.handle(Action::Confirm);
+    a
+}
+
+/// Issue 22 item 6: between polls (here a 4-minute outage) the table's LEFT, the pane's time
+/// left and "all done" count down together, and "done about" stays put.
+#[test]
+fn the_detail_pane_counts_down_from_the_poll_with_the_table() {
+    let field = |s: &str, after: &str, until: &str| {
+        let at = s.find(after).unwrap_or_else(|| panic!("{after:?} in {s}")) + after.len();
+        s[at..].split(until).next().unwrap().to_string()
+    };
+    let at_poll = screen(&mut in_progress_at(ChronoDuration::zero()), 120, 30);
+    let later = screen(&mut in_progress_at(ChronoDuration::minutes(4)), 120, 30);
+    // 71% to go at 2%/min: 35m30s at the poll, 31m30s four minutes on.
+    assert!(at_poll.contains("~35m left"), "{at_poll}");
+    assert!(later.contains("~31m left"), "the pane counts down: {later}");
+    let row = |s: &str| s.lines().find(|l| l.contains("ami-000000000000000a1 ")).unwrap().to_string();
+    assert!(
+        row(&at_poll).contains("~35m ") && row(&later).contains("~31m "),
+        "the table too:\n{}\n{}",
+        row(&at_poll),
+        row(&later)
+    );
+    assert_eq!(field(&at_poll, "done about ", " "), field(&later, "done about ", " "), "done about stays put");
+    // "all done" counts down by the same four minutes (the slowest task sets it).
+    let all = |s: &str| field(s, "all done ~", "  ");
+    assert_eq!((all(&at_poll).as_str(), all(&later).as_str()), ("11h 22m", "11h 18m"));
+    insta::assert_snapshot!("detail_four_minutes_after_the_poll", later);
+}
+
 /// Names for the sample's AMIs, one of them deregistered since its export.
 fn with_names(a: &mut App) {
     use amiwatch::image::{AmiInfo, Volume};
