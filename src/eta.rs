@@ -88,6 +88,12 @@ fn ticks(samples: &[Sample]) -> Vec<Sample> {
     s.windows(2).filter(|w| w[1].progress != w[0].progress).map(|w| w[1]).collect()
 }
 
+/// The first sample after the last time the progress went backwards.
+fn first_sample(samples: &[Sample]) -> Option<&Sample> {
+    let from = samples.windows(2).rposition(|w| w[1].progress < w[0].progress).map_or(0, |i| i + 1);
+    samples.get(from)
+}
+
 /// The estimate from samples, a start time and the current progress.
 ///
 /// The observed rate runs from tick to tick (the moments the percentage changed), never from a
@@ -114,7 +120,11 @@ pub fn estimate(
     let observed = ticks.last().and_then(|last| {
         // The earliest tick in the window; for a task slower than a percent per window, the one before the last.
         let first = ticks.iter().find(|t| last.at - t.at <= WINDOW).filter(|t| t.at < last.at);
-        let first = first.or_else(|| ticks.len().checked_sub(2).map(|i| &ticks[i]))?;
+        let first = first.or_else(|| ticks.len().checked_sub(2).map(|i| &ticks[i]));
+        // One tick only: from the first sample, part-way through its percent, when the gain is
+        // large enough (2% or more) that the part-percent is a small error.
+        let first =
+            first.or_else(|| first_sample(samples).filter(|s| last.progress >= s.progress.saturating_add(2)))?;
         let span = last.at - first.at;
         let gained = i32::from(last.progress) - i32::from(first.progress);
         (span >= MIN_SPAN && gained > 0).then(|| f64::from(gained) / span.num_milliseconds() as f64 * ms_per_min)
