@@ -262,6 +262,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         let row = Row::new(cells);
         if n == app.selected { row.style(theme.selected_row()) } else { row }
     });
+    // A header cut to its column ends in an ellipsis, as values do.
+    let header: Vec<String> = header
+        .iter()
+        .zip(&widths)
+        .map(|(h, w)| match w {
+            Constraint::Length(w) => truncate(h, usize::from(*w)).into_owned(),
+            _ => (*h).to_string(),
+        })
+        .collect();
     let table = Table::new(rows, widths).header(Row::new(header).style(theme.header_row())).column_spacing(1);
     frame.render_widget(table, area);
 }
