@@ -79,7 +79,27 @@ impl History {
     }
 }
 
+/// The moments the percentage changed: each sample whose progress differs from the one before,
+/// after the last time the progress went backwards (a restart). The first sample is not a tick:
+/// it was taken part-way through a percent.
+fn ticks(samples: &[Sample]) -> Vec<Sample> {
+    let from = samples.windows(2).rposition(|w| w[1].progress < w[0].progress).map_or(0, |i| i + 1);
+    let s = &samples[from..];
+    s.windows(2).filter(|w| w[1].progress != w[0].progress).map(|w| w[1]).collect()
+}
+
+/// The first sample after the last time the progress went backwards.
+fn first_sample(samples: &[Sample]) -> Option<&Sample> {
+    let from = samples.windows(2).rposition(|w| w[1].progress < w[0].progress).map_or(0, |i| i + 1);
+    samples.get(from)
+}
+
 /// The estimate from samples, a start time and the current progress.
+///
+/// The observed rate runs from tick to tick (the moments the percentage changed), never from a
+/// sample taken part-way through a percent, so a slow task's estimate does not climb between
+/// ticks. The time since the last tick is a lower bound on how long the current percent takes:
+/// until it is used up the estimate counts down; past it, the rate slows to match.
 pub fn estimate(
     samples: &[Sample],
     start: Option<DateTime<Utc>>,
@@ -89,36 +109,53 @@ pub fn estimate(
     if progress >= 100 {
         return None;
     }
+    let ms_per_min = 60_000.0;
     let since_start = start.and_then(|s| {
         let elapsed = now - s;
         // 1% after a few seconds says little; wait for 1% and a minute.
         (progress >= 1 && elapsed >= MIN_SPAN)
-            .then(|| f64::from(progress) / elapsed.num_milliseconds() as f64 * 60_000.0)
+            .then(|| f64::from(progress) / elapsed.num_milliseconds() as f64 * ms_per_min)
     });
-    let observed = samples.last().and_then(|last| {
-        let first = samples.iter().find(|s| last.at - s.at <= WINDOW)?;
+    let ticks = ticks(samples);
+    let observed = ticks.last().and_then(|last| {
+        // The earliest tick in the window; for a task slower than a percent per window, the one before the last.
+        let first = ticks.iter().find(|t| last.at - t.at <= WINDOW).filter(|t| t.at < last.at);
+        let first = first.or_else(|| ticks.len().checked_sub(2).map(|i| &ticks[i]));
+        // One tick only: from the first sample, part-way through its percent, when the gain is
+        // large enough (2% or more) that the part-percent is a small error.
+        let first =
+            first.or_else(|| first_sample(samples).filter(|s| last.progress >= s.progress.saturating_add(2)))?;
         let span = last.at - first.at;
         let gained = i32::from(last.progress) - i32::from(first.progress);
-        (span >= MIN_SPAN && gained > 0).then(|| f64::from(gained) / span.num_milliseconds() as f64 * 60_000.0)
+        (span >= MIN_SPAN && gained > 0).then(|| f64::from(gained) / span.num_milliseconds() as f64 * ms_per_min)
     });
-    // A task that has sat still across the whole window is slower than its average: take the
-    // slower of the average and the most it could have done unseen (under 1% per window).
-    let stalled = samples
-        .last()
-        .is_some_and(|last| samples.first().is_some_and(|f| last.at - f.at >= WINDOW && f.progress == last.progress));
+    // How long the current percent has lasted at least: since the last tick, else since the first
+    // sample at this percentage (which may be part-way through it).
+    let current_since = match ticks.last() {
+        Some(t) if samples.last().is_some_and(|s| s.progress == t.progress) => Some((t.at, true)),
+        _ => samples.iter().rev().take_while(|s| s.progress == progress).last().map(|s| (s.at, false)),
+    };
+    let in_percent = current_since.map_or(0.0, |(at, _)| (now - at).num_milliseconds().max(0) as f64 / ms_per_min);
     let (rate, from_samples) = match (observed, since_start) {
         (Some(o), _) => (o, true),
-        (None, Some(avg)) if stalled => (avg.min(60_000.0 / WINDOW.num_milliseconds() as f64), true),
         (None, Some(avg)) => (avg, false),
         (None, None) => return None,
     };
     if !(rate.is_finite() && rate > 0.0) {
         return None;
     }
-    let left_min = f64::from(100 - progress) / rate;
-    let left = Duration::milliseconds((left_min * 60_000.0) as i64);
+    // Minutes per percent; the current one has taken `in_percent` already.
+    let per = 1.0 / rate;
+    let (per, from_samples) = if in_percent > per { (in_percent, true) } else { (per, from_samples) };
+    let to_go = f64::from(100 - progress);
+    // From a tick, the current percent counts down; from a mid-percent sample only the bound is known.
+    let left_min = match current_since {
+        Some((_, true)) => to_go * per - in_percent.min(per),
+        _ => to_go * per,
+    };
+    let left = Duration::milliseconds((left_min * ms_per_min) as i64);
     (left <= MAX_ETA).then_some(Estimate {
-        rate_per_min: rate,
+        rate_per_min: 1.0 / per,
         left: left.max(Duration::zero()),
         observed: from_samples,
     })
@@ -182,7 +219,70 @@ mod tests {
         pts.push((630, 50));
         let s = series(&pts);
         let e = estimate(&s, Some(t0() - Duration::minutes(60)), 50, t0() + Duration::seconds(630)).unwrap();
-        assert!(e.left > Duration::minutes(5) && e.left < Duration::hours(2), "{e:?}");
+        // Tick to tick: 11% at 60 s to 50% at 630 s is 39% in 570 s, so 50% takes 12m11s. Without
+        // the window it would be ~1 min (the jump alone) or 50 min (the jump ignored).
+        assert!((e.left - Duration::seconds(731)).num_seconds().abs() <= 30, "{e:?}");
+    }
+
+    /// A task gaining one percent every `period` seconds (ticks at whole multiples from its start),
+    /// sampled every `every` seconds from `first` seconds after its start: never on a tick. At each
+    /// poll, once two ticks are seen, the estimate is within `tol` of the truth, and it never grows
+    /// between ticks.
+    fn off_tick(period: i64, every: i64, first: i64, start_pct: u8, tol: f64) {
+        let start = t0() - Duration::seconds(period * i64::from(start_pct));
+        let pct = |t: i64| (start_pct as i64 + t / period).min(100) as u8;
+        let done = t0() + Duration::seconds(period * (100 - i64::from(start_pct)));
+        let mut samples = Vec::new();
+        let mut prev: Option<(u8, Duration)> = None;
+        let mut checked = 0;
+        let mut t = first;
+        while pct(t) < 99 && t < 6 * 3600 {
+            let at = t0() + Duration::seconds(t);
+            samples.push(Sample { at, progress: pct(t) });
+            if samples.len() > MAX_SAMPLES {
+                samples.remove(0);
+            }
+            let e = estimate(&samples, Some(start), pct(t), at).unwrap();
+            let truth = done - at;
+            let ticks_seen = samples.windows(2).filter(|w| w[0].progress != w[1].progress).count();
+            if ticks_seen >= 2 && (ticks(&samples).last().unwrap().at - ticks(&samples)[0].at) >= MIN_SPAN {
+                let err = (e.left - truth).num_seconds().abs() as f64;
+                assert!(
+                    err <= tol * truth.num_seconds() as f64 + every as f64,
+                    "at {t}s ({}%): estimated {}s, truly {}s",
+                    pct(t),
+                    e.left.num_seconds(),
+                    truth.num_seconds()
+                );
+                if let Some((p, left)) = prev.filter(|(p, _)| *p == pct(t)) {
+                    assert!(
+                        e.left <= left,
+                        "at {t}s: {}s left, up from {}s at the same {p}%",
+                        e.left.num_seconds(),
+                        left.num_seconds()
+                    );
+                }
+                checked += 1;
+            }
+            prev = Some((pct(t), e.left));
+            t += every;
+        }
+        assert!(checked > 8, "the series reached its checks: {checked}");
+    }
+
+    #[test]
+    fn a_slow_task_counts_down_between_ticks() {
+        // The case: ~3h10m left, a percent every 6 minutes, 5-second polls that start
+        // 200 s into a percent, and polls 37 s apart that land anywhere in one.
+        off_tick(360, 5, 200, 68, 0.03);
+        off_tick(360, 37, 200, 68, 0.05);
+    }
+
+    #[test]
+    fn a_fast_task_sampled_between_ticks_is_estimated_closely() {
+        // Two or three percent per poll, polls off the ticks.
+        off_tick(2, 5, 1, 40, 0.05);
+        off_tick(7, 5, 3, 10, 0.05);
     }
 
     #[test]

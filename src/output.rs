@@ -285,6 +285,56 @@ fn started(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     if t.year() == now.year() { t.format("%m-%d %H:%M").to_string() } else { t.format("%Y-%m-%d %H:%M").to_string() }
 }
 
+/// On a terminal `max_width` cells wide, fits the table as the dashboard does: the S3 key /
+/// failure reason shows only beside every other column whole; the free-text columns shrink
+/// (name, bucket, feed to 12 cells; then bucket to 8 and feed to 6); then columns give way whole
+/// in a stated order (STARTED UTC, NAME, BUCKET, FEED). The AMI ID, the state and the progress
+/// are never cut; a cut value ends in `…`. Piped (`None`), every value is printed whole.
+/// Returns which columns are shown.
+fn fit_columns(widths: &mut [usize], headers: &[&str], max_width: Option<usize>) -> Vec<bool> {
+    let mut shown = vec![true; widths.len()];
+    let Some(max) = max_width else { return shown };
+    let col = |name: &str| headers.iter().position(|h| *h == name);
+    let last = widths.len() - 1;
+    let total = |widths: &[usize], shown: &[bool]| -> usize {
+        let cols: Vec<usize> = widths.iter().zip(shown).filter(|(_, s)| **s).map(|(w, _)| *w).collect();
+        (cols.iter().sum::<usize>() + 2 * cols.len()).saturating_sub(2)
+    };
+    let natural = widths.to_vec();
+    // As in the dashboard, the S3 key / failure reason shows only beside every other column whole.
+    let mut beside = natural.clone();
+    beside[last] = beside[last].min(12);
+    if total(&beside, &shown) > max {
+        shown[last] = false;
+    }
+    let give_way = [col("STARTED UTC"), col("NAME"), col("BUCKET"), col("FEED")];
+    let mut give_way = give_way.into_iter().flatten();
+    loop {
+        // From the values' own widths, shrink the shown free-text columns in order.
+        widths.copy_from_slice(&natural);
+        let shrink = [
+            (Some(last), 12),
+            (col("NAME"), 12),
+            (col("BUCKET"), 12),
+            (col("FEED"), 12),
+            (col("BUCKET"), 8),
+            (col("FEED"), 6),
+        ];
+        for (c, min) in shrink.into_iter().filter_map(|(c, m)| Some((c?, m))).filter(|(c, _)| shown[*c]) {
+            let excess = total(widths, &shown).saturating_sub(max);
+            widths[c] = widths[c].saturating_sub(excess).max(min.min(widths[c]));
+        }
+        if total(widths, &shown) <= max {
+            break;
+        }
+        match give_way.next() {
+            Some(c) => shown[c] = false,
+            None => break,
+        }
+    }
+    shown
+}
+
 fn write_table(
     out: &mut impl Write,
     tasks: &[Row<'_>],
@@ -335,20 +385,10 @@ fn write_table(
             *w = (*w).max(width(cell));
         }
     }
-    let last = widths.len() - 1;
-    if let Some(max) = max_width {
-        // Shrink the free-text columns, the last one first, then the bucket, then the name,
-        // down to 12 cells each.
-        let bucket = 4 + 2 * usize::from(extra.name);
-        let name = extra.name.then_some(1);
-        for col in [Some(last), Some(bucket), name].into_iter().flatten() {
-            let total: usize = widths.iter().map(|w| w + 2).sum::<usize>() - 2;
-            let excess = total.saturating_sub(max);
-            widths[col] = widths[col].saturating_sub(excess).max(12.min(widths[col]));
-        }
-    }
+    let shown = fit_columns(&mut widths, &headers, max_width);
+    let last = shown.iter().rposition(|s| *s).unwrap_or(0);
     let line = |out: &mut dyn Write, cells: &[&str]| -> io::Result<()> {
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate().filter(|(i, _)| shown[*i]) {
             let cell = truncate(cell, *w);
             if i == last {
                 writeln!(out, "{cell}")?;
@@ -503,5 +543,69 @@ mod tests {
         assert_eq!(&lines[1][col..col + 10], "InProgress");
         assert!(!table.contains('\u{1b}'));
         assert!(render(Format::Table, &[], None, None).contains("no store-image tasks"));
+    }
+
+    /// The table with names and several feeds, at `width` (a terminal) or piped (`None`).
+    fn named_table(width: Option<usize>) -> (String, Vec<StoreTask>) {
+        use crate::image::AmiInfo;
+        let mut tasks = sample();
+        tasks[1].failure_reason = Some("The S3 bucket is in a different Region than the AMI.".into());
+        tasks[1].bucket = Some("golden-images-production-archive".into());
+        let naming = Naming::Known(std::sync::Arc::new(AmiInfo {
+            id: "ami-0123456789abcdef0".into(),
+            name: Some("legacy-win2019-sql-standard-20260901".into()),
+            ..AmiInfo::default()
+        }));
+        let feeds = [
+            FeedInfo { profile: Some("production".into()), region: Some("us-east-1".into()), ..FeedInfo::default() },
+            FeedInfo { profile: Some("dev".into()), region: Some("eu-west-1".into()), ..FeedInfo::default() },
+        ];
+        let rows: Vec<Row<'_>> =
+            tasks.iter().zip(&feeds).map(|(t, f)| Row { feed: f, task: t, naming: Some(&naming) }).collect();
+        let mut buf = Vec::new();
+        write(&mut buf, Format::Table, &rows, None, width, Extra { feed: true, name: true }).unwrap();
+        (String::from_utf8(buf).unwrap(), tasks)
+    }
+
+    #[test]
+    fn on_a_terminal_the_table_with_names_and_feeds_fits_its_width() {
+        for w in [60, 80, 100, 120] {
+            let (table, tasks) = named_table(Some(w));
+            assert!(table.lines().all(|l| width(l) <= w), "every row within {w} columns:\n{table}");
+            for t in &tasks {
+                let id = t.ami_id.as_deref().unwrap();
+                assert!(table.lines().any(|l| l.starts_with(&format!("{id} "))), "{id} whole at {w}:\n{table}");
+            }
+            assert!(
+                table.contains(" 17%") && table.contains("InProgress"),
+                "state and progress whole at {w}:\n{table}"
+            );
+            // A value cut ends in an ellipsis: the bucket is whole, cut with `…`, or gone with its column.
+            let header = table.lines().next().unwrap();
+            if let Some(at) = header.find("BUCKET") {
+                let at = header[..at].chars().count();
+                let row: String = table.lines().nth(2).unwrap().chars().skip(at).collect();
+                let cell = row.split("  ").next().unwrap().to_string();
+                assert!(
+                    cell == "golden-images-production-archive"
+                        || (cell.ends_with('…')
+                            && "golden-images-production-archive".starts_with(cell.trim_end_matches('…'))),
+                    "bucket cell {cell:?} at {w}:\n{table}"
+                );
+            }
+        }
+        let (narrow, _) = named_table(Some(80));
+        assert!(narrow.lines().next().unwrap().contains("NAME"), "a name column at 80:\n{narrow}");
+        // Piped: every value whole, however wide the rows.
+        let (piped, _) = named_table(None);
+        for whole in [
+            "legacy-win2019-sql-standard-20260901",
+            "golden-images-production-archive",
+            "The S3 bucket is in a different Region than the AMI.",
+            "production · us-east-1",
+        ] {
+            assert!(piped.contains(whole), "{whole} piped:\n{piped}");
+        }
+        assert!(!piped.contains('…'), "{piped}");
     }
 }

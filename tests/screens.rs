@@ -237,6 +237,60 @@ fn detail_of_a_task_in_progress_shows_speed_time_left_and_history() {
     insta::assert_snapshot!(s);
 }
 
+/// Twelve polls a minute apart (the first task gaining 2% a minute), then the clock at `later`
+/// past the last poll: an outage, or the time between polls.
+fn in_progress_at(later: ChronoDuration) -> App {
+    let mut a = App::new(vec![feed("demo", "us-east-1", None)], Duration::from_secs(5), now());
+    a.color = false;
+    for m in 0..12 {
+        let mut t = tasks();
+        t[0].progress = Some(7 + 2 * m as u8);
+        a.apply(
+            0,
+            PollEvent::Snapshot {
+                snapshot: Arc::new(Snapshot {
+                    tasks: t,
+                    fetched_at: now() + ChronoDuration::minutes(m),
+                    next_token: None,
+                }),
+                next_in: Duration::from_secs(60),
+                slowed: false,
+                requests: 1,
+            },
+        );
+    }
+    a.now = now() + ChronoDuration::minutes(11) + later;
+    a.handle(Action::Confirm);
+    a
+}
+
+/// Issue 22 item 6: between polls (here a 4-minute outage) the table's LEFT, the pane's time
+/// left and "all done" count down together, and "done about" stays put.
+#[test]
+fn the_detail_pane_counts_down_from_the_poll_with_the_table() {
+    let field = |s: &str, after: &str, until: &str| {
+        let at = s.find(after).unwrap_or_else(|| panic!("{after:?} in {s}")) + after.len();
+        s[at..].split(until).next().unwrap().to_string()
+    };
+    let at_poll = screen(&mut in_progress_at(ChronoDuration::zero()), 120, 30);
+    let later = screen(&mut in_progress_at(ChronoDuration::minutes(4)), 120, 30);
+    // 71% to go at 2%/min: 35m30s at the poll, 31m30s four minutes on.
+    assert!(at_poll.contains("~35m left"), "{at_poll}");
+    assert!(later.contains("~31m left"), "the pane counts down: {later}");
+    let row = |s: &str| s.lines().find(|l| l.contains("ami-000000000000000a1 ")).unwrap().to_string();
+    assert!(
+        row(&at_poll).contains("~35m ") && row(&later).contains("~31m "),
+        "the table too:\n{}\n{}",
+        row(&at_poll),
+        row(&later)
+    );
+    assert_eq!(field(&at_poll, "done about ", " "), field(&later, "done about ", " "), "done about stays put");
+    // "all done" counts down by the same four minutes (the slowest task sets it).
+    let all = |s: &str| field(s, "all done ~", "  ");
+    assert_eq!((all(&at_poll).as_str(), all(&later).as_str()), ("11h 22m", "11h 18m"));
+    insta::assert_snapshot!("detail_four_minutes_after_the_poll", later);
+}
+
 /// Names for the sample's AMIs, one of them deregistered since its export.
 fn with_names(a: &mut App) {
     use amiwatch::image::{AmiInfo, Volume};
@@ -348,4 +402,94 @@ fn detail_of_a_queued_task_says_when_it_starts_and_what_that_stands_on() {
     a.apply(0, at(0, &[0, 12, 95, 90]));
     a.handle(Action::Confirm);
     insta::assert_snapshot!(screen(&mut a, 140, 30));
+}
+
+#[test]
+fn the_summary_line_keeps_its_counts_and_all_done_when_narrow() {
+    for w in [70, 80, 100] {
+        let s = screen(&mut app(), w, 24);
+        let summary = s.lines().nth(1).unwrap();
+        for count in ["1 ", "All 8", "2 ", " 3 ", "4 ", "all done ~"] {
+            assert!(summary.contains(count), "{count:?} on the summary line at {w} columns: {summary}");
+        }
+        assert!(!summary.contains('…'), "nothing cut at {w}: {summary}");
+    }
+    let wide = screen(&mut app(), 140, 24);
+    let summary = wide.lines().nth(1).unwrap();
+    assert!(summary.contains("2 In progress 3") && summary.contains("overall 42% · all done ~"), "{summary}");
+    let narrow = screen(&mut app(), 80, 24);
+    let summary = narrow.lines().nth(1).unwrap();
+    assert!(summary.contains("2 Run 3") && summary.contains("3 Done 3") && summary.contains("4 Fail 2"), "{summary}");
+}
+
+#[test]
+fn an_empty_feed_filter_names_the_feed_and_the_key_that_clears_it() {
+    let mut a =
+        App::new(vec![feed("prod", "us-east-1", None), feed("dev", "eu-west-1", None)], Duration::from_secs(5), now());
+    a.color = false;
+    a.apply(0, snapshot_event(tasks()));
+    a.apply(1, snapshot_event(vec![]));
+    a.handle(Action::OpenFeedPicker);
+    let dev = a.pane_rows().iter().position(|r| r.feed == 1).unwrap();
+    keys(&mut a, [Action::Move(dev as i64 + 1), Action::Confirm]);
+    assert_eq!(a.filters.feed, Some(1));
+    let s = screen(&mut a, 80, 12);
+    assert!(s.contains("No task matches the filters (feed dev · eu-west-1)."), "{s}");
+    assert!(s.contains("Press F then Enter on \"All feeds\" for every feed."), "{s}");
+    assert!(!s.contains("()"), "{s}");
+}
+
+/// Two profiles x two regions, each feed with its own AMIs.
+fn four_feeds() -> App {
+    let feeds = ["production", "staging"]
+        .iter()
+        .flat_map(|p| ["us-east-1", "eu-west-1"].map(|r| feed(p, r, None)))
+        .collect::<Vec<_>>();
+    let mut a = App::new(feeds, Duration::from_secs(5), now());
+    a.color = false;
+    for f in 0..4u32 {
+        let mut t = tasks();
+        for x in &mut t {
+            x.ami_id = x.ami_id.as_ref().map(|id| format!("ami-{f}{}", &id[5..]));
+        }
+        a.apply(f as usize, snapshot_event(t));
+    }
+    a
+}
+
+#[test]
+fn the_multi_feed_table_at_80_and_200_columns_cuts_nothing_silently() {
+    let mut a = four_feeds();
+    let ids: Vec<String> = a.view.rows.iter().filter_map(|&r| a.task(r).ami_id.clone()).take(20).collect();
+    let s = screen(&mut a, 80, 24);
+    for id in ids.iter().take(19) {
+        assert!(s.contains(&format!("{id} ")), "{id} whole at 80 columns: {s}");
+    }
+    // Every percentage whole, right after its bar.
+    for pct in ["   7%", "  38%", "  83%", " 100%"] {
+        assert!(s.contains(pct), "{pct:?} at 80 columns: {s}");
+    }
+    // Feed and bucket values are whole or end in an ellipsis.
+    let header = s.lines().nth(2).unwrap().trim_matches('"');
+    let col = |name: &str| header.find(name).map(|i| header[..i].chars().count());
+    let (feed, bucket) = (col("FEED").unwrap(), col("BUCKET").unwrap());
+    let labels = ["production us-east-1", "production eu-west-1", "staging us-east-1", "staging eu-west-1"];
+    let buckets = ["acme-ami-archive", "golden-images-prod", "acme-dr-us-east-1", "ci-build-artifacts"];
+    for line in s.lines().skip(3).take(19) {
+        let chars: Vec<char> = line.trim_matches('"').chars().collect();
+        let cell = |from: usize, to: usize| chars[from..to].iter().collect::<String>().trim_end().to_string();
+        let f = cell(feed, bucket - 1);
+        // Whole, or the region as its code (never cut) after the profile, whole or ending in `…`.
+        let shortened = f.rsplit_once(' ').is_some_and(|(who, code)| {
+            ["use1", "euw1"].contains(&code)
+                && ["production", "staging"]
+                    .iter()
+                    .any(|p| *p == who || (who.ends_with('…') && p.starts_with(who.trim_end_matches('…'))))
+        });
+        assert!(labels.contains(&f.as_str()) || shortened, "feed {f:?} in {line}");
+        let b = cell(bucket, bucket + 8);
+        assert!(buckets.iter().any(|x| x.starts_with(b.trim_end_matches('…'))), "bucket {b:?} in {line}");
+    }
+    insta::assert_snapshot!("four_feeds_80x24", s);
+    insta::assert_snapshot!("four_feeds_200x24", screen(&mut a, 200, 24));
 }

@@ -444,3 +444,91 @@ fn sizes_sort_and_search_and_the_quota_counts_what_is_in_progress() {
     assert_eq!(found, [id(3)], "the size is searchable");
     assert!(matches!(a.naming(a.view.rows[0]), Some(Naming::Known(_))));
 }
+
+/// Issue 22 item 5: "all done" is the latest estimate among the tasks in progress that the
+/// bucket and search filters keep; the state tab does not change it, and a hidden task without
+/// an estimate does not remove it.
+#[test]
+fn all_done_follows_the_filters() {
+    let mut tasks = sample();
+    // In progress at 0%: no estimate, in its own bucket.
+    tasks.push(task(6, 6, "delta", TaskState::InProgress, 0));
+    let mut a = App::new(Vec::new(), Duration::from_secs(5), now());
+    a.set_table_body(Rect::new(0, 5, 80, 3));
+    a.apply(0, snapshot(tasks));
+    assert_eq!(a.view.all_done_at, None, "a task in progress without an estimate: unknown");
+    let search = |a: &mut App, text: &str| {
+        a.handle(Action::StartSearch);
+        for c in text.chars() {
+            a.handle(Action::SearchInput(c));
+        }
+        a.handle(Action::SearchKeep);
+    };
+    // alpha: task 1, 10% in 1 minute: 9 minutes left.
+    search(&mut a, "alpha");
+    assert_eq!(a.view.all_done_at, Some(now() + ChronoDuration::minutes(9)));
+    assert_eq!(a.view.counts.overall_progress, Some(10));
+    a.handle(Action::SetState(StateFilter::Failed));
+    assert_eq!(a.view.all_done_at, Some(now() + ChronoDuration::minutes(9)), "the state tab leaves it alone");
+    a.handle(Action::SetState(StateFilter::All));
+    // gamma: task 4, 70% in 4 minutes: 30% at 17.5%/min is 1m42.857s.
+    a.handle(Action::StartSearch);
+    a.handle(Action::SearchClear);
+    search(&mut a, "gamma");
+    let left = a.view.all_done_at.map(|d| (d - now()).num_milliseconds());
+    assert!(left.is_some_and(|ms| (ms - 102_857).abs() < 10), "{left:?}");
+    // Both by the bucket picker: alpha only.
+    a.handle(Action::StartSearch);
+    a.handle(Action::SearchClear);
+    a.filters.bucket = Some("alpha".into());
+    a.sync();
+    assert_eq!(a.view.all_done_at, Some(now() + ChronoDuration::minutes(9)));
+}
+
+/// Issue 22 item 10: ties keep newest first whichever way a sort goes, and names sort without
+/// regard to case.
+#[test]
+fn sort_ties_stay_newest_first_both_ways_and_names_ignore_case() {
+    let mut tasks = sample();
+    tasks.push(task(6, 6, "beta", TaskState::Completed, 100));
+    tasks.push(task(7, 7, "beta", TaskState::Completed, 100));
+    let mut a = App::new(Vec::new(), Duration::from_secs(5), now());
+    a.set_table_body(Rect::new(0, 5, 80, 3));
+    a.apply(0, snapshot(tasks));
+    a.filters.sort = SortKey::Progress;
+    a.sync();
+    let hundreds = |a: &App| {
+        a.view
+            .rows
+            .iter()
+            .filter(|&&i| a.task(i).progress == Some(100))
+            .map(|&i| a.task(i).ami_id.clone().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hundreds(&a), ["ami-00000002", "ami-00000006", "ami-00000007"], "newest first");
+    a.handle(Action::ReverseSort);
+    assert!(a.filters.reverse);
+    assert_eq!(shown(&a)[..3], ["ami-00000002", "ami-00000006", "ami-00000007"], "100% first, still newest first");
+
+    let names = ["beta-image", "Alpha-image", "alpha-2", "Zulu", "gamma"];
+    let found = (1..=5u32)
+        .map(|n| {
+            Arc::new(crate::image::AmiInfo {
+                id: format!("ami-{n:08x}"),
+                name: Some(names[n as usize - 1].into()),
+                ..crate::image::AmiInfo::default()
+            })
+        })
+        .collect();
+    a.apply(0, PollEvent::Names { found, missing: Vec::new() });
+    a.filters.sort = SortKey::Name;
+    a.filters.reverse = false;
+    a.sync();
+    let by_name: Vec<String> = a
+        .view
+        .rows
+        .iter()
+        .filter_map(|&i| a.naming(i).and_then(crate::image::Naming::name).map(str::to_string))
+        .collect();
+    assert_eq!(by_name, ["alpha-2", "Alpha-image", "beta-image", "gamma", "Zulu"]);
+}

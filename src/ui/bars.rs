@@ -66,12 +66,49 @@ pub fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     line(frame, area, Line::from(spans));
 }
 
+/// How the summary line gives way when it does not fit, first to last: the state labels
+/// shorten, then the word "overall" goes, then the overall percentage. The counts and
+/// "all done" stay; only a screen too narrow for them cuts the line, with an ellipsis.
+const SUMMARY_STEPS: [(bool, Overall); 4] =
+    [(false, Overall::Word), (true, Overall::Word), (true, Overall::Bare), (true, Overall::None)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overall {
+    Word,
+    Bare,
+    None,
+}
+
+/// A state's label on a narrow summary line.
+fn short_label(f: StateFilter) -> &'static str {
+    match f {
+        StateFilter::All => "All",
+        StateFilter::InProgress => "Run",
+        StateFilter::Completed => "Done",
+        StateFilter::Failed => "Fail",
+    }
+}
+
 /// Counts per state as tabs, the active one marked, and the overall progress.
 pub fn summary(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let room = usize::from(area.width);
+    let spans = SUMMARY_STEPS
+        .iter()
+        .map(|&(short, overall)| summary_spans(app, theme, short, overall))
+        .find(|s| s.iter().map(|s| width(&s.content)).sum::<usize>() <= room);
+    let spans = spans.unwrap_or_else(|| {
+        let text: String = summary_spans(app, theme, true, Overall::None).iter().map(|s| s.content.as_ref()).collect();
+        vec![Span::raw(truncate(&text, room).into_owned())]
+    });
+    line(frame, area, Line::from(spans));
+}
+
+fn summary_spans(app: &App, theme: &Theme, short: bool, overall: Overall) -> Vec<Span<'static>> {
     let c = app.view.counts;
     let mut spans = vec![Span::raw(" ")];
     for (i, f) in StateFilter::ALL.iter().enumerate() {
-        let label = format!(" {} {} {} ", i + 1, f.label(), c.of(*f));
+        let name = if short { short_label(*f) } else { f.label() };
+        let label = format!(" {} {name} {} ", i + 1, c.of(*f));
         let style = if app.filters.state == *f {
             theme.active_tab()
         } else {
@@ -81,13 +118,19 @@ pub fn summary(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         spans.push(Span::raw(" "));
     }
     if let Some(p) = c.overall_progress {
-        spans.push(Span::styled(format!("  overall {p}%"), theme.dim()));
+        let text = match overall {
+            Overall::Word => format!("  overall {p}%"),
+            Overall::Bare => format!(" {p}%"),
+            Overall::None => String::new(),
+        };
+        spans.push(Span::styled(text, theme.dim()));
         if let Some(done) = app.view.all_done_at {
             let left = (done - app.now).num_seconds().max(0);
-            spans.push(Span::styled(format!(" · all done ~{}", duration_short(left)), theme.dim()));
+            let sep = if overall == Overall::None { " " } else { " · " };
+            spans.push(Span::styled(format!("{sep}all done ~{}", duration_short(left)), theme.dim()));
         }
     }
-    line(frame, area, Line::from(spans));
+    spans
 }
 
 /// Stale data or a failed poll, with the reason and when it retries.

@@ -1,6 +1,6 @@
 //! The detail pane of the selected task: every field in full.
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Local, TimeZone, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -172,7 +172,7 @@ fn speed_line(app: &App, i: RowRef, label: Span<'static>) -> Line<'static> {
     let text = match (app.estimate(i), app.time_left(i)) {
         (Some(e), Some(left)) => {
             let how = if e.observed { "observed while watching" } else { "average since it started" };
-            let done = (app.now + left).with_timezone(&Local).format("%H:%M");
+            let done = clock(app.now + left, &Local);
             format!(
                 "{:.2}%/min ({how}) · ~{} left, done about {done} local",
                 e.rate_per_min,
@@ -213,13 +213,29 @@ fn attempt_line(app: &App, t: &StoreTask, theme: &Theme) -> Line<'static> {
 /// Local time and UTC, side by side; the local time with the offset in force at that instant
 /// (a task from before a daylight-saving change shows the offset it had).
 fn times(start: DateTime<Utc>) -> String {
-    let l = start.with_timezone(&Local);
+    times_in(start, &Local)
+}
+
+/// [`times`] in zone `tz`: each instant converted with its own offset.
+fn times_in<Tz: TimeZone>(start: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let l = start.with_timezone(tz);
     format!(
         "{} local (UTC{}) · {} UTC",
         l.format("%Y-%m-%d %H:%M:%S"),
         l.format("%:z"),
         start.format("%Y-%m-%d %H:%M:%S")
     )
+}
+
+/// The wall-clock time `at` in zone `tz`, with the offset in force at `at` ("done about").
+fn clock<Tz: TimeZone>(at: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    at.with_timezone(tz).format("%H:%M").to_string()
 }
 
 #[cfg(test)]
@@ -231,5 +247,58 @@ mod tests {
         let long: Vec<u8> = (0..100).collect();
         assert!(super::sparkline(&long, 40).chars().count() <= 40);
         assert_eq!(super::sparkline(&[5, 5], 10), "▁▁");
+    }
+
+    use chrono::{DateTime, FixedOffset, MappedLocalTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+    /// New York around the end of daylight saving time in 2026 (01:00 local on November 1, 06:00
+    /// UTC): UTC-4 before, UTC-5 after. A zone with a change, which `FixedOffset` cannot be.
+    #[derive(Debug, Clone, Copy)]
+    struct NewYork;
+
+    fn dst_ends() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(6, 0, 0).unwrap()
+    }
+
+    impl TimeZone for NewYork {
+        type Offset = FixedOffset;
+        fn from_offset(_: &FixedOffset) -> Self {
+            NewYork
+        }
+        fn offset_from_local_date(&self, local: &NaiveDate) -> MappedLocalTime<FixedOffset> {
+            self.offset_from_local_datetime(&local.and_hms_opt(12, 0, 0).unwrap())
+        }
+        fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> MappedLocalTime<FixedOffset> {
+            MappedLocalTime::Single(self.offset_from_utc_datetime(&(*local + chrono::Duration::hours(5))))
+        }
+        fn offset_from_utc_date(&self, utc: &NaiveDate) -> FixedOffset {
+            self.offset_from_utc_datetime(&utc.and_hms_opt(0, 0, 0).unwrap())
+        }
+        fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> FixedOffset {
+            let hours = if *utc < dst_ends() { -4 } else { -5 };
+            FixedOffset::east_opt(hours * 3600).unwrap()
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn local_times_use_each_instants_own_offset() {
+        // Started before the change, shown after it: the offset it had, not today's.
+        assert_eq!(
+            super::times_in(utc("2026-10-31T12:00:00Z"), &NewYork),
+            "2026-10-31 08:00:00 local (UTC-04:00) · 2026-10-31 12:00:00 UTC"
+        );
+        assert_eq!(
+            super::times_in(utc("2026-11-28T12:00:00Z"), &NewYork),
+            "2026-11-28 07:00:00 local (UTC-05:00) · 2026-11-28 12:00:00 UTC"
+        );
+        // "Done about" across the change: 05:30 UTC is 01:30 EDT, 06:30 UTC is 01:30 EST.
+        assert_eq!(super::clock(utc("2026-11-01T05:30:00Z"), &NewYork), "01:30");
+        assert_eq!(super::clock(utc("2026-11-01T06:30:00Z"), &NewYork), "01:30");
+        assert_eq!(super::clock(utc("2026-11-01T12:00:00Z"), &NewYork), "07:00");
+        assert_eq!(super::clock(utc("2026-10-31T12:00:00Z"), &NewYork), "08:00");
     }
 }

@@ -17,63 +17,167 @@ use crate::text::{safe, truncate};
 
 const AMI_W: u16 = 21;
 const STATE_W: u16 = 13;
+/// The SIZE column (GB), from this wide a screen on.
+const SIZE_W: u16 = 5;
+const SIZE_FROM: u16 = 100;
 const STARTED_W: u16 = 11;
 const PCT_W: usize = 5;
 const LEFT_W: u16 = 8;
-/// The SIZE column (GB, up to 99999) and the narrowest screen that gets it.
-const SIZE_W: u16 = 5;
-const SIZE_FROM: u16 = 100;
 /// Ten cells of bar and the percentage.
 const MIN_BAR: u16 = 10 + PCT_W as u16;
 
-/// Widths of the flexible columns.
+/// The columns that can give way or grow; the marker, AMI ID and STATE are always shown whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Feed,
+    Name,
+    Bucket,
+    Progress,
+    Left,
+    Started,
+    Detail,
+}
+
+/// The order columns give way in, first to last, when the screen cannot hold every column at its
+/// minimum width: a column that cannot fit goes whole, never squeezed. The progress bar (with
+/// its percentage), the AMI ID and the state never go. A new column joins this list.
+const GIVE_WAY: [Col; 6] = [Col::Detail, Col::Left, Col::Started, Col::Name, Col::Bucket, Col::Feed];
+/// The order the columns that stay grow in, each up to the width it wants; the detail column
+/// takes what is left.
+const GROW: [Col; 4] = [Col::Feed, Col::Name, Col::Bucket, Col::Progress];
+
+/// Widths of the columns shown, `None` for one that gave way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cols {
-    /// The AMI's name, when any AMI has one: it takes the room it can, before the bucket,
-    /// and gives way before the progress bar does.
+    /// The feed, with several feeds.
+    feed: Option<u16>,
+    /// The AMI's name, when any AMI has one.
     name: Option<u16>,
-    bucket: u16,
+    bucket: Option<u16>,
     bar: u16,
-    /// Time left, when a readable bar still fits beside it.
+    /// Time left.
     left: Option<u16>,
+    /// The start column.
+    started: Option<u16>,
     /// Object key or failure reason, when it would be wide enough to read.
     detail: Option<u16>,
-    /// The start column, left out on the narrowest screens.
-    started: bool,
+}
+
+impl Cols {
+    fn get(&self, c: Col) -> Option<u16> {
+        match c {
+            Col::Feed => self.feed,
+            Col::Name => self.name,
+            Col::Bucket => self.bucket,
+            Col::Progress => Some(self.bar),
+            Col::Left => self.left,
+            Col::Started => self.started,
+            Col::Detail => self.detail,
+        }
+    }
+
+    fn slot(&mut self, c: Col) -> Option<&mut u16> {
+        match c {
+            Col::Feed => self.feed.as_mut(),
+            Col::Name => self.name.as_mut(),
+            Col::Bucket => self.bucket.as_mut(),
+            Col::Progress => Some(&mut self.bar),
+            Col::Left => self.left.as_mut(),
+            Col::Started => self.started.as_mut(),
+            Col::Detail => self.detail.as_mut(),
+        }
+    }
+
+    /// Leaves column `c` out (the progress bar never goes).
+    fn give_way(&mut self, c: Col) {
+        match c {
+            Col::Feed => self.feed = None,
+            Col::Name => self.name = None,
+            Col::Bucket => self.bucket = None,
+            Col::Left => self.left = None,
+            Col::Started => self.started = None,
+            Col::Detail => self.detail = None,
+            Col::Progress => {}
+        }
+    }
+
+    /// Every cell the table takes: the fixed columns, these, and one space between columns.
+    fn width(&self) -> u16 {
+        let flexible = [Col::Feed, Col::Name, Col::Bucket, Col::Progress, Col::Left, Col::Started, Col::Detail];
+        let shown: Vec<u16> = flexible.iter().filter_map(|c| self.get(*c)).collect();
+        // marker, AMI ID, state, and a space after each of them but the last column
+        1 + AMI_W + STATE_W + shown.iter().sum::<u16>() + 2 + shown.len() as u16
+    }
 }
 
 /// The narrowest name column worth showing.
 const MIN_NAME: u16 = 12;
+/// The narrowest feed column; a label cut shorter ends in `…`.
+const MIN_FEED: u16 = 6;
+const MIN_BUCKET: u16 = 8;
+const MIN_DETAIL: u16 = 16;
 
-fn columns(total: u16, longest_bucket: u16, longest_name: u16) -> Cols {
-    // With names, the start column gives way first, so the name fits even at 80 columns.
-    let name_room = if longest_name > 0 { MIN_NAME + 1 } else { 0 };
-    let started = total >= 2 + AMI_W + STATE_W + STARTED_W + 5 + 8 + MIN_BAR + name_room;
-    // marker, fixed columns, spacing
-    let fixed = 2 + AMI_W + STATE_W + 4 + if started { STARTED_W + 1 } else { 0 };
-    let rest = total.saturating_sub(fixed);
-    let left = (rest > 12 + MIN_BAR + LEFT_W + name_room).then_some(LEFT_W);
-    let rest = rest - left.map_or(0, |w| w + 1);
-    // The name and the bucket share what the bar leaves: each as wide as its longest when
-    // that fits, else three fifths to the name.
-    let name = (longest_name > 0)
-        .then(|| {
-            let want = longest_name.clamp(MIN_NAME, 40);
-            let avail = rest.saturating_sub(MIN_BAR + 1);
-            let share = if avail > want + longest_bucket.clamp(12, 30) { want } else { (avail * 3 / 5).min(want) };
-            // The bucket keeps its 8 cells.
-            share.min(rest.saturating_sub(MIN_BAR + 8 + 2))
-        })
-        .filter(|w| *w >= 8);
-    let rest = rest - name.map_or(0, |w| w + 1);
-    let bucket = longest_bucket.clamp(12, 30).min(rest.saturating_sub(MIN_BAR)).max(8);
-    let bar = (rest.saturating_sub(bucket) / 2).clamp(MIN_BAR, 30);
-    let detail = rest.saturating_sub(bucket + bar + 1);
-    if detail >= 16 {
-        Cols { name, bucket, bar, left, detail: Some(detail), started }
-    } else {
-        Cols { name, bucket, bar: rest.saturating_sub(bucket).clamp(MIN_BAR, 40), left, detail: None, started }
+/// The widths for a table `total` cells wide. `feed` is the longest feed label (0 with one
+/// feed), `longest_bucket` and `longest_name` the longest values (a name of 0: no names).
+fn columns(total: u16, feed: u16, longest_bucket: u16, longest_name: u16) -> Cols {
+    let min = |c: Col| match c {
+        Col::Feed => feed.min(MIN_FEED),
+        Col::Name => MIN_NAME,
+        Col::Bucket => MIN_BUCKET,
+        Col::Progress => MIN_BAR,
+        Col::Left => LEFT_W,
+        Col::Started => STARTED_W,
+        Col::Detail => MIN_DETAIL,
+    };
+    let want = |c: Col| match c {
+        Col::Feed => feed,
+        Col::Name => longest_name.clamp(MIN_NAME, 40),
+        Col::Bucket => longest_bucket.clamp(12, 30),
+        Col::Progress => 30,
+        Col::Left => LEFT_W,
+        Col::Started => STARTED_W,
+        Col::Detail => MIN_DETAIL,
+    };
+    let mut cols = Cols {
+        feed: (feed > 0).then(|| min(Col::Feed)),
+        name: (longest_name > 0).then(|| min(Col::Name)),
+        bucket: Some(min(Col::Bucket)),
+        bar: min(Col::Progress),
+        left: Some(min(Col::Left)),
+        started: Some(min(Col::Started)),
+        detail: Some(min(Col::Detail)),
+    };
+    // The detail column is worth its room only beside every other column at the width it wants
+    // (the bar at its minimum: it grows last).
+    let wanted = |c: &Cols| {
+        let mut w = *c;
+        for g in GROW.into_iter().filter(|g| *g != Col::Progress) {
+            if let Some(slot) = w.slot(g) {
+                *slot = want(g);
+            }
+        }
+        w.width()
+    };
+    for c in GIVE_WAY {
+        let needed = if c == Col::Detail { wanted(&cols) } else { cols.width() };
+        if needed <= total {
+            break;
+        }
+        cols.give_way(c);
     }
+    // What is left widens the columns that stay, in order; then the detail column, or the bar.
+    for g in GROW {
+        let room = total.saturating_sub(cols.width());
+        if let Some(slot) = cols.slot(g) {
+            *slot += want(g).saturating_sub(*slot).min(room);
+        }
+    }
+    let room = total.saturating_sub(cols.width());
+    match cols.detail.as_mut() {
+        Some(d) => *d += room,
+        None => cols.bar += (40 - cols.bar.min(40)).min(room),
+    }
+    cols
 }
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -91,22 +195,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let (longest_name, longest) = app.longest_name_and_bucket();
     // With several feeds, a feed column after the AMI ID.
     let names: &[crate::app::feeds::FeedName] = if app.multi_feed() { &app.feed_names } else { &[] };
-    let region_w = names.iter().map(|l| l.width()).max().unwrap_or(0).clamp(0, 28) as u16;
-    let region_w = if names.is_empty() { 0 } else { region_w.max(6) };
-    let labels = crate::app::feeds::FeedName::column(names, usize::from(region_w));
-    // The AMI's size (GB) once names are known, where the screen has room for it.
+    let feed_w = names.iter().map(|l| l.width()).max().unwrap_or(0).clamp(0, 28) as u16;
+    // The AMI's size (GB) once names are known, on screens wide enough to keep it beside the
+    // rest: it takes its room before the other columns share theirs.
     let size_w = if longest_name > 0 && area.width >= SIZE_FROM { SIZE_W } else { 0 };
     let cols = columns(
-        area.width.saturating_sub(region_w + u16::from(region_w > 0) + size_w + u16::from(size_w > 0)),
+        area.width.saturating_sub(size_w + u16::from(size_w > 0)),
+        feed_w,
         longest.min(usize::from(u16::MAX)) as u16,
         longest_name.min(usize::from(u16::MAX)) as u16,
     );
-    let (bucket_w, bar_w, detail_w) = (cols.bucket, cols.bar, cols.detail);
     let mut header = vec!["", "AMI ID"];
     let mut widths = vec![Constraint::Length(1), Constraint::Length(AMI_W)];
-    if region_w > 0 {
+    if let Some(w) = cols.feed {
         header.push("FEED");
-        widths.push(Constraint::Length(region_w));
+        widths.push(Constraint::Length(w));
     }
     if let Some(w) = cols.name {
         header.push("NAME");
@@ -116,31 +219,37 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         header.push(" SIZE");
         widths.push(Constraint::Length(size_w));
     }
-    header.extend(["BUCKET", "PROGRESS"]);
-    widths.extend([Constraint::Length(bucket_w), Constraint::Length(bar_w)]);
+    if let Some(w) = cols.bucket {
+        header.push("BUCKET");
+        widths.push(Constraint::Length(w));
+    }
+    header.push("PROGRESS");
+    widths.push(Constraint::Length(cols.bar));
     if let Some(w) = cols.left {
         header.push("LEFT");
         widths.push(Constraint::Length(w));
     }
     header.push("STATE");
     widths.push(Constraint::Length(STATE_W));
-    if cols.started {
+    if let Some(w) = cols.started {
         header.push("STARTED");
-        widths.push(Constraint::Length(STARTED_W));
+        widths.push(Constraint::Length(w));
     }
-    if let Some(w) = detail_w {
+    if let Some(w) = cols.detail {
         header.push("S3 KEY / FAILURE REASON");
         widths.push(Constraint::Length(w));
     }
+    // One way for every row: the regions read alike down the column.
+    let labels = crate::app::feeds::FeedName::column(names, usize::from(cols.feed.unwrap_or(0)));
     let body_h = usize::from(area.height.saturating_sub(1));
     let rows = app.view.rows.iter().enumerate().skip(app.offset).take(body_h).map(|(n, &i)| {
         let t = app.task(i);
         let mut cells = vec![
             Cell::from(if n == app.selected { "▶" } else { " " }),
-            Cell::from(safe(t.ami_id.as_deref().unwrap_or("(no AMI ID)")).into_owned()),
+            Cell::from(truncate(&safe(t.ami_id.as_deref().unwrap_or("(no AMI ID)")), usize::from(AMI_W)).into_owned()),
         ];
-        if region_w > 0 {
-            cells.push(Cell::from(safe(&labels[i.feed()]).into_owned()));
+        if let Some(w) = cols.feed {
+            cells.push(Cell::from(truncate(&safe(&labels[i.feed()]), usize::from(w)).into_owned()));
         }
         if let Some(w) = cols.name {
             cells.push(name_cell(app, i, usize::from(w), theme));
@@ -148,16 +257,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         if size_w > 0 {
             cells.push(Cell::from(app.data(i).size(i.task).map_or(format!("{:>5}", "-"), |gb| format!("{gb:>5}"))));
         }
-        cells.push(Cell::from(truncate(&safe(t.bucket.as_deref().unwrap_or("-")), usize::from(bucket_w)).into_owned()));
-        cells.push(Cell::from(progress_line(t, usize::from(bar_w), theme)));
+        if let Some(w) = cols.bucket {
+            cells.push(Cell::from(truncate(&safe(t.bucket.as_deref().unwrap_or("-")), usize::from(w)).into_owned()));
+        }
+        cells.push(Cell::from(progress_line(t, usize::from(cols.bar), theme)));
         if cols.left.is_some() {
             cells.push(Cell::from(time_left(app, t, i)));
         }
         cells.push(Cell::from(state_label(app, t, i, theme)));
-        if cols.started {
+        if cols.started.is_some() {
             cells.push(Cell::from(t.start_time.map_or("-".into(), |s| ago(app.now, s))));
         }
-        if let Some(w) = detail_w {
+        if let Some(w) = cols.detail {
             let text = t.failure_reason.as_deref().or(t.object_key.as_deref()).unwrap_or("-");
             let style = if t.failure_reason.is_some() { theme.state(t.state.as_ref()) } else { theme.dim() };
             cells.push(Cell::from(Span::styled(truncate(&safe(text), usize::from(w)).into_owned(), style)));
@@ -165,6 +276,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         let row = Row::new(cells);
         if n == app.selected { row.style(theme.selected_row()) } else { row }
     });
+    // A header cut to its column ends in an ellipsis, as values do.
+    let header: Vec<String> = header
+        .iter()
+        .zip(&widths)
+        .map(|(h, w)| match w {
+            Constraint::Length(w) => truncate(h, usize::from(*w)).into_owned(),
+            _ => (*h).to_string(),
+        })
+        .collect();
     let table = Table::new(rows, widths).header(Row::new(header).style(theme.header_row())).column_spacing(1);
     frame.render_widget(table, area);
 }
@@ -225,20 +345,26 @@ fn empty_message(app: &App) -> Option<String> {
             "No store-image tasks in this account and region for the last 31 days.\nStart one with `aws ec2 create-store-image-task`; it will show up here.".into()
         }
         (true, _) => {
+            // Each active filter, and the key that clears it.
             let mut parts = Vec::new();
+            let mut keys = Vec::new();
             if app.filters.state != StateFilter::All {
                 parts.push(format!("state {}", app.filters.state.label()));
+                keys.push("1 for every state".to_string());
             }
             if let Some(b) = &app.filters.bucket {
                 parts.push(format!("bucket {}", safe(b)));
+                keys.push("b to pick another bucket".into());
+            }
+            if let Some(name) = app.filters.feed.and_then(|f| app.feed_names.get(f)) {
+                parts.push(format!("feed {}", safe(&name.full)));
+                keys.push("F then Enter on \"All feeds\" for every feed".into());
             }
             if !app.search_input.is_empty() {
                 parts.push(format!("search \"{}\"", safe(&app.search_input)));
+                keys.push("/ then Esc to clear the search".into());
             }
-            format!(
-                "No task matches the filters ({}).\nPress 1 for every state, b to pick another bucket, / then Esc to clear the search.",
-                parts.join(", ")
-            )
+            format!("No task matches the filters ({}).\nPress {}.", parts.join(", "), keys.join(", "))
         }
     })
 }
@@ -249,36 +375,45 @@ mod tests {
 
     #[test]
     fn columns_fit_80_and_grow_on_wide_screens() {
-        let width = |c: Cols| {
-            2 + AMI_W
-                + STATE_W
-                + 4
-                + if c.started { STARTED_W + 1 } else { 0 }
-                + c.name.map_or(0, |w| w + 1)
-                + c.bucket
-                + c.bar
-                + c.left.map_or(0, |w| w + 1)
-                + c.detail.map_or(0, |d| d + 1)
-        };
         for total in [super::super::MIN_WIDTH, 75, 80, 90, 100, 120, 160, 200] {
             for names in [0, 28] {
-                let c = columns(total, 20, names);
-                assert!(c.bar >= MIN_BAR, "bar at least 10 cells plus the percentage at {total}");
-                assert!(width(c) <= total, "{c:?} fits {total}");
-                if total >= 80 {
-                    assert_eq!(c.name.is_some(), names > 0, "a name column at {total} when there are names");
+                for feed in [0, 5, 14, 28] {
+                    let c = columns(total, feed, 20, names);
+                    assert!(c.bar >= MIN_BAR, "bar at least 10 cells plus the percentage at {total}");
+                    assert!(c.width() <= total, "{c:?} fits {total}");
+                    // Columns go whole in the stated order: the ones gone are a prefix of it.
+                    let candidate = |col: Col| match col {
+                        Col::Feed => feed > 0,
+                        Col::Name => names > 0,
+                        _ => true,
+                    };
+                    let gone: Vec<bool> =
+                        GIVE_WAY.iter().filter(|c| candidate(**c)).map(|col| c.get(*col).is_none()).collect();
+                    assert!(gone.windows(2).all(|w| w[0] || !w[1]), "{c:?} at {total}: gone out of order");
+                    // A column shown is at least as wide as its minimum.
+                    assert!(c.feed.is_none_or(|w| w >= feed.min(MIN_FEED)), "{c:?}");
+                    assert!(c.name.is_none_or(|w| w >= MIN_NAME) && c.bucket.is_none_or(|w| w >= MIN_BUCKET), "{c:?}");
+                    assert!(c.detail.is_none_or(|w| w >= MIN_DETAIL), "{c:?}");
+                    if total >= 90 || (total >= 80 && feed == 0) {
+                        assert_eq!(c.name.is_some(), names > 0, "a name column at {total} when there are names");
+                        assert_eq!(c.feed.is_some(), feed > 0, "the feed column at {total}");
+                    }
                 }
             }
         }
-        assert_eq!(columns(80, 20, 0).left, None, "80 columns keep the bar readable");
-        assert!(columns(80, 20, 0).started);
-        assert!(!columns(80, 20, 28).started, "names come before the start column");
-        assert!(!columns(70, 20, 0).started, "the narrowest screens drop the start column");
-        assert!(columns(100, 20, 0).left.is_some());
-        let c = columns(200, 20, 28);
-        assert_eq!((c.name, c.bucket), (Some(28), 20), "name and bucket as wide as their longest");
+        assert_eq!(columns(80, 0, 20, 0).left, None, "80 columns keep the bar readable");
+        assert!(columns(80, 0, 20, 0).started.is_some());
+        assert!(columns(80, 0, 20, 28).started.is_none(), "names come before the start column");
+        assert!(columns(100, 0, 20, 0).left.is_some());
+        let c = columns(200, 0, 20, 28);
+        assert_eq!((c.name, c.bucket), (Some(28), Some(20)), "name and bucket as wide as their longest");
         assert!(c.detail.is_some_and(|d| d > 40));
-        let c = columns(80, 16, 28);
-        assert!(c.name.is_some_and(|n| n >= 12) && c.bucket >= 8, "both readable at 80: {c:?}");
+        let c = columns(80, 0, 16, 28);
+        assert!(c.name.is_some_and(|n| n >= 12) && c.bucket.is_some_and(|b| b >= 8), "both readable at 80: {c:?}");
+        // The case: two profiles x two regions at 80 columns, exactly filled, nothing squeezed.
+        let c = columns(80, 14, 18, 0);
+        assert_eq!(c.width(), 80, "{c:?}");
+        assert_eq!((c.detail, c.left, c.started), (None, None, None), "{c:?}");
+        assert!(c.feed.is_some() && c.bucket.is_some(), "{c:?}");
     }
 }
