@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 
 mod common;
+mod fake;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -575,4 +576,28 @@ fn q_and_sigterm_end_a_loaded_dashboard() {
         assert_eq!(d.wait_exit(), 0, "{how} ends a loaded dashboard");
         d.assert_restored();
     }
+}
+
+/// A server whose fresh pages never end (20,000 new tasks a page): the dashboard reads them
+/// on its worker, bounded as any listing is, and SIGTERM still ends it at once.
+#[test]
+fn sigterm_ends_the_dashboard_while_an_endless_listing_is_read() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ep = rt.block_on(fake::start(|q| {
+        let mut items = String::new();
+        for i in 0..20_000 {
+            items.push_str(&format!("<item><amiId>ami-{:05x}{i:05x}</amiId></item>", q.n));
+        }
+        fake::tasks_page(&items, Some(&format!("token-{}", q.n)))
+    }));
+    let env = common::static_env();
+    let mut d = Dashboard::start_with(&["--endpoint-url", &ep.url], 120, 30, &std::env::temp_dir(), &env);
+    let start = Instant::now();
+    while ep.count("DescribeStoreImageTasks") < 3 {
+        assert!(start.elapsed() < TIMEOUT, "the listing started; screen:\n{}", d.contents());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(unsafe { libc::kill(d.pid(), libc::SIGTERM) }, 0);
+    assert_eq!(d.wait_exit(), 0, "SIGTERM is the normal quit path, under any load");
+    d.assert_restored();
 }
