@@ -13,7 +13,6 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
 use super::protocol::{Ec2Error, Params, XMLNS, decode_token, encode_token, escape};
 use super::scenario::{Rng, Scenario};
-use crate::task::is_ami_id;
 
 /// Percent of the scenario's AMIs deregistered since their export.
 const DEREGISTERED: u32 = 15;
@@ -141,27 +140,7 @@ fn invalid(msg: String) -> Ec2Error {
 impl ImagesRequest {
     pub fn from_params(p: &Params) -> Result<Self, Ec2Error> {
         let image_ids = p.list("ImageId");
-        if let Some(bad) = image_ids.iter().find(|id| !is_ami_id(id)) {
-            return Err(Ec2Error::new(400, "InvalidAMIID.Malformed", format!("Invalid id: \"{bad}\"")));
-        }
-        let max_results = match p.get("MaxResults") {
-            None => None,
-            Some(_) if !image_ids.is_empty() => {
-                return Err(Ec2Error::new(
-                    400,
-                    "InvalidParameterCombination",
-                    "The parameter MaxResults cannot be used with the parameter ImageIds.",
-                ));
-            }
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if (MIN_RESULTS..=MAX_RESULTS).contains(&n) => Some(n),
-                _ => {
-                    return Err(invalid(format!(
-                        "Value ( {v} ) for parameter maxResults is invalid. Expecting a value between {MIN_RESULTS} and {MAX_RESULTS}."
-                    )));
-                }
-            },
-        };
+        let max_results = super::protocol::ids_and_max_results(p, &image_ids, MIN_RESULTS..=MAX_RESULTS)?;
         let next_token = match p.get("NextToken") {
             None => None,
             Some(t) => Some(decode_token(t).ok_or_else(|| {

@@ -74,6 +74,38 @@ pub struct DescribeRequest {
     pub next_token: Option<usize>,
 }
 
+/// The rules EC2's Describe calls share for `ImageId.N` and `MaxResults`: every ID well formed
+/// (`InvalidAMIID.Malformed`), `MaxResults` never beside IDs, and within `range`.
+pub fn ids_and_max_results(
+    p: &Params,
+    image_ids: &[String],
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<Option<usize>, Ec2Error> {
+    if let Some(bad) = image_ids.iter().find(|id| !is_ami_id(id)) {
+        return Err(Ec2Error::new(400, "InvalidAMIID.Malformed", format!("Invalid id: \"{bad}\"")));
+    }
+    match p.get("MaxResults") {
+        None => Ok(None),
+        Some(_) if !image_ids.is_empty() => Err(Ec2Error::new(
+            400,
+            "InvalidParameterCombination",
+            "The parameter MaxResults cannot be used with the parameter ImageIds.",
+        )),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(Ec2Error::new(
+                400,
+                "InvalidParameterValue",
+                format!(
+                    "Value ( {v} ) for parameter maxResults is invalid. Expecting a value between {} and {}.",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        },
+    }
+}
+
 impl DescribeRequest {
     pub fn from_params(p: &Params) -> Result<Self, Ec2Error> {
         let image_ids = p.list("ImageId");
@@ -84,31 +116,7 @@ impl DescribeRequest {
                 format!("The maximum number of image IDs is {MAX_IMAGE_IDS}; {} were given.", image_ids.len()),
             ));
         }
-        if let Some(bad) = image_ids.iter().find(|id| !is_ami_id(id)) {
-            return Err(Ec2Error::new(400, "InvalidAMIID.Malformed", format!("Invalid id: \"{bad}\"")));
-        }
-        let max_results = match p.get("MaxResults") {
-            None => None,
-            Some(_) if !image_ids.is_empty() => {
-                return Err(Ec2Error::new(
-                    400,
-                    "InvalidParameterCombination",
-                    "The parameter MaxResults cannot be used with the parameter ImageIds.",
-                ));
-            }
-            Some(v) => match v.parse::<usize>() {
-                Ok(n @ 1..=200) => Some(n),
-                _ => {
-                    return Err(Ec2Error::new(
-                        400,
-                        "InvalidParameterValue",
-                        format!(
-                            "Value ( {v} ) for parameter maxResults is invalid. Expecting a value between 1 and 200."
-                        ),
-                    ));
-                }
-            },
-        };
+        let max_results = ids_and_max_results(p, &image_ids, 1..=200)?;
         let mut req = Self { image_ids, max_results, ..Self::default() };
         for i in 1.. {
             let Some(name) = p.get(&format!("Filter.{i}.Name")) else {
