@@ -25,14 +25,17 @@ pub struct FeedData {
     pub names: Arc<Names>,
     /// Progress samples of the tasks in progress, as of this snapshot (the detail pane).
     pub history: Arc<History>,
-    /// What the snapshot alone decides: shared when only the names change.
+    /// Which tasks there are and how they group: shared with the last snapshot while its
+    /// tasks are the same ones (a fast poll moves percentages, not tasks).
     grouping: Arc<Grouping>,
-    /// Per task, its AMI's name lowercased (the name sort), when it has one.
-    name_keys: Vec<Option<Box<str>>>,
+    /// Per task, its estimate as of the snapshot's fetch.
+    estimates: Vec<Option<Estimate>>,
+    /// Tasks in progress (latest per AMI).
+    in_progress: usize,
+    /// What the names give each task: shared while the names and the tasks stay the same.
+    named: Arc<Named>,
     /// The longest name, in cells (the column's width).
     pub longest_name: usize,
-    /// Per task, its AMI's size in GB when `DescribeImages` told it.
-    sizes: Vec<Option<u64>>,
     /// Time left from sizes and the feed's throughput ([`crate::throughput`]), as of the snapshot.
     pub plan: Arc<Plan>,
     /// What the AMIs in progress hold of the store quota; `None` until `DescribeImages` has
@@ -66,11 +69,20 @@ impl InFlight {
     }
 }
 
-/// What is derived from a snapshot (and its history) alone.
+/// What the names give each task of a snapshot.
+#[derive(Debug, Clone, Default)]
+struct Named {
+    /// Per task, its AMI's name lowercased (the name sort), when it has one.
+    name_keys: Vec<Option<Box<str>>>,
+    /// Per task, its AMI's size in GB when `DescribeImages` told it.
+    sizes: Vec<Option<u64>>,
+    longest_name: usize,
+}
+
+/// Which tasks a snapshot has and how they group: AMI, start time and bucket decide it,
+/// progress and state do not.
 #[derive(Debug, Clone)]
 struct Grouping {
-    /// Per task, its estimate as of the snapshot's fetch.
-    estimates: Vec<Option<Estimate>>,
     /// Each AMI's latest task (a task without an AMI ID stands alone), newest first.
     latest: Vec<u32>,
     /// Per AMI, its tasks newest first.
@@ -79,8 +91,6 @@ struct Grouping {
     buckets: Vec<(String, usize)>,
     buckets_all: Vec<(String, usize)>,
     longest_bucket: usize,
-    /// Tasks in progress (latest per AMI).
-    in_progress: usize,
 }
 
 impl FeedData {
@@ -91,47 +101,54 @@ impl FeedData {
 
     /// As [`FeedData::build`], with the throughput's plan for this snapshot.
     pub fn build_with(snapshot: Arc<Snapshot>, names: Arc<Names>, history: Arc<History>, plan: Arc<Plan>) -> Self {
-        let grouping = Arc::new(Grouping::of(&snapshot, &history));
-        Self::named(snapshot, names, history, grouping, plan)
+        Self::next(None, snapshot, names, history, plan)
+    }
+
+    /// The data of the next snapshot: what depends on which tasks there are is taken from
+    /// `before` when they are the same tasks in the same order, so a fast poll that moved a
+    /// few percentages costs a pass over the tasks, not a regrouping.
+    pub fn next(
+        before: Option<&FeedData>,
+        snapshot: Arc<Snapshot>,
+        names: Arc<Names>,
+        history: Arc<History>,
+        plan: Arc<Plan>,
+    ) -> Self {
+        let same = before.filter(|b| same_tasks(b.tasks(), &snapshot.tasks));
+        let grouping = match same {
+            Some(b) => b.grouping.clone(),
+            None => Arc::new(Grouping::of(&snapshot.tasks)),
+        };
+        let named = match same {
+            Some(b) if Arc::ptr_eq(&b.names, &names) => b.named.clone(),
+            _ => Arc::new(Named::of(&snapshot.tasks, &names)),
+        };
+        let tasks = &snapshot.tasks;
+        let estimates = tasks.iter().map(|t| history.estimate(t, snapshot.fetched_at)).collect();
+        let in_progress = grouping.latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()).count();
+        let in_flight = (!names.is_empty()).then(|| {
+            let mut f = InFlight::default();
+            for &i in grouping.latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()) {
+                match named.sizes.get(i as usize).copied().flatten() {
+                    Some(gb) => f.gb += gb,
+                    None => f.unknown += 1,
+                }
+            }
+            f
+        });
+        let longest_name = named.longest_name;
+        Self { snapshot, names, history, grouping, estimates, in_progress, named, longest_name, plan, in_flight }
     }
 
     /// The same snapshot with other names (and the plan they give): only what names decide is
     /// derived again.
     pub fn renamed(&self, names: Arc<Names>, plan: Arc<Plan>) -> Self {
-        Self::named(self.snapshot.clone(), names, self.history.clone(), self.grouping.clone(), plan)
-    }
-
-    fn named(
-        snapshot: Arc<Snapshot>,
-        names: Arc<Names>,
-        history: Arc<History>,
-        grouping: Arc<Grouping>,
-        plan: Arc<Plan>,
-    ) -> Self {
-        let tasks = &snapshot.tasks;
-        let name_of = |t: &StoreTask| names.get(t.ami_id.as_deref()?)?.name();
-        let name_keys = if names.is_empty() {
-            Vec::new()
-        } else {
-            tasks.iter().map(|t| name_of(t).map(|n| n.to_lowercase().into_boxed_str())).collect()
-        };
-        let longest_name = tasks.iter().filter_map(name_of).map(crate::text::width).max().unwrap_or(0);
-        let sizes: Vec<Option<u64>> =
-            if names.is_empty() { Vec::new() } else { tasks.iter().map(|t| size_of(&names, t)).collect() };
-        let mut in_flight = InFlight::default();
-        for &i in grouping.latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()) {
-            match sizes.get(i as usize).copied().flatten() {
-                Some(gb) => in_flight.gb += gb,
-                None => in_flight.unknown += 1,
-            }
-        }
-        let in_flight = (!names.is_empty()).then_some(in_flight);
-        Self { snapshot, names, history, grouping, name_keys, longest_name, sizes, plan, in_flight }
+        Self::next(Some(self), self.snapshot.clone(), names, self.history.clone(), plan)
     }
 
     /// The size in GB of task `i`'s AMI, when known.
     pub fn size(&self, i: u32) -> Option<u64> {
-        self.sizes.get(i as usize).copied().flatten()
+        self.named.sizes.get(i as usize).copied().flatten()
     }
 
     /// Task `i`'s place in the throughput's plan (when it starts moving, when it ends).
@@ -155,7 +172,7 @@ impl FeedData {
 
     /// Tasks in progress (latest per AMI).
     pub fn in_progress(&self) -> usize {
-        self.grouping.in_progress
+        self.in_progress
     }
 
     pub fn tasks(&self) -> &[StoreTask] {
@@ -168,12 +185,12 @@ impl FeedData {
     }
 
     pub fn estimate(&self, i: u32) -> Option<Estimate> {
-        self.grouping.estimates.get(i as usize).copied().flatten()
+        self.estimates.get(i as usize).copied().flatten()
     }
 
     /// The lowercased name of task `i`'s AMI, for sorting.
     pub fn name_key(&self, i: u32) -> Option<&str> {
-        self.name_keys.get(i as usize)?.as_deref()
+        self.named.name_keys.get(i as usize)?.as_deref()
     }
 
     pub fn naming(&self, i: u32) -> Option<&Naming> {
@@ -212,9 +229,31 @@ impl FeedData {
     }
 }
 
+/// Whether two snapshots hold the same tasks in the same order (progress and state aside):
+/// what [`Grouping`] and [`Named`] stand on.
+fn same_tasks(before: &[StoreTask], now: &[StoreTask]) -> bool {
+    before.len() == now.len()
+        && before
+            .iter()
+            .zip(now)
+            .all(|(a, b)| a.start_time == b.start_time && a.ami_id == b.ami_id && a.bucket == b.bucket)
+}
+
+impl Named {
+    fn of(tasks: &[StoreTask], names: &Names) -> Self {
+        if names.is_empty() {
+            return Self::default();
+        }
+        let name_of = |t: &StoreTask| names.get(t.ami_id.as_deref()?)?.name();
+        let name_keys = tasks.iter().map(|t| name_of(t).map(|n| n.to_lowercase().into_boxed_str())).collect();
+        let longest_name = tasks.iter().filter_map(name_of).map(crate::text::width).max().unwrap_or(0);
+        let sizes = tasks.iter().map(|t| size_of(names, t)).collect();
+        Self { name_keys, sizes, longest_name }
+    }
+}
+
 impl Grouping {
-    fn of(snapshot: &Snapshot, history: &History) -> Self {
-        let tasks = &snapshot.tasks;
+    fn of(tasks: &[StoreTask]) -> Self {
         let mut order: Vec<u32> = (0..tasks.len() as u32).collect();
         // Newest first, then by AMI ID: the first task seen of an AMI is its latest, and the
         // order is the default sort's, so that sort costs nothing.
@@ -235,11 +274,9 @@ impl Grouping {
         }
         let longest_bucket =
             tasks.iter().filter_map(|t| t.bucket.as_deref()).map(crate::text::width).max().unwrap_or(0);
-        let estimates = tasks.iter().map(|t| history.estimate(t, snapshot.fetched_at)).collect();
-        let in_progress = latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()).count();
         let buckets = bucket_counts(latest.iter().map(|&i| &tasks[i as usize]));
         let buckets_all = bucket_counts(tasks.iter());
-        Self { estimates, latest, attempts, buckets, buckets_all, longest_bucket, in_progress }
+        Self { latest, attempts, buckets, buckets_all, longest_bucket }
     }
 }
 
@@ -349,7 +386,7 @@ impl Deriver {
                 let ended = before.as_ref().map_or_else(Vec::new, |b| endings(b.tasks(), &snapshot.tasks));
                 let history = Arc::new(self.history.clone());
                 let plan = self.plan(&snapshot);
-                let data = Arc::new(FeedData::build_with(snapshot, self.names.clone(), history, plan));
+                let data = Arc::new(FeedData::next(before.as_deref(), snapshot, self.names.clone(), history, plan));
                 return Some(self.publish(data, Some(polled), ended));
             }
             // New names for the same snapshot: only what names decide is derived again.
@@ -392,12 +429,15 @@ fn size_of(names: &Names, t: &StoreTask) -> Option<u64> {
 
 /// The tasks of `now` that were in progress in `before` and have ended.
 fn endings(before: &[StoreTask], now: &[StoreTask]) -> Vec<u32> {
-    let running: std::collections::HashSet<TaskKey> =
-        before.iter().filter(|t| t.is_in_progress()).map(StoreTask::key).collect();
+    // By AMI ID and start time, borrowed: a feed has thousands of ended tasks and a few running.
+    let running: std::collections::HashSet<(Option<&str>, Option<DateTime<Utc>>)> =
+        before.iter().filter(|t| t.is_in_progress()).map(|t| (t.ami_id.as_deref(), t.start_time)).collect();
     if running.is_empty() {
         return Vec::new();
     }
-    let ended = |t: &StoreTask| t.state.as_ref().is_some_and(TaskState::is_final) && running.contains(&t.key());
+    let ended = |t: &StoreTask| {
+        t.state.as_ref().is_some_and(TaskState::is_final) && running.contains(&(t.ami_id.as_deref(), t.start_time))
+    };
     (0..now.len() as u32).filter(|&i| ended(&now[i as usize])).collect()
 }
 
@@ -431,6 +471,77 @@ mod tests {
         assert_eq!(data.names.len(), 30);
         assert_eq!(data.name_key(3), Some("name-3"), "names lowercased for the sort");
         assert!(Arc::ptr_eq(&data.grouping, &first.grouping), "the snapshot's grouping is shared, not rebuilt");
+    }
+
+    /// What a feed's data says, everything the view reads of it.
+    fn observed(d: &FeedData) -> impl PartialEq + std::fmt::Debug {
+        let n = d.tasks().len() as u32;
+        (
+            d.latest().to_vec(),
+            d.in_progress(),
+            d.buckets(true).to_vec(),
+            d.buckets(false).to_vec(),
+            (0..n)
+                .map(|i| (d.estimate(i), d.name_key(i).map(str::to_string), d.size(i), d.attempts(i).to_vec()))
+                .collect::<Vec<_>>(),
+            d.in_flight,
+            d.longest_name,
+            d.longest_bucket(),
+        )
+    }
+
+    proptest::proptest! {
+        /// A snapshot derived from the one before it (sharing what its tasks decide) says the
+        /// same as one derived from scratch, whether its tasks moved on, changed or not.
+        #[test]
+        fn the_next_snapshot_derived_from_the_last_equals_a_fresh_one(
+            amis in proptest::collection::vec((0u8..6, 0i64..5, 0u8..3), 0..12),
+            moved in proptest::collection::vec((0u8..=100, 0u8..3), 12),
+            same in proptest::bool::ANY,
+        ) {
+            let base = chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc();
+            let state = |s: u8| [TaskState::InProgress, TaskState::Completed, TaskState::Failed][usize::from(s)].clone();
+            let first: Vec<StoreTask> = amis
+                .iter()
+                .map(|&(a, m, b)| StoreTask {
+                    ami_id: Some(format!("ami-{a:08x}")),
+                    start_time: Some(base - chrono::Duration::minutes(m)),
+                    bucket: Some(format!("b{b}")),
+                    progress: Some(10),
+                    state: Some(TaskState::InProgress),
+                    ..StoreTask::default()
+                })
+                .collect();
+            let mut second = first.clone();
+            for (t, &(p, s)) in second.iter_mut().zip(&moved) {
+                t.progress = Some(p);
+                t.state = Some(state(s));
+            }
+            if !same {
+                second.reverse();
+            }
+            let names: Arc<Names> = Arc::new(
+                (0..3u8)
+                    .map(|a| {
+                        let info = AmiInfo { id: format!("ami-{a:08x}"), name: Some(format!("N{a}")), ..AmiInfo::default() };
+                        (info.id.clone(), Naming::Known(Arc::new(info)))
+                    })
+                    .collect(),
+            );
+            let snap = |tasks: Vec<StoreTask>, secs| Arc::new(Snapshot { tasks, fetched_at: base + chrono::Duration::seconds(secs), next_token: None });
+            let mut history = History::default();
+            let (s1, s2) = (snap(first, 0), snap(second, 60));
+            history.record(&s1.tasks, s1.fetched_at);
+            let one = FeedData::next(None, s1, names.clone(), Arc::new(history.clone()), Arc::default());
+            history.record(&s2.tasks, s2.fetched_at);
+            let h = Arc::new(history);
+            let chained = FeedData::next(Some(&one), s2.clone(), names.clone(), h.clone(), Arc::default());
+            let fresh = FeedData::next(None, s2, names, h, Arc::default());
+            proptest::prop_assert_eq!(observed(&chained), observed(&fresh));
+            if same {
+                proptest::prop_assert!(Arc::ptr_eq(&chained.grouping, &one.grouping), "the same tasks share their grouping");
+            }
+        }
     }
 
     #[test]
