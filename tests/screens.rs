@@ -493,3 +493,34 @@ fn the_multi_feed_table_at_80_and_200_columns_cuts_nothing_silently() {
     insta::assert_snapshot!("four_feeds_80x24", s);
     insta::assert_snapshot!("four_feeds_200x24", screen(&mut a, 200, 24));
 }
+
+/// A name and a description of 100,000 characters each (the server's text, any length) take a
+/// line and two lines of the detail pane: the task's own lines still show below them.
+#[test]
+fn huge_names_and_descriptions_are_bounded_in_the_detail_pane() {
+    use amiwatch::image::AmiInfo;
+    let mut a = app();
+    let found = tasks()
+        .iter()
+        .filter_map(|t| t.ami_id.clone())
+        .map(|id| {
+            Arc::new(AmiInfo {
+                id,
+                name: Some("n".repeat(100_000)),
+                description: Some("d".repeat(100_000)),
+                ..AmiInfo::default()
+            })
+        })
+        .collect();
+    a.apply(0, PollEvent::Names { found, missing: Vec::new() });
+    a.handle(Action::Confirm);
+    let s = screen(&mut a, 120, 30);
+    for line in ["S3 object", "Started", "Attempts"] {
+        assert!(s.contains(line), "{line} shows below the image's text:\n{s}");
+    }
+    let pane: Vec<&str> = s.lines().skip_while(|l| !l.contains(" Image ")).collect();
+    let text: Vec<&&str> = pane.iter().filter(|l| l.contains("nnnn") || l.contains("dddd")).collect();
+    assert!(text.len() <= 3, "a line for the name, two for the description: {text:?}");
+    let cut = |l: Option<&&&str>| l.is_some_and(|l| l.contains('…'));
+    assert!(cut(text.first()) && cut(text.last()), "both cut with …: {text:?}");
+}

@@ -11,7 +11,7 @@ use super::theme::Theme;
 use crate::app::{App, RowRef};
 use crate::image::Naming;
 use crate::task::StoreTask;
-use crate::text::safe;
+use crate::text::{safe, truncate};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let Some(i) = app.selected_task() else { return };
@@ -23,7 +23,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let value = |s: String| Span::raw(s);
 
     let mut lines = vec![];
-    image_lines(app, i, &mut lines, theme);
+    image_lines(app, i, usize::from(area.width), &mut lines, theme);
     let state = t.state.as_ref().map_or("unknown".into(), |s| safe(s.as_wire()).into_owned());
     let progress = t.progress.map_or("?".into(), |p| format!("{p}%"));
     lines.push(Line::from(vec![
@@ -95,13 +95,19 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 }
 
 /// What `DescribeImages` says of the AMI: its name and details, or that it is deregistered.
-fn image_lines(app: &App, i: RowRef, lines: &mut Vec<Line<'static>>, theme: &Theme) {
+///
+/// A name or description is the server's text, of any length: each gets at most a line and two
+/// lines of the pane, so the task's own lines below always show.
+fn image_lines(app: &App, i: RowRef, width: usize, lines: &mut Vec<Line<'static>>, theme: &Theme) {
     let label = |s: &'static str| Span::styled(format!(" {s:<11}"), theme.dim());
+    let room = width.saturating_sub(13).max(8);
+    // Cut before escaping (the text may be huge), and again after (escapes are wider).
+    let bounded = |s: &str, max: usize| truncate(&safe(&truncate(s, max)), max).into_owned();
     match app.naming(i) {
         Some(Naming::Known(info)) => {
             let mut head = vec![
                 label("Image"),
-                Span::styled(safe(info.name.as_deref().unwrap_or("(no name)")).into_owned(), theme.bold()),
+                Span::styled(bounded(info.name.as_deref().unwrap_or("(no name)"), room / 2), theme.bold()),
             ];
             let mut facts = Vec::new();
             if let Some(a) = &info.architecture {
@@ -118,7 +124,7 @@ fn image_lines(app: &App, i: RowRef, lines: &mut Vec<Line<'static>>, theme: &The
             }
             lines.push(Line::from(head));
             if let Some(d) = &info.description {
-                lines.push(Line::from(vec![label(""), Span::styled(safe(d).into_owned(), theme.dim())]));
+                lines.push(Line::from(vec![label(""), Span::styled(bounded(d, room * 2), theme.dim())]));
             }
             if !info.volumes.is_empty() {
                 let vols: Vec<String> = info
