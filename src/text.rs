@@ -72,6 +72,41 @@ pub fn duration_short(secs: i64) -> String {
     }
 }
 
+/// `s` in lines of at most `width` cells, broken at spaces; a word wider than a line is cut
+/// into pieces (a character wider than the line stands alone). Never an empty list.
+pub fn wrap_words(s: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ').filter(|w| !w.is_empty()) {
+        for piece in pieces(word, width) {
+            if !line.is_empty() && self::width(&line) + 1 + self::width(&piece) > width {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&piece);
+        }
+    }
+    lines.push(line);
+    lines
+}
+
+/// `word` cut into pieces of at most `width` cells.
+fn pieces(word: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in word.chars() {
+        if !cur.is_empty() && self::width(&cur) + c.width().unwrap_or(0) > width {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out
+}
+
 /// FNV-1a: a stable, allocation-free 64-bit hash of a string (seeds, lookup keys).
 pub fn stable_hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
@@ -80,6 +115,28 @@ pub fn stable_hash(s: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_wrap_at_spaces_and_long_words_are_cut() {
+        assert_eq!(wrap_words("aws ec2 create --region eu-west-1", 14), ["aws ec2 create", "--region", "eu-west-1"]);
+        assert_eq!(wrap_words("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap_words("", 4), [""]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn wrapping_is_total_keeps_every_word_and_fits(s in "[a-z \u{4e00}-\u{4e10}]{0,80}", w in 0usize..30) {
+            let lines = wrap_words(&s, w);
+            proptest::prop_assert!(!lines.is_empty());
+            for l in &lines {
+                // Over the width only where a single character is wider than the line.
+                proptest::prop_assert!(width(l) <= w.max(1) || l.chars().count() == 1, "{l:?} in {w}");
+            }
+            let words: String = s.split(' ').collect();
+            let back: String = lines.join("").split(' ').collect();
+            proptest::prop_assert_eq!(back, words);
+        }
+    }
 
     #[test]
     fn escapes_never_pass_through() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amiwatch::app::view::StateFilter;
-use amiwatch::app::{Action, App};
+use amiwatch::app::{Action, App, Mode};
 use amiwatch::ec2::{ErrorKind, FeedInfo, FetchError, PollEvent, Snapshot};
 use amiwatch::task::{StoreTask, TaskState};
 use amiwatch::ui;
@@ -523,4 +523,36 @@ fn huge_names_and_descriptions_are_bounded_in_the_detail_pane() {
     assert!(text.len() <= 3, "a line for the name, two for the description: {text:?}");
     let cut = |l: Option<&&&str>| l.is_some_and(|l| l.contains('…'));
     assert!(cut(text.first()) && cut(text.last()), "both cut with …: {text:?}");
+}
+
+/// The retry confirmation's call wraps at its spaces, every line inside the border: a
+/// continued line never starts at the border itself.
+#[test]
+fn the_retry_call_wraps_inside_its_border() {
+    let feeds = vec![feed("production-administrator", "ap-southeast-2", None)];
+    let mut a = App::new(feeds, Duration::from_secs(5), now());
+    a.color = false;
+    a.allow_retry = true;
+    a.apply(0, snapshot_event(tasks()));
+    a.handle(Action::SetState(StateFilter::Failed));
+    while a
+        .selected_task()
+        .is_some_and(|r| a.earlier_attempts(r).iter().any(|&j| a.task(j).start_time > a.task(r).start_time))
+    {
+        a.handle(Action::Move(1));
+    }
+    a.handle(Action::Retry);
+    assert_eq!(a.mode, Mode::ConfirmRetry);
+    for w in [80u16, 100, 160] {
+        let s = screen(&mut a, w, 30);
+        let inside: Vec<&str> = s.lines().filter(|l| l.contains('│')).collect();
+        assert!(
+            inside.iter().any(|l| l.contains("--profile production-administrator")),
+            "the whole call shows at {w}:\n{s}"
+        );
+        for l in &inside {
+            let after = l.split('│').nth(1).unwrap_or_default();
+            assert!(after.is_empty() || after.starts_with(' '), "a line starts at the border at {w}: {l}\n{s}");
+        }
+    }
 }

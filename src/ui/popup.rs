@@ -64,7 +64,13 @@ pub fn confirm_retry(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         row("feed", safe(&feed.label()).into_owned()),
         Line::raw(""),
         Line::styled(" The call, sent once:", theme.dim()),
-        Line::raw(format!(" {call}")),
+    ];
+    // The call wraps at its spaces, each line indented inside the border (the paragraph's own
+    // wrap would start a continued line at the border).
+    let inner = usize::from(100.min(area.width).saturating_sub(2)).max(2);
+    let mut lines = lines;
+    lines.extend(crate::text::wrap_words(&call, inner - 1).into_iter().map(|l| Line::raw(format!(" {l}"))));
+    lines.extend([
         Line::raw(""),
         Line::from(vec![
             Span::styled(" Enter", theme.key()),
@@ -72,11 +78,8 @@ pub fn confirm_retry(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             Span::styled("Esc", theme.key()),
             Span::raw(" cancels"),
         ]),
-    ];
-    // The call wraps on narrow screens: make room for its extra lines.
-    let inner = usize::from(100.min(area.width).saturating_sub(2)).max(1);
-    let wrapped = (crate::text::width(&call) + 1).div_ceil(inner).saturating_sub(1);
-    let popup = centered(area, 100, (lines.len() + wrapped) as u16 + 2);
+    ]);
+    let popup = centered(area, 100, lines.len() as u16 + 2);
     frame.render_widget(Clear, popup);
     let p = Paragraph::new(lines).block(boxed(" Export this AMI to S3 again? ", theme)).wrap(Wrap { trim: false });
     frame.render_widget(p, popup);
