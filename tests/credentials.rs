@@ -10,22 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use amiwatch::sim::{self, SimConfig, SimHandle};
-use common::Accounts;
-
-/// `(AmiId, start)` of the rows whose account is `account`.
-fn rows_of(json: &str, account: &str) -> BTreeSet<(String, String)> {
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
-    v["StoreImageTaskResults"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["AccountId"] == account)
-        .map(|t| {
-            let start = chrono::DateTime::parse_from_rfc3339(t["TaskStartTime"].as_str().unwrap()).unwrap();
-            (t["AmiId"].as_str().unwrap().to_string(), start.timestamp().to_string())
-        })
-        .collect()
-}
+use common::{Accounts, rows_of};
 
 /// The binary with exactly this environment (plus PATH), nothing of this machine's AWS set-up.
 fn amiwatch(env: &[(String, String)], args: &[&str]) -> (i32, String, String) {

@@ -4,23 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-
-use common::Accounts;
-
-fn rows_of(json: &str, account: &str) -> BTreeSet<(String, String)> {
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
-    v["StoreImageTaskResults"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["AccountId"] == account)
-        .map(|t| {
-            let start = chrono::DateTime::parse_from_rfc3339(t["TaskStartTime"].as_str().unwrap()).unwrap();
-            (t["AmiId"].as_str().unwrap().to_string(), start.timestamp().to_string())
-        })
-        .collect()
-}
+use common::{Accounts, rows_of};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_shows_each_account_exactly_and_never_passes_off_a_partial_list() {

@@ -155,8 +155,22 @@ pub fn warning(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     line(frame, area, Line::styled(format!("{text}{}", " ".repeat(pad)), theme.warning()));
 }
 
+/// The main view's keys (the feeds pane's dropped with one feed).
+const NORMAL_KEYS: &[(&str, &str)] = &[
+    ("1-4", "state"),
+    ("F", "feeds"),
+    ("b", "bucket"),
+    ("/", "search"),
+    ("o", "sort"),
+    ("Enter", "detail"),
+    ("r", "refresh"),
+    ("?", "help"),
+    ("q", "quit"),
+];
+
 /// The keys that matter now, and the active filters.
 pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let normal: Vec<(&str, &str)>;
     let keys: &[(&str, &str)] = match app.mode {
         Mode::Search => &[("Enter", "keep"), ("Esc", "clear"), ("↑↓", "move")],
         Mode::BucketPicker => &[("↑↓", "move"), ("Enter", "pick"), ("Esc", "cancel")],
@@ -167,27 +181,11 @@ pub fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Mode::Normal if app.detail_open => {
             &[("Esc", "close"), ("↑↓", "move"), ("a", "all tasks"), ("?", "help"), ("q", "quit")]
         }
-        Mode::Normal if app.multi_feed() => &[
-            ("1-4", "state"),
-            ("F", "feeds"),
-            ("b", "bucket"),
-            ("/", "search"),
-            ("o", "sort"),
-            ("Enter", "detail"),
-            ("r", "refresh"),
-            ("?", "help"),
-            ("q", "quit"),
-        ],
-        Mode::Normal => &[
-            ("1-4", "state"),
-            ("b", "bucket"),
-            ("/", "search"),
-            ("o", "sort"),
-            ("Enter", "detail"),
-            ("r", "refresh"),
-            ("?", "help"),
-            ("q", "quit"),
-        ],
+        // F (the feeds pane) only when there are feeds to tell apart.
+        Mode::Normal => {
+            normal = NORMAL_KEYS.iter().copied().filter(|(k, _)| *k != "F" || app.multi_feed()).collect();
+            &normal
+        }
     };
     let mut active = Vec::new();
     if app.filters.state != StateFilter::All {

@@ -49,6 +49,21 @@ pub struct Accounts {
     pub dir: PathBuf,
 }
 
+/// `(AmiId, start)` of the rows of `--once -o json` whose account is `account`.
+pub fn rows_of(json: &str, account: &str) -> BTreeSet<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["StoreImageTaskResults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["AccountId"] == account)
+        .map(|t| {
+            let start = chrono::DateTime::parse_from_rfc3339(t["TaskStartTime"].as_str().unwrap()).unwrap();
+            (t["AmiId"].as_str().unwrap().to_string(), start.timestamp().to_string())
+        })
+        .collect()
+}
+
 /// Profile, access key, account: the endpoint refuses keys that start with DENIED.
 pub const KEYS: [(&str, &str, &str); 3] = [
     ("alpha", "AKIDALPHA", "111111111111"),
