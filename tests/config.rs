@@ -2,6 +2,8 @@
 //! standard credential chain, against the embedded endpoint in its account-per-key mode, with an
 //! AWS config file of seven profiles, six of them named `acme-*`.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -64,17 +66,7 @@ impl Org {
 
     fn amiwatch_env(&self, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
         let mut c = Command::new(env!("CARGO_BIN_EXE_amiwatch"));
-        for k in [
-            "AWS_PROFILE",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT_URL_EC2",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AMIWATCH_CONFIG",
-            "AMIWATCH_LOG",
-        ] {
+        for k in common::MACHINE_ENV {
             c.env_remove(k);
         }
         c.env("HOME", &self.dir)

@@ -1,6 +1,8 @@
 //! A newcomer's first hour, through the real binary: what is wrong is said plainly and before
 //! any request, and the manual holds what `--help` and the `?` overlay do.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -8,17 +10,7 @@ use std::time::{Duration, Instant};
 /// The binary with no AWS set-up of this machine: no profile files, no instance metadata.
 fn amiwatch(env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_amiwatch"));
-    for k in [
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_EC2",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AMIWATCH_CONFIG",
-    ] {
+    for k in common::MACHINE_ENV {
         c.env_remove(k);
     }
     c.env("AWS_CONFIG_FILE", "/nonexistent/amiwatch-config")
@@ -184,18 +176,7 @@ fn dashboard_in_a_pty(env: &[(&str, &str)]) -> (u32, String) {
     use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     let pty = native_pty_system().openpty(PtySize { rows: 24, cols: 100, pixel_width: 0, pixel_height: 0 }).unwrap();
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_amiwatch"));
-    for k in [
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_EC2",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AMIWATCH_CONFIG",
-    ] {
+    for k in common::MACHINE_ENV {
         cmd.env_remove(k);
     }
     for (k, v) in [

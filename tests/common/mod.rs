@@ -49,6 +49,22 @@ pub struct Accounts {
     pub dir: PathBuf,
 }
 
+/// The variables of this machine's AWS and amiwatch set-up that a test's binary must not
+/// inherit: each test says what it sets.
+pub const MACHINE_ENV: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_EC2",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AMIWATCH_CONFIG",
+    "AMIWATCH_LOG",
+];
+
 /// `(AmiId, start)` of the rows of `--once -o json` whose account is `account`.
 pub fn rows_of(json: &str, account: &str) -> BTreeSet<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
