@@ -1,16 +1,20 @@
 //! `DescribeImages` as the embedded endpoint answers it: an image for each AMI of the
 //! scenario, with a name people would give it, volumes and snapshots; some AMIs disabled (an
 //! archive pattern: store to S3, then disable) and some deregistered since their export, as
-//! teams do to save cost, a few of them so recently that EC2 still returns them.
+//! teams do to save cost, a few of them so recently that EC2 still returns them; and the
+//! account's fresh AMIs, never exported ([`super::fresh`]).
 //!
 //! The service's rules: `MaxResults` 5..=1000 pages the answer with a `NextToken` (never with
 //! `ImageId.N`); without it, everything in one answer. Disabled images only with
 //! `IncludeDisabled=true`. `ImageId.N` naming an image EC2 does not return fails the whole call.
+//! `Owner.N` (`self` or the account's ID) restricts the answer to the account's own images; the
+//! endpoint never lists public images (an owner such as `amazon` without IDs is refused).
 
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
+use super::fresh::FreshImage;
 use super::protocol::{Ec2Error, Params, XMLNS, decode_token, encode_token, escape};
 use super::scenario::{Rng, Scenario};
 
@@ -69,6 +73,12 @@ pub struct SimImage {
     pub volumes: Vec<(String, String, u32)>,
     pub deprecation: Option<DateTime<Utc>>,
     pub state: SimState,
+    /// `imageOwnerId`: the account's ID (empty from [`record_of`], set by [`lookup`]).
+    pub owner_id: String,
+    /// AWS Marketplace product codes: a store of such an AMI is refused for good.
+    pub product_codes: Vec<String>,
+    /// The root device is an instance store (`rootDeviceType`), else EBS.
+    pub instance_store: bool,
 }
 
 /// Every image the scenario's AMI `ami` ever had, whatever its state now.
@@ -100,7 +110,74 @@ pub fn record_of(ami: &str, seed: u64, base: DateTime<Utc>) -> SimImage {
     } else {
         SimState::Available
     };
-    SimImage { id: ami.to_string(), name, description, created, arch, volumes, deprecation, state }
+    SimImage {
+        id: ami.to_string(),
+        name,
+        description,
+        created,
+        arch,
+        volumes,
+        deprecation,
+        state,
+        owner_id: String::new(),
+        product_codes: Vec::new(),
+        instance_store: false,
+    }
+}
+
+/// How the endpoint was set up, and for whom it answers: what an image lookup needs besides
+/// the scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    pub seed: u64,
+    /// The clock's start: the scenario's images are dated from it.
+    pub base: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub marketplace_percent: u32,
+    /// The signing account's ID: every image the endpoint knows is its own.
+    pub owner_id: &'a str,
+}
+
+impl FreshImage {
+    /// Itself as `DescribeImages` describes it: available, owned by `owner_id`.
+    pub fn to_image(&self, owner_id: &str) -> SimImage {
+        let stem = self.name.rsplit_once('-').map_or(self.name.as_str(), |(stem, _)| stem);
+        SimImage {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            description: format!("{stem} built by the image pipeline (x86_64)"),
+            created: self.created,
+            arch: "x86_64",
+            volumes: self.volumes(),
+            deprecation: None,
+            state: SimState::Available,
+            owner_id: owner_id.to_string(),
+            product_codes: self.product_code().into_iter().collect(),
+            instance_store: self.instance_store,
+        }
+    }
+}
+
+/// The image `id` of this account and region, whatever its state: a fresh AMI, or one the
+/// scenario exported by `now`. `None`: EC2 never had it here.
+pub fn lookup(s: &Scenario, id: &str, v: &View<'_>) -> Option<SimImage> {
+    if let Some(f) = s.fresh.get(id) {
+        return Some(f.to_image(v.owner_id));
+    }
+    if !s.tasks.iter().any(|t| t.ami_id == id && t.start <= v.now) {
+        return None;
+    }
+    let mut img = record_of(id, v.seed, v.base);
+    img.owner_id = v.owner_id.to_string();
+    if is_marketplace(id, v.seed, v.marketplace_percent) {
+        img.product_codes.push(super::fresh::product_code(id));
+    }
+    Some(img)
+}
+
+/// The size in GB of the AMI `id` (fresh or exported), whatever its state now.
+pub fn size_of(s: &Scenario, id: &str, seed: u64, base: DateTime<Utc>) -> u64 {
+    s.fresh.get(id).map_or_else(|| size_gb(id, seed, base), |f| f.size_gb)
 }
 
 /// The image of an AMI the scenario exported, or `None` when it has been deregistered.
@@ -131,7 +208,12 @@ pub struct ImagesRequest {
     /// Index of the first image of the page.
     pub next_token: Option<usize>,
     pub include_disabled: bool,
+    /// `Owner.N`: `self`, an account ID, or an alias such as `amazon`.
+    pub owners: Vec<String>,
 }
+
+/// The owner aliases EC2 takes besides `self`: all of them name public images.
+const OWNER_ALIASES: [&str; 3] = ["amazon", "aws-marketplace", "aws-backup-vault"];
 
 fn invalid(msg: String) -> Ec2Error {
     Ec2Error::new(400, "InvalidParameterValue", msg)
@@ -164,13 +246,27 @@ impl ImagesRequest {
                 }
             }
         }
-        if image_ids.is_empty() && filter_ids.is_none() && p.list("Owner").is_empty() {
+        let owners = p.list("Owner");
+        if let Some(bad) = owners.iter().find(|o| {
+            let account = o.len() == 12 && o.bytes().all(|b| b.is_ascii_digit());
+            !(account || *o == "self" || OWNER_ALIASES.contains(&o.as_str()))
+        }) {
+            // Assumed: EC2's code for an owner that is no account ID nor alias.
+            let msg = format!("Invalid user id: \"{bad}\"");
+            return Err(Ec2Error::new(400, "InvalidUserID.Malformed", msg));
+        }
+        if image_ids.is_empty() && filter_ids.is_none() && owners.is_empty() {
             // The real service would list every public image in the region: no client of
             // this endpoint should ask that.
             let msg = "amiwatch's endpoint does not list every public image: name the images";
             return Err(Ec2Error::new(400, "InvalidParameterCombination", msg));
         }
-        Ok(Self { image_ids, filter_ids, max_results, next_token, include_disabled })
+        Ok(Self { image_ids, filter_ids, max_results, next_token, include_disabled, owners })
+    }
+
+    /// Whether the caller's own images pass the `Owner.N` restriction (none: they do).
+    fn owns(&self, owner_id: &str) -> bool {
+        self.owners.is_empty() || self.owners.iter().any(|o| o == "self" || o == owner_id)
     }
 }
 
@@ -181,21 +277,28 @@ pub struct ImagesPage {
     pub next_token: Option<String>,
 }
 
-/// Answers a request over the scenario's AMIs (those started by `now`). `unasked_page` pages
-/// an answer whose request set no `MaxResults` (a server may: a client follows `NextToken`
-/// whatever it asked).
+/// Answers a request over the account's AMIs: its fresh ones and those its tasks exported (by
+/// `now`). `unasked_page` pages an answer whose request set no `MaxResults` (a server may: a
+/// client follows `NextToken` whatever it asked).
 pub fn describe(
     s: &Scenario,
     req: &ImagesRequest,
-    seed: u64,
-    base: DateTime<Utc>,
-    now: DateTime<Utc>,
+    v: &View<'_>,
     unasked_page: Option<usize>,
 ) -> Result<ImagesPage, Ec2Error> {
-    let known = |id: &str| s.tasks.iter().any(|t| t.ami_id == id && t.start <= now);
+    let now = v.now;
+    let owned = req.owns(v.owner_id);
+    if req.image_ids.is_empty()
+        && req.filter_ids.is_none()
+        && !req.owners.iter().all(|o| o == "self" || o == v.owner_id)
+    {
+        // Another owner's images, without IDs: public images, which the endpoint never lists.
+        let msg = "amiwatch's endpoint does not list public images: ask Owner=self or name the images";
+        return Err(Ec2Error::new(400, "InvalidParameterCombination", msg));
+    }
     // What EC2 returns of an AMI now: deregistered ones for a while, disabled ones when asked.
     let find = |id: &str| {
-        let img = known(id).then(|| record_of(id, seed, base))?;
+        let img = lookup(s, id, v).filter(|_| owned)?;
         match img.state {
             SimState::Available => Some(img),
             SimState::Disabled => req.include_disabled.then_some(img),
@@ -210,8 +313,17 @@ pub fn describe(
         let mut seen = std::collections::HashSet::new();
         all.extend(ids.iter().filter(|id| seen.insert(id.as_str())).filter_map(|id| find(id)));
     } else if req.image_ids.is_empty() {
-        // The account's own AMIs (Owner=self), in the order they were first exported.
+        // The account's own AMIs (Owner=self): the fresh ones, then the others in the order
+        // they were first exported (a fresh one exported since stays where it was), so pages
+        // asked one after the other never repeat one.
         let mut seen = std::collections::HashSet::new();
+        for f in &s.fresh.images {
+            if seen.insert(f.id.as_str())
+                && let Some(img) = find(&f.id)
+            {
+                all.push(img);
+            }
+        }
         for t in s.tasks.iter().rev().filter(|t| t.start <= now) {
             if seen.insert(t.ami_id.as_str())
                 && let Some(img) = find(&t.ami_id)
@@ -256,14 +368,35 @@ pub fn describe_xml(page: &ImagesPage, request_id: &str) -> String {
     for i in images {
         let _ = write!(
             out,
-            "        <item>\n            <imageId>{}</imageId>\n            <imageState>{}</imageState>\n            <name>{}</name>\n            <description>{}</description>\n            <creationDate>{}</creationDate>\n            <architecture>{}</architecture>\n            <blockDeviceMapping>\n",
+            "        <item>\n            <imageId>{}</imageId>\n            <imageState>{}</imageState>\n            <imageOwnerId>{}</imageOwnerId>\n            <isPublic>false</isPublic>\n            <name>{}</name>\n            <description>{}</description>\n            <creationDate>{}</creationDate>\n            <architecture>{}</architecture>\n            <imageType>machine</imageType>\n            <virtualizationType>hvm</virtualizationType>\n            <hypervisor>xen</hypervisor>\n",
             escape(&i.id),
             i.state.as_wire(),
+            escape(&i.owner_id),
             escape(&i.name),
             escape(&i.description),
             time(i.created),
             i.arch
         );
+        out.push_str("            <productCodes>\n");
+        for code in &i.product_codes {
+            let _ = writeln!(
+                out,
+                "                <item><productCode>{}</productCode><type>marketplace</type></item>",
+                escape(code)
+            );
+        }
+        out.push_str("            </productCodes>\n");
+        let (root_type, root_name) =
+            if i.instance_store { ("instance-store", "/dev/sda1") } else { ("ebs", "/dev/xvda") };
+        let _ = write!(
+            out,
+            "            <rootDeviceType>{root_type}</rootDeviceType>\n            <rootDeviceName>{root_name}</rootDeviceName>\n            <blockDeviceMapping>\n"
+        );
+        if i.instance_store {
+            out.push_str(
+                "                <item><deviceName>/dev/sda1</deviceName><virtualName>ephemeral0</virtualName></item>\n",
+            );
+        }
         for (dev, snap, size) in &i.volumes {
             let _ = writeln!(
                 out,
@@ -295,6 +428,10 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().to_utc()
     }
 
+    fn view(now: DateTime<Utc>) -> View<'static> {
+        View { seed: 1, base: at(), now, marketplace_percent: 0, owner_id: "123456789012" }
+    }
+
     fn params(s: &str) -> Params {
         Params::parse(s.as_bytes())
     }
@@ -321,7 +458,7 @@ mod tests {
             .find(|a| matches!(state(a), SimState::Deregistered(t) if at() - t > Duration::hours(1)))
             .expect("some AMI deregistered long ago");
         let live = amis.iter().find(|a| state(a) == SimState::Available).unwrap();
-        let describe = |q: &str| describe(&s, &req(q), 1, at(), at(), None);
+        let describe = |q: &str| describe(&s, &req(q), &view(at()), None);
         // ImageId.N naming a missing AMI fails the whole call.
         let e = describe(&format!("ImageId.1={live}&ImageId.2={gone}")).unwrap_err();
         assert_eq!(e.code, "InvalidAMIID.NotFound");
@@ -344,12 +481,12 @@ mod tests {
         assert_eq!(code("ImageId.1=ami-123"), "InvalidAMIID.Malformed");
         assert_eq!(code("Owner.1=self&IncludeDisabled=maybe"), "InvalidParameterValue");
         let s = Scenario::generate(&ScenarioShape::builtin(), 400, 1, at());
-        let all = describe(&s, &req("Owner.1=self&IncludeDisabled=true"), 1, at(), at(), None).unwrap();
+        let all = describe(&s, &req("Owner.1=self&IncludeDisabled=true"), &view(at()), None).unwrap();
         assert!(all.images.len() > 100 && all.next_token.is_none(), "no MaxResults: one answer");
         let mut paged = Vec::new();
         let mut q = "Owner.1=self&IncludeDisabled=true&MaxResults=5".to_string();
         for _ in 0..1000 {
-            let page = describe(&s, &req(&q), 1, at(), at(), None).unwrap();
+            let page = describe(&s, &req(&q), &view(at()), None).unwrap();
             assert!(page.images.len() <= 5);
             paged.extend(page.images.iter().map(|i| i.id.clone()));
             match page.next_token {
@@ -363,15 +500,15 @@ mod tests {
     #[test]
     fn disabled_images_only_when_asked_and_the_just_deregistered_for_a_while() {
         let s = Scenario::generate(&ScenarioShape::builtin(), 400, 1, at());
-        let without = describe(&s, &req("Owner.1=self"), 1, at(), at(), None).unwrap();
-        let with = describe(&s, &req("Owner.1=self&IncludeDisabled=true"), 1, at(), at(), None).unwrap();
+        let without = describe(&s, &req("Owner.1=self"), &view(at()), None).unwrap();
+        let with = describe(&s, &req("Owner.1=self&IncludeDisabled=true"), &view(at()), None).unwrap();
         let disabled: Vec<&SimImage> = with.images.iter().filter(|i| i.state == SimState::Disabled).collect();
         assert!(!disabled.is_empty(), "the scenario has disabled AMIs");
         assert!(without.images.iter().all(|i| i.state != SimState::Disabled));
         assert_eq!(without.images.len() + disabled.len(), with.images.len());
         let d = &disabled[0].id;
         assert_eq!(
-            describe(&s, &req(&format!("ImageId.1={d}")), 1, at(), at(), None).unwrap_err().code,
+            describe(&s, &req(&format!("ImageId.1={d}")), &view(at()), None).unwrap_err().code,
             "InvalidAMIID.NotFound"
         );
         assert!(describe_xml(&with, "r").contains("<imageState>disabled</imageState>"));
@@ -382,6 +519,6 @@ mod tests {
         // An hour on, they are gone.
         let later = at() + Duration::minutes(DEREGISTERED_VISIBLE_MINUTES);
         let q = format!("ImageId.1={}", recent[0]);
-        assert_eq!(describe(&s, &req(&q), 1, at(), later, None).unwrap_err().code, "InvalidAMIID.NotFound");
+        assert_eq!(describe(&s, &req(&q), &view(later), None).unwrap_err().code, "InvalidAMIID.NotFound");
     }
 }

@@ -5,11 +5,12 @@
 pub mod auth;
 pub mod create;
 pub mod faults;
+pub mod fresh;
 pub mod images;
 pub mod protocol;
 pub mod scenario;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,7 +27,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use auth::{DEMO_DEV_KEY, DEMO_KEY, DEMO_SECRET, Keys};
+pub use create::CreateRecord;
 pub use faults::{Fault, FaultConfig, Hostile};
+pub use fresh::FreshImage;
 use protocol::{DescribeRequest, Ec2Error, Params};
 use scenario::{Scenario, ScenarioShape, SimClock};
 
@@ -65,6 +68,11 @@ pub struct SimConfig {
     pub store_quota_gb: Option<u64>,
     /// Percent of the AMIs that carry marketplace product codes: their export is refused for good.
     pub marketplace_percent: u32,
+    /// AMIs per account and region that exist, are the account's own, and were never exported
+    /// (`DescribeImages` with `Owner=self` lists them): generated from the seed ([`fresh::generate`]).
+    pub fresh: usize,
+    /// Exactly these fresh AMIs instead (when not empty), the same in every account and region.
+    pub fresh_images: Vec<FreshImage>,
 }
 
 impl Default for SimConfig {
@@ -85,6 +93,8 @@ impl Default for SimConfig {
             gb_per_sec: None,
             store_quota_gb: None,
             marketplace_percent: 0,
+            fresh: 0,
+            fresh_images: Vec::new(),
         }
     }
 }
@@ -136,71 +146,26 @@ struct State {
     outage: AtomicBool,
     faults: faults::FaultRoller,
     url: String,
+    /// Every `CreateStoreImageTask` answered, oldest first (the latest [`create::KEPT_RECORDS`]).
+    creates: Mutex<VecDeque<CreateRecord>>,
+    /// Held while a task is added: one write at a time.
+    writes: Mutex<()>,
 }
 
 impl State {
-    /// Starts an export of `ami` to `bucket` now, as `CreateStoreImageTask` does: the AMI must
-    /// exist (not deregistered), and no export of it may be in progress.
-    fn create(&self, access_key: &str, region: &str, ami: &str, bucket: &str) -> Result<String, Ec2Error> {
-        let current = self.scenario(access_key, region);
-        let now = self.clock.now();
-        let exported = current.tasks.iter().filter(|t| t.ami_id == ami && t.start <= now);
-        let visible = exported.clone().next().is_some();
-        if !visible || images::image_of(ami, self.config.seed, self.clock.base()).is_none() {
-            let msg = format!("The image id '[{ami}]' does not exist");
-            return Err(Ec2Error::new(400, "InvalidAMIID.NotFound", msg));
-        }
-        if images::is_marketplace(ami, self.config.seed, self.config.marketplace_percent) {
-            // Assumed: the guide says marketplace AMIs cannot be stored but names no code.
-            let msg = format!("The image {ami} has product codes: AMIs from AWS Marketplace cannot be stored in S3.");
-            return Err(Ec2Error::new(400, "UnsupportedOperation", msg));
-        }
-        if exported.clone().any(|t| t.status_at(now).state == "InProgress") {
-            let msg = format!("An export of {ami} to Amazon S3 is already in progress.");
-            return Err(Ec2Error::new(400, "IncorrectState", msg));
-        }
-        if let Some(quota) = self.config.store_quota_gb {
-            let held = self.in_flight_gb(&current, now);
-            if held >= quota {
-                // Assumed: the guide names no code for the store quota; this is EC2's code
-                // for an exceeded limit.
-                let msg = format!(
-                    "The AMIs being stored hold {held} GB, at or over the limit of {quota} GB. Try again when an export in progress has finished."
-                );
-                return Err(Ec2Error::new(400, "ResourceLimitExceeded", msg));
-            }
-        }
-        let mut rng = scenario::Rng::new(crate::text::stable_hash(ami) ^ now.timestamp() as u64);
-        let task = scenario::SimTask {
-            ami_id: ami.to_string(),
-            bucket: bucket.to_string(),
-            start: chrono::SubsecRound::trunc_subsecs(now, 0),
-            duration_secs: rng.range(600, 3600) as f64,
-            fail_at: None,
-            failure_reason: String::new(),
-            wait_secs: 0.0,
-        };
-        let key = task.object_key();
-        let mut next = (*current).clone();
-        next.tasks.insert(0, task);
-        self.reschedule(&mut next);
-        let account = self.account_of(access_key);
-        let mut map = self.scenarios.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert((account.to_string(), region.to_string()), Arc::new(next));
-        Ok(key)
-    }
-
     /// The GB the exports in progress at `now` hold (those waiting in the queue too).
     fn in_flight_gb(&self, scenario: &Scenario, now: chrono::DateTime<Utc>) -> u64 {
         let moving = scenario.tasks.iter().filter(|t| t.start <= now && t.status_at(now).state == "InProgress");
-        moving.map(|t| images::size_gb(&t.ami_id, self.config.seed, self.clock.base())).sum()
+        moving.map(|t| images::size_of(scenario, &t.ami_id, self.config.seed, self.clock.base())).sum()
     }
 
     /// With a store rate, each task's duration from its AMI's size and the queue's waits.
     fn reschedule(&self, scenario: &mut Scenario) {
         if let Some(rate) = self.config.gb_per_sec {
             let (seed, base) = (self.config.seed, self.clock.base());
-            scenario.schedule(rate, self.config.store_quota_gb, |ami| images::size_gb(ami, seed, base));
+            let fresh = scenario.fresh.clone();
+            let size_of = |ami: &str| fresh.get(ami).map_or_else(|| images::size_gb(ami, seed, base), |f| f.size_gb);
+            scenario.schedule(rate, self.config.store_quota_gb, size_of);
         }
     }
 
@@ -209,6 +174,27 @@ impl State {
     /// shows the same tasks whether or not the demo's second account is there.
     fn account_of<'a>(&self, access_key: &'a str) -> &'a str {
         if self.config.accounts_by_key && access_key != DEMO_KEY { access_key } else { "" }
+    }
+
+    /// The ID of the account a key signs for (`imageOwnerId`): the demo's accounts have the
+    /// IDs the demo's profiles give them (`ec2::feed`), any other a 12-digit number of its own.
+    fn owner_id(&self, access_key: &str) -> String {
+        match self.account_of(access_key) {
+            "" => "123456789012".to_string(),
+            DEMO_DEV_KEY => "210987654321".to_string(),
+            other => format!("{:012}", crate::text::stable_hash(other) % 1_000_000_000_000),
+        }
+    }
+
+    /// What an image lookup for the account `owner_id` needs, at `now`.
+    fn view<'a>(&self, owner_id: &'a str, now: chrono::DateTime<Utc>) -> images::View<'a> {
+        images::View {
+            seed: self.config.seed,
+            base: self.clock.base(),
+            now,
+            marketplace_percent: self.config.marketplace_percent,
+            owner_id,
+        }
     }
 
     fn scenario(&self, access_key: &str, region: &str) -> Arc<Scenario> {
@@ -220,6 +206,12 @@ impl State {
                 let c = &self.config;
                 let plan = scenario::Plan { tasks: c.tasks, moving: c.moving, upcoming: c.upcoming };
                 let mut s = Scenario::generate_with(&self.shape, &plan, seed, self.clock.base());
+                let fresh = if c.fresh_images.is_empty() {
+                    fresh::generate(c.fresh, seed, self.clock.base())
+                } else {
+                    c.fresh_images.clone()
+                };
+                s.fresh = Arc::new(fresh::FreshSet::new(fresh));
                 self.reschedule(&mut s);
                 Arc::new(s)
             })
@@ -269,8 +261,9 @@ impl SimHandle {
         moving
             .map(|t| InFlight {
                 ami: t.ami_id.clone(),
-                size_gb: images::size_gb(&t.ami_id, s.config.seed, s.clock.base()),
-                deregistered: images::image_of(&t.ami_id, s.config.seed, s.clock.base()).is_none(),
+                size_gb: images::size_of(&scenario, &t.ami_id, s.config.seed, s.clock.base()),
+                deregistered: scenario.fresh.get(&t.ami_id).is_none()
+                    && images::image_of(&t.ami_id, s.config.seed, s.clock.base()).is_none(),
                 progress: t.status_at(now).progress,
                 starts_in_secs: (t.secs_from(now) + t.wait_secs).max(0.0),
                 ends_in_secs: t.secs_from(now)
@@ -279,6 +272,18 @@ impl SimHandle {
                 will_fail: t.fail_at.is_some(),
             })
             .collect()
+    }
+
+    /// The fresh AMIs (never exported when the endpoint started) of the account `access_key`
+    /// signs for, in `region`: generated, or [`SimConfig::fresh_images`].
+    pub fn fresh_images(&self, access_key: &str, region: &str) -> Vec<FreshImage> {
+        self.state.scenario(access_key, region).fresh.images.clone()
+    }
+
+    /// Every `CreateStoreImageTask` the endpoint answered (dry runs and refusals too), oldest
+    /// first; the latest [`create::KEPT_RECORDS`] of them.
+    pub fn creates(&self) -> Vec<CreateRecord> {
+        self.state.creates.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
     }
 
     /// Changes the fault rates of a running endpoint.
@@ -318,6 +323,8 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHa
         outage: AtomicBool::new(false),
         faults: faults::FaultRoller::new(config.faults.clone(), config.seed),
         url,
+        creates: Mutex::new(VecDeque::new()),
+        writes: Mutex::new(()),
         config,
     });
     // Build the first region's tasks now, so the first request is not the slow one.
@@ -400,6 +407,12 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
     match (&parts.method, parts.uri.path()) {
         (&Method::GET, "/_sim/stats") => {
             let body = serde_json::to_string(&snapshot(&state.stats)).unwrap_or_default();
+            return Ok(reply(200, "application/json", body));
+        }
+        (&Method::GET, "/_sim/creates") => {
+            let records = state.creates.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let all: Vec<serde_json::Value> = records.iter().map(CreateRecord::to_json).collect();
+            let body = serde_json::to_string(&all).unwrap_or_default();
             return Ok(reply(200, "application/json", body));
         }
         (&Method::POST, "/_sim/throttle") => {
@@ -546,9 +559,9 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
                 return Ok(error_reply(&dry_run_succeeded(), &request_id));
             }
             let scenario = state.scenario(&access_key, &region);
-            let seed = state.config.seed;
             let unasked_page = state.faults.config().images_page;
-            match images::describe(&scenario, &req, seed, state.clock.base(), state.clock.now(), unasked_page) {
+            let owner = state.owner_id(&access_key);
+            match images::describe(&scenario, &req, &state.view(&owner, state.clock.now()), unasked_page) {
                 Ok(mut page) => {
                     if hostile == Hostile::RepeatToken {
                         page.next_token = Some(protocol::encode_token(1));
@@ -561,18 +574,8 @@ async fn answer(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Dro
         Some("CreateStoreImageTask") => {
             state.stats.create_store_image_task.fetch_add(1, Ordering::Relaxed);
             // Keys starting with READONLY (or DENIED) may read but not write.
-            if denied || access_key.starts_with("READONLY") || access_key.starts_with("NOIMAGES") {
-                return Ok(error_reply(&unauthorized("ec2:CreateStoreImageTask"), &request_id));
-            }
-            let req = match create::CreateRequest::from_params(&params) {
-                Ok(r) => r,
-                Err(e) => return Ok(error_reply(&e, &request_id)),
-            };
-            let (ami, bucket) = (req.image_id.as_str(), req.bucket.as_str());
-            if params.dry_run() {
-                return Ok(error_reply(&dry_run_succeeded(), &request_id));
-            }
-            match state.create(&access_key, &region, ami, bucket) {
+            let allowed = !(denied || access_key.starts_with("READONLY") || access_key.starts_with("NOIMAGES"));
+            match state.create_store_image_task(&access_key, &region, &params, allowed) {
                 Ok(key) => {
                     let xml = format!(
                         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateStoreImageTaskResponse xmlns=\"{}\">\n    <requestId>{request_id}</requestId>\n    <objectKey>{}</objectKey>\n</CreateStoreImageTaskResponse>",

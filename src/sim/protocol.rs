@@ -55,6 +55,14 @@ impl Params {
         (1..).map_while(|i| self.0.get(&format!("{prefix}.{i}")).cloned()).collect()
     }
 
+    /// The parameters whose names start with `prefix`, in name order.
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.0
+            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn action(&self) -> Option<&str> {
         self.get("Action")
     }

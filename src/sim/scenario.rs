@@ -178,10 +178,13 @@ pub struct Plan {
     pub upcoming: usize,
 }
 
-/// All tasks of one region, newest first (the service's order).
-#[derive(Debug, Clone)]
+/// One account in one region: all its tasks, newest first (the service's order), and its
+/// AMIs never exported.
+#[derive(Debug, Clone, Default)]
 pub struct Scenario {
     pub tasks: Vec<SimTask>,
+    /// Shared: a new task copies the scenario, not these.
+    pub fresh: std::sync::Arc<super::fresh::FreshSet>,
 }
 
 impl Scenario {
@@ -287,7 +290,7 @@ impl Scenario {
             t.start = t.start.trunc_subsecs(0);
         }
         tasks.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.ami_id.cmp(&b.ami_id)));
-        Self { tasks }
+        Self { tasks, fresh: Default::default() }
     }
 
     /// Reschedules every task as a service with a store rate and a quota runs them: each task
@@ -300,7 +303,9 @@ impl Scenario {
             return;
         }
         let mut order: Vec<usize> = (0..self.tasks.len()).collect();
-        order.sort_by(|&a, &b| self.tasks[a].start.cmp(&self.tasks[b].start).then(a.cmp(&b)));
+        // Newest first: of two tasks started in the same second, the one further down the
+        // list was there first, and keeps its place in the queue when a new one arrives.
+        order.sort_by(|&a, &b| self.tasks[a].start.cmp(&self.tasks[b].start).then(b.cmp(&a)));
         let first = order.first().map(|&i| self.tasks[i].start);
         // The tasks moving: (when each ends, in seconds since the first start; its size).
         let mut moving: Vec<(f64, u64)> = Vec::new();
@@ -444,6 +449,7 @@ mod tests {
                 task("ami-mid", t0 + ChronoDuration::seconds(10)),
                 task("ami-big", t0),
             ],
+            ..Scenario::default()
         };
         s.schedule(1.0, Some(600), sizes);
         let by = |ami: &str| s.tasks.iter().find(|t| t.ami_id == ami).unwrap().clone();
