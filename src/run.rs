@@ -132,6 +132,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             gb_per_sec,
             store_quota,
             marketplace,
+            fresh,
             any_key,
             sim,
         }) => {
@@ -139,6 +140,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             config.gb_per_sec = *gb_per_sec;
             config.store_quota_gb = *store_quota;
             config.marketplace_percent = *marketplace;
+            config.fresh = *fresh;
             // An account for each key means keys the endpoint cannot know: it takes any (the
             // demo's keys still checked).
             config.keys.any_key = *any_key || *accounts_by_key;
@@ -486,7 +488,7 @@ async fn simulate(addr: std::net::SocketAddr, config: sim::SimConfig, seed: u64)
         "amiwatch simulate: EC2 endpoint with {tasks} tasks per account and region (seed {seed}), Ctrl-C to stop.\n  \
          amiwatch --endpoint-url {url} --region {region}\n  \
          aws ec2 describe-store-image-tasks --endpoint-url {url} --region {region}   ({creds})\n  \
-         request counts: curl {url}/_sim/stats",
+         request counts: curl {url}/_sim/stats   every CreateStoreImageTask: curl {url}/_sim/creates",
     );
     shutdown_signal().await;
     let s = handle.stats();
