@@ -68,7 +68,8 @@ fn size(i: &Image) -> u64 {
 /// Starts an export, with tags; the object key or the error code.
 async fn create(ec2: &Ec2, ami: &str, tags: &[(&str, &str)]) -> Result<String, String> {
     let tags = tags.iter().map(|(k, v)| S3ObjectTag::builder().key(*k).value(*v).build());
-    let res = ec2.client.create_store_image_task().image_id(ami).bucket(BUCKET).set_s3_object_tags(Some(tags.collect()));
+    let res =
+        ec2.client.create_store_image_task().image_id(ami).bucket(BUCKET).set_s3_object_tags(Some(tags.collect()));
     match res.send().await {
         Ok(out) => Ok(out.object_key().unwrap_or_default().to_string()),
         Err(e) => Err(e.code().unwrap_or("(no code)").to_string()),
@@ -83,7 +84,8 @@ async fn latest(ec2: &Ec2, ami: &str) -> Option<StoreImageTaskResult> {
 
 #[tokio::test]
 async fn owner_self_lists_exactly_the_fresh_and_the_existing_amis_paged_without_repeats() {
-    let config = SimConfig { tasks: 60, seed: 11, frozen: true, fresh: 12, marketplace_percent: 20, ..SimConfig::default() };
+    let config =
+        SimConfig { tasks: 60, seed: 11, frozen: true, fresh: 12, marketplace_percent: 20, ..SimConfig::default() };
     let h = endpoint(config).await;
     let ec2 = client(h.url());
     let fresh = h.fresh_images(sim::DEMO_KEY, REGION);
@@ -126,7 +128,10 @@ async fn owner_self_lists_exactly_the_fresh_and_the_existing_amis_paged_without_
         assert_eq!(!codes.is_empty(), marketplace, "{id}");
         assert!(codes.iter().all(|c| c.product_code_type() == Some(&ProductCodeValues::Marketplace)));
     }
-    assert!(images.iter().filter(|i| !i.product_codes().is_empty()).count() > fresh.iter().filter(|f| f.marketplace).count());
+    assert!(
+        images.iter().filter(|i| !i.product_codes().is_empty()).count()
+            > fresh.iter().filter(|f| f.marketplace).count()
+    );
 
     // The account's own ID is the same as self; another owner is no list of public images.
     let mine = ec2.client.describe_images().owners("123456789012").send().await.unwrap();
@@ -308,8 +313,12 @@ async fn the_record_of_creates_and_sim_creates_agree() {
         let at = chrono::DateTime::parse_from_rfc3339(j["at"].as_str().unwrap()).unwrap();
         assert_eq!(at.timestamp_millis(), r.at.timestamp_millis());
         match &r.outcome {
-            Ok(key) => assert_eq!((j["object_key"].as_str(), &j["error"]), (Some(key.as_str()), &serde_json::Value::Null)),
-            Err(code) => assert_eq!((&j["object_key"], j["error"].as_str()), (&serde_json::Value::Null, Some(code.as_str()))),
+            Ok(key) => {
+                assert_eq!((j["object_key"].as_str(), &j["error"]), (Some(key.as_str()), &serde_json::Value::Null))
+            }
+            Err(code) => {
+                assert_eq!((&j["object_key"], j["error"].as_str()), (&serde_json::Value::Null, Some(code.as_str())))
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded EC2 endpoint: a loopback HTTP server that speaks the EC2 Query protocol for
-//! `DescribeStoreImageTasks` (and `DescribeRegions`), over a simulated account whose tasks
-//! progress over time. The demo and the tests point the real SDK client at it.
+//! `DescribeStoreImageTasks` (and `DescribeImages`, `CreateStoreImageTask`, `DescribeRegions`),
+//! over a simulated account whose tasks progress over time. The demo and the tests point the
+//! real SDK client at it.
 
 pub mod auth;
 pub mod create;
