@@ -474,6 +474,10 @@ pub fn quiet_on_broken_pipe(res: io::Result<()>) -> anyhow::Result<()> {
 
 async fn simulate(addr: std::net::SocketAddr, config: sim::SimConfig, seed: u64) -> anyhow::Result<ExitCode> {
     let tasks = config.tasks;
+    let fresh = match config.fresh {
+        0 => String::new(),
+        n => format!(" and {n} AMIs never exported"),
+    };
     let region = config.regions.first().cloned().unwrap_or_default();
     let creds = if config.keys.any_key {
         "any credentials".to_string()
@@ -485,7 +489,7 @@ async fn simulate(addr: std::net::SocketAddr, config: sim::SimConfig, seed: u64)
     // The URL alone on the first line of stdout, for scripts; the rest on stderr, for people.
     quiet_on_broken_pipe(writeln!(io::stdout(), "{url}").and_then(|()| io::stdout().flush()))?;
     eprintln!(
-        "amiwatch simulate: EC2 endpoint with {tasks} tasks per account and region (seed {seed}), Ctrl-C to stop.\n  \
+        "amiwatch simulate: EC2 endpoint with {tasks} tasks{fresh} per account and region (seed {seed}), Ctrl-C to stop.\n  \
          amiwatch --endpoint-url {url} --region {region}\n  \
          aws ec2 describe-store-image-tasks --endpoint-url {url} --region {region}   ({creds})\n  \
          request counts: curl {url}/_sim/stats   every CreateStoreImageTask: curl {url}/_sim/creates",

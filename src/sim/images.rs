@@ -521,4 +521,76 @@ mod tests {
         let q = format!("ImageId.1={}", recent[0]);
         assert_eq!(describe(&s, &req(&q), &view(later), None).unwrap_err().code, "InvalidAMIID.NotFound");
     }
+
+    fn with_fresh(n: usize) -> Scenario {
+        let mut s = Scenario::generate(&ScenarioShape::builtin(), 40, 1, at());
+        s.fresh = std::sync::Arc::new(crate::sim::fresh::FreshSet::new(crate::sim::fresh::generate(n, 1, at())));
+        s
+    }
+
+    proptest::proptest! {
+        /// Whatever owners a client names, the answer holds only the account's own images,
+        /// each once, or the request is refused: never a list of public images, never a panic.
+        #[test]
+        fn any_owner_is_answered_with_the_accounts_own_images_or_refused(
+            owners in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("self".to_string()),
+                    proptest::strategy::Just("123456789012".to_string()),
+                    proptest::strategy::Just("amazon".to_string()),
+                    "[0-9]{12}",
+                    ".{0,16}",
+                ],
+                0..4,
+            ),
+            filter in proptest::bool::ANY,
+        ) {
+            let s = with_fresh(6);
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            for (i, o) in owners.iter().enumerate() {
+                q.append_pair(&format!("Owner.{}", i + 1), o);
+            }
+            if filter {
+                q.append_pair("Filter.1.Name", "image-id");
+                q.append_pair("Filter.1.Value.1", &s.fresh.images[0].id);
+            }
+            let answer = ImagesRequest::from_params(&params(&q.finish())).and_then(|r| describe(&s, &r, &view(at()), None));
+            match answer {
+                Ok(page) => {
+                    let mine = owners.is_empty() || owners.iter().any(|o| o == "self" || o == "123456789012");
+                    proptest::prop_assert!(mine || page.images.is_empty());
+                    let mut seen = std::collections::HashSet::new();
+                    for i in &page.images {
+                        proptest::prop_assert_eq!(i.owner_id.as_str(), "123456789012");
+                        proptest::prop_assert!(seen.insert(i.id.clone()));
+                    }
+                }
+                Err(e) => proptest::prop_assert!(
+                    ["InvalidUserID.Malformed", "InvalidParameterCombination"].contains(&e.code),
+                    "{}", e.code
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn owner_self_lists_the_fresh_amis_first_with_what_export_needs_to_know() {
+        let mut s = with_fresh(6);
+        let mut fresh = s.fresh.images.clone();
+        fresh[1].instance_store = true;
+        s.fresh = std::sync::Arc::new(crate::sim::fresh::FreshSet::new(fresh.clone()));
+        let page = describe(&s, &req("Owner.1=self"), &view(at()), None).unwrap();
+        let first: Vec<&str> = page.images.iter().take(6).map(|i| i.id.as_str()).collect();
+        assert_eq!(first, fresh.iter().map(|f| f.id.as_str()).collect::<Vec<_>>());
+        assert!(page.images.len() > 6, "then the exported ones");
+        let xml = describe_xml(&page, "r");
+        assert!(xml.contains("<imageOwnerId>123456789012</imageOwnerId>"));
+        assert!(xml.contains("<rootDeviceType>instance-store</rootDeviceType>"));
+        assert!(xml.contains("<virtualizationType>hvm</virtualizationType>"));
+        let market = fresh.iter().find(|f| f.marketplace).unwrap();
+        let code = market.product_code().unwrap();
+        assert!(xml.contains(&format!("<item><productCode>{code}</productCode><type>marketplace</type></item>")));
+        assert_eq!(size_of(&s, &market.id, 1, at()), market.size_gb);
+        assert!(crate::ec2::client::xml_is_complete(xml.as_bytes()));
+    }
 }
