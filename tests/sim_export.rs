@@ -288,8 +288,11 @@ async fn the_record_of_creates_and_sim_creates_agree() {
     let ec2 = client(h.url());
     let dry = ec2.client.create_store_image_task().image_id(ami).bucket(BUCKET).dry_run(true).send().await;
     assert_eq!(dry.unwrap_err().code(), Some("DryRunOperation"));
+    h.advance(Duration::from_secs(7));
     create(&ec2, ami, &[("plan", "p1")]).await.unwrap();
+    h.advance(Duration::from_secs(7));
     assert_eq!(create(&ec2, ami, &[]).await, Err("IncorrectState".into()));
+    h.advance(Duration::from_secs(7));
     let readonly = connect_embedded_as(h.url(), &ClientOptions::default(), "READONLYKEY", REGION);
     assert_eq!(create(&readonly, ami, &[]).await, Err("UnauthorizedOperation".into()));
 
@@ -297,7 +300,10 @@ async fn the_record_of_creates_and_sim_creates_agree() {
     assert_eq!(records.len(), 4);
     assert!(records[0].dry_run && records[0].outcome == Err("DryRunOperation".into()));
     assert_eq!(records[3].access_key, "READONLYKEY");
-    assert!(records.windows(2).all(|w| w[0].at <= w[1].at), "in order");
+    // In the order answered, each at the endpoint's (stepped) time.
+    let steps: Vec<i64> = records.windows(2).map(|w| (w[1].at - w[0].at).num_seconds()).collect();
+    assert_eq!(steps, [7, 7, 7]);
+    assert_eq!(records.iter().map(|r| r.tags.len()).collect::<Vec<_>>(), [0, 1, 0, 0]);
     let json = creates_over_http(&h).await;
     let served = json.as_array().unwrap();
     assert_eq!(served.len(), records.len());
