@@ -45,7 +45,7 @@ pub struct Cli {
     /// Run against the built-in EC2 endpoint with simulated tasks (no AWS account needed). The
     /// dashboard shows two demo accounts in two regions; --once, --wait and --dry-run read the
     /// first account in us-east-1.
-    #[arg(long, help_heading = "Mode")]
+    #[arg(global = true, long, help_heading = "Mode")]
     pub demo: bool,
 
     /// Fetch once, print, and exit (for scripts). If any feed fails, nothing is printed and
@@ -66,7 +66,7 @@ pub struct Cli {
 
     /// Check whether the caller may call DescribeStoreImageTasks (DryRun), then exit 0 or 1;
     /// DescribeImages (names) is checked too, as optional (one line when missing, exit 0).
-    #[arg(long, help_heading = "Mode")]
+    #[arg(global = true, long, help_heading = "Mode")]
     pub dry_run: bool,
 
     /// Poll until the latest task of each selected AMI has ended (with no selection: of every
@@ -91,7 +91,7 @@ pub struct Cli {
     pub aws: AwsArgs,
 
     /// Time between polls while tasks are in progress (e.g. 5s, 1m; at least 1s).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
+    #[arg(global = true, long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval, allow_hyphen_values = true, help_heading = "Polling")]
     pub interval: Duration,
 
     /// Time between sweeps, which read every task; the polls between them ask only for the
@@ -115,17 +115,17 @@ pub struct Cli {
 
     /// The account's store quota in GB: the AMIs being stored may hold this much before EC2
     /// refuses new exports (600 GB in the current guide). The header shows how full it is.
-    #[arg(long, value_name = "GB", default_value_t = 600, value_parser = parse_store_quota, help_heading = "Polling")]
+    #[arg(global = true, long, value_name = "GB", default_value_t = 600, value_parser = parse_store_quota, help_heading = "Polling")]
     pub store_quota: u64,
 
     /// Write a debug log to this file (the screen never gets log lines).
-    #[arg(long, value_name = "PATH", env = "AMIWATCH_LOG")]
+    #[arg(global = true, long, value_name = "PATH", env = "AMIWATCH_LOG")]
     pub log_file: Option<PathBuf>,
 
     /// Read settings from this TOML file instead of $XDG_CONFIG_HOME/amiwatch/config.toml
     /// (~/.config/amiwatch/config.toml); its keys are the long flags' names, and a flag on the
     /// command line wins. `amiwatch config` shows what is in effect.
-    #[arg(long = "config", value_name = "FILE", env = "AMIWATCH_CONFIG")]
+    #[arg(global = true, long = "config", value_name = "FILE", env = "AMIWATCH_CONFIG")]
     pub config_file: Option<PathBuf>,
 
     /// Options of the simulated account, used with --demo.
@@ -168,35 +168,35 @@ pub struct AwsArgs {
     /// default chain); it signs with its own credentials even when AWS_ACCESS_KEY_ID is set, as
     /// the AWS CLI does. Several (repeatable or comma-separated) are watched side by side, each
     /// in its own account. A pattern with * or ? ('acme-*') takes every profile it matches.
-    #[arg(long = "profile", value_name = "NAME", value_delimiter = ',', value_parser = parse_profile, help_heading = "AWS")]
+    #[arg(global = true, long = "profile", value_name = "NAME", value_delimiter = ',', value_parser = parse_profile, help_heading = "AWS")]
     pub profiles: Vec<String>,
 
     /// AWS region (otherwise AWS_REGION or each profile's own region); several (repeatable or
     /// comma-separated) are watched side by side. Each profile x region pair is one feed.
-    #[arg(long = "region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
+    #[arg(global = true, long = "region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
     pub regions: Vec<String>,
 
     /// Watch every region the account has enabled (asks EC2 DescribeRegions; a profile whose
     /// regions cannot be listed fails with the cause, never falls back to one region).
-    #[arg(long, help_heading = "AWS", conflicts_with = "regions")]
+    #[arg(global = true, long, help_heading = "AWS", conflicts_with = "regions")]
     pub all_regions: bool,
 
     /// With --all-regions: leave this region out (repeatable or comma-separated).
-    #[arg(long = "exclude-region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
+    #[arg(global = true, long = "exclude-region", value_name = "REGION", value_delimiter = ',', value_parser = parse_region, help_heading = "AWS")]
     pub exclude_regions: Vec<String>,
 
     /// A custom EC2 endpoint (http or https), such as `amiwatch simulate`'s (otherwise
     /// AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL, or the profile's endpoint_url).
-    #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "AWS")]
+    #[arg(global = true, long, value_name = "URL", value_parser = parse_endpoint, help_heading = "AWS")]
     pub endpoint_url: Option<String>,
 
     /// Time one HTTP attempt may take before it is retried (1s to 1h).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_request_timeout, allow_hyphen_values = true, help_heading = "AWS")]
+    #[arg(global = true, long, value_name = "DURATION", default_value = "10s", value_parser = parse_request_timeout, allow_hyphen_values = true, help_heading = "AWS")]
     pub request_timeout: Duration,
 
     /// The most --once and --dry-run may take in all, connecting, retries and names included;
     /// a feed with no complete answer by then has failed.
-    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_request_timeout, allow_hyphen_values = true, help_heading = "AWS")]
+    #[arg(global = true, long, value_name = "DURATION", default_value = "1m", value_parser = parse_request_timeout, allow_hyphen_values = true, help_heading = "AWS")]
     pub max_time: Duration,
 }
 
@@ -262,6 +262,13 @@ pub enum Command {
     /// Print the settings in effect (as a config file) and where each came from: default,
     /// config file, environment or command line.
     Config,
+    /// Store many AMIs in S3 under the store quota, from a plan file that survives anything:
+    /// the plan is shown first, then (after you confirm) each AMI is started once, in order,
+    /// while the exports in progress hold less than --store-quota, and followed to its end.
+    /// Exit 0 when every AMI is stored, 1 when any is not (each named with why), 130 when
+    /// stopped (resume with --plan).
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
     /// Run the embedded EC2 endpoint alone and print its URL, for any EC2 client (the AWS CLI too).
     Simulate {
         /// Loopback address to listen on (port 0: any free port).
@@ -269,7 +276,7 @@ pub enum Command {
         addr: SocketAddr,
 
         /// Regions DescribeRegions lists (comma-separated).
-        #[arg(long, value_name = "REGION", value_delimiter = ',', value_parser = parse_region)]
+        #[arg(long = "regions", id = "sim_regions", value_name = "REGION", value_delimiter = ',', value_parser = parse_region)]
         regions: Vec<String>,
 
         /// Each access key is an account of its own, with its own tasks (to try several
@@ -317,6 +324,61 @@ pub enum Command {
     },
 }
 
+pub const EXPORT_HELP: &str = "\
+Examples:
+  amiwatch export --bucket my-archive ami-0123456789abcdef0 ami-0fedcba9876543210
+  amiwatch export --bucket my-archive --from-file amis.txt     one AMI a line, # comments, - for stdin
+  amiwatch export --bucket my-archive --owned --older-than 180d
+  amiwatch export --plan amiwatch-export-my-archive.json       resume where it stopped
+  amiwatch export --demo --bucket amiwatch-demo --owned         on the built-in endpoint
+
+The plan file (./amiwatch-export-BUCKET.json unless --plan names one) is written after every
+change. Stopped or killed, a run resumes from it: an AMI whose start was not written down is
+looked up in EC2 first, never started twice. Needs ec2:DescribeImages, ec2:DescribeStoreImageTasks
+and ec2:CreateStoreImageTask, and EC2 needs write access to the bucket.";
+
+/// `amiwatch export`'s own flags (the AWS flags, --store-quota, --interval, --dry-run and
+/// --demo work after it too).
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// AMIs to store, in this order.
+    #[arg(value_name = "AMI_ID", value_parser = parse_ami_id)]
+    pub amis: Vec<String>,
+
+    /// The S3 bucket to store them in.
+    #[arg(long = "bucket", id = "export_bucket", value_name = "BUCKET", value_parser = parse_bucket)]
+    pub bucket: Option<String>,
+
+    /// The plan file (default ./amiwatch-export-BUCKET.json). Alone: resume it.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+
+    /// Start without asking (for scripts).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// A tag for each S3 object (repeatable; at most 10).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = crate::export::plan::parse_tag)]
+    pub tags: Vec<crate::export::plan::Tag>,
+
+    /// Read AMI IDs from this file, one a line (# comments); - reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<String>,
+
+    /// Every AMI the account owns in the region (ec2:DescribeImages, Owner=self), oldest first.
+    #[arg(long)]
+    pub owned: bool,
+
+    /// With --owned: only AMIs created longer ago than this (e.g. 180d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "owned")]
+    pub older_than: Option<Duration>,
+
+    /// How many times a failed export is started again (default 2); refusals that cannot
+    /// change (not found, marketplace, unauthorized) are final at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: Option<u32>,
+}
+
 /// The flags given on the command line (or in the environment), by their clap id: what
 /// the mode check refuses when a flag does not apply to the chosen mode. Settings from the
 /// config file are not "given": a preference in the file never makes a mode refuse to run.
@@ -331,7 +393,19 @@ pub struct Given {
     pub settings: Vec<crate::config::Setting>,
 }
 
+/// A flag's clap id as a person types it (`endpoint_url` is `--endpoint-url`).
+pub fn flag_of(id: &str) -> String {
+    let cmd = command();
+    let long = cmd.get_arguments().find(|a| a.get_id() == id).and_then(|a| a.get_long()).map(str::to_string);
+    format!("--{}", long.unwrap_or_else(|| id.replace('_', "-")))
+}
+
 impl Given {
+    /// The clap ids of the flags given.
+    pub fn flags(&self) -> impl Iterator<Item = &str> {
+        self.flags.iter().map(String::as_str)
+    }
+
     pub fn has(&self, id: &str) -> bool {
         self.flags.contains(id)
     }

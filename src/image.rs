@@ -145,6 +145,29 @@ impl AmiInfo {
     }
 }
 
+/// What decides whether EC2 can store an AMI in S3 at all, beyond its size (the guide: AMIs
+/// with product codes, paravirtual AMIs and instance-store AMIs are refused for good).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreFacts {
+    /// Marketplace product codes the AMI carries.
+    pub product_codes: Vec<String>,
+    /// `ebs` or `instance-store`.
+    pub root_device_type: Option<String>,
+    /// `hvm` or `paravirtual`.
+    pub virtualization_type: Option<String>,
+}
+
+impl StoreFacts {
+    /// The one conversion from the SDK's type.
+    pub fn from_sdk(i: &Image) -> Self {
+        Self {
+            product_codes: i.product_codes().iter().filter_map(|p| p.product_code_id().map(str::to_string)).collect(),
+            root_device_type: i.root_device_type().map(|r| r.as_str().to_string()),
+            virtualization_type: i.virtualization_type().map(|v| v.as_str().to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod ec2;
 pub mod eta;
+pub mod export;
 pub mod files;
 pub mod image;
 pub mod manual;

@@ -152,6 +152,7 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
             }
             return simulate(*addr, config, sim.seed).await;
         }
+        Some(Command::Export(args)) => return crate::export::command::run(&cli, &given, args).await,
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut crate::cli::command(), "amiwatch", &mut out);
@@ -325,7 +326,7 @@ fn usage(why: &str) -> anyhow::Result<ExitCode> {
 /// The `--profile` values with their patterns expanded over the AWS config and credentials
 /// files, every name checked against them; or the one line that says what is wrong. Without
 /// `--profile`, `AWS_PROFILE` is checked the same way.
-async fn checked_profiles(wanted: &[String]) -> Result<Vec<String>, String> {
+pub(crate) async fn checked_profiles(wanted: &[String]) -> Result<Vec<String>, String> {
     let from_env = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty() && p != "default");
     if wanted.is_empty() && from_env.is_none() {
         return Ok(Vec::new());

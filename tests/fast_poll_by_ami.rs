@@ -37,7 +37,7 @@ async fn a_new_export_of_a_watched_ami_shows_at_the_next_fast_poll_though_nothin
     // A new export of the first watched AMI that can be exported again.
     let mut exported = None;
     for ami in &watched {
-        if ec2::export::create_store_image_task(&ec2, ami, "amiwatch-again").await.is_ok() {
+        if ec2::export::create_store_image_task(&ec2, ami, "amiwatch-again", &[]).await.is_ok() {
             exported = Some(ami.clone());
             break;
         }

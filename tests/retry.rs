@@ -57,7 +57,7 @@ fn select(app: &mut App, pick: impl Fn(&str) -> bool) -> String {
 /// What the event loop does with the effect: one call, the answer back to the app.
 async fn carry_out(app: &mut App, ec2: &Ec2, effect: Option<Effect>) {
     let Some(Effect::Retry(plan)) = effect else { panic!("expected a retry, got {effect:?}") };
-    let res = ec2::export::create_store_image_task(ec2, &plan.ami, &plan.bucket)
+    let res = ec2::export::create_store_image_task(ec2, &plan.ami, &plan.bucket, &[])
         .await
         .map_err(|e| ec2::export::explain(&e, &plan.ami));
     app.retry_done(&plan, res);
@@ -124,7 +124,7 @@ async fn each_refusal_is_a_toast_and_a_single_call() {
     // An export of that AMI already running: the second try is refused.
     let mut app = dashboard(&ec2).await;
     let ami = select(&mut app, exists);
-    ec2::export::create_store_image_task(&ec2, &ami, "acme-ami-archive").await.unwrap();
+    ec2::export::create_store_image_task(&ec2, &ami, "acme-ami-archive", &[]).await.unwrap();
     app.handle(Action::Retry);
     let effect = app.handle(Action::Confirm);
     carry_out(&mut app, &ec2, effect).await;

@@ -55,7 +55,7 @@ async fn new_exports_are_refused_while_the_quota_is_held_and_accepted_below_it()
     let mut refused = None;
     for ami in &amis {
         let held: u64 = h.in_progress("us-east-1").iter().map(|m| m.size_gb).sum();
-        let res = ec2::export::create_store_image_task(&ec2, ami, "amiwatch-demo").await;
+        let res = ec2::export::create_store_image_task(&ec2, ami, "amiwatch-demo", &[]).await;
         match res {
             Ok(_) => assert!(held < 300, "accepted with {held} GB in progress"),
             Err(e) => {
@@ -73,7 +73,7 @@ async fn new_exports_are_refused_while_the_quota_is_held_and_accepted_below_it()
     // accepted.
     h.advance(Duration::from_secs(60_000));
     assert!(h.in_progress("us-east-1").is_empty());
-    ec2::export::create_store_image_task(&ec2, &refused, "amiwatch-demo").await.unwrap();
+    ec2::export::create_store_image_task(&ec2, &refused, "amiwatch-demo", &[]).await.unwrap();
     let now = h.in_progress("us-east-1");
     assert_eq!(now.len(), 1);
     // Started now (the service's start time has whole seconds: under a second of the
@@ -98,7 +98,7 @@ async fn marketplace_amis_are_refused_for_good() {
     let h = endpoint(config).await;
     let ec2 = client(&h);
     let ami = exportable(&h, &ec2, 5).await.into_iter().next().unwrap();
-    let e = ec2::export::create_store_image_task(&ec2, &ami, "amiwatch-demo").await.unwrap_err();
+    let e = ec2::export::create_store_image_task(&ec2, &ami, "amiwatch-demo", &[]).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Refused("UnsupportedOperation".into()));
     assert!(ec2::export::explain(&e, &ami).contains("refused for good"));
     assert!(h.in_progress("us-east-1").is_empty());
@@ -283,7 +283,7 @@ async fn throughput_converges_on_the_endpoints_rate() {
         exportable(&h, &ec2, seed).await.into_iter().filter(|a| (100..=230).contains(&size(a))).take(2).collect();
     assert_eq!(picked.len(), 2);
     for ami in &picked {
-        ec2::export::create_store_image_task(&ec2, ami, "amiwatch-demo").await.unwrap();
+        ec2::export::create_store_image_task(&ec2, ami, "amiwatch-demo", &[]).await.unwrap();
     }
     let data = watch(&h, 600, Duration::from_secs(60), 16).await;
     let truth = h.in_progress("us-east-1");

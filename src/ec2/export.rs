@@ -2,6 +2,7 @@
 //! (`--allow-retry`), once per confirmation, never retried on its own.
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::S3ObjectTag;
 
 use super::client::Ec2;
 use super::error::{ErrorKind, FetchError};
@@ -9,12 +10,20 @@ use super::fetch::Permission;
 
 /// Starts an export of `ami` to `bucket`; returns the S3 object key EC2 chose. One attempt:
 /// a write is not repeated behind the user's back.
-pub async fn create_store_image_task(ec2: &Ec2, ami: &str, bucket: &str) -> Result<String, FetchError> {
+/// `tags` go on the S3 object (`S3ObjectTag.N`).
+pub async fn create_store_image_task(
+    ec2: &Ec2,
+    ami: &str,
+    bucket: &str,
+    tags: &[(String, String)],
+) -> Result<String, FetchError> {
+    let tags = tags.iter().map(|(k, v)| S3ObjectTag::builder().key(k).value(v).build()).collect();
     let resp = ec2
         .client
         .create_store_image_task()
         .image_id(ami)
         .bucket(bucket)
+        .set_s3_object_tags(Some(tags))
         .customize()
         .config_override(
             aws_sdk_ec2::config::Config::builder()

@@ -3,17 +3,22 @@
 //! Never with `ImageIds` (one missing AMI fails the whole call) and never without IDs (that
 //! lists every public image in the region).
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::operation::describe_images::builders::DescribeImagesFluentBuilder;
+use aws_sdk_ec2::types::{Filter, Image};
 
 use super::client::Ec2;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 
 use super::error::{ErrorKind, FetchError};
 use super::fetch::{PageGuard, Permission};
-use crate::image::AmiInfo;
+use crate::image::{AmiInfo, StoreFacts};
 
 /// AMIs per `DescribeImages` request.
 pub const IDS_PER_REQUEST: usize = 100;
+
+/// AMIs one listing may hold: EC2's default quota is 50,000 AMIs a region; past this many the
+/// server is broken or hostile, and the listing ends with an error.
+pub const MAX_IMAGES: usize = 200_000;
 
 /// What EC2 said of some AMIs, request by request: a failed request loses only its own AMIs.
 #[derive(Debug, Default)]
@@ -48,33 +53,59 @@ pub async fn look_up(ec2: &Ec2, ids: &[String]) -> Lookup {
 /// What EC2 knows of these AMIs: those it does not return are deregistered (or not visible).
 /// Any failed request fails the whole (the poller asks 100 at a time; see [`look_up`]).
 pub async fn describe_images(ec2: &Ec2, ids: &[String]) -> Result<Vec<AmiInfo>, FetchError> {
+    let images = images_by_id(ec2, ids).await?;
+    Ok(images.iter().filter_map(AmiInfo::from_sdk).collect())
+}
+
+/// These AMIs with what decides whether EC2 can store them (`amiwatch export`'s plan): those
+/// it does not return do not exist (or are not visible to the caller).
+pub async fn describe_for_export(ec2: &Ec2, ids: &[String]) -> Result<Vec<(AmiInfo, StoreFacts)>, FetchError> {
+    let images = images_by_id(ec2, ids).await?;
+    Ok(images.iter().filter_map(|i| Some((AmiInfo::from_sdk(i)?, StoreFacts::from_sdk(i)))).collect())
+}
+
+/// Every AMI the caller's account owns in the region (`Owner=self`: never public images), with
+/// what decides whether EC2 can store them: `amiwatch export --owned`.
+pub async fn owned_images(ec2: &Ec2) -> Result<Vec<(AmiInfo, StoreFacts)>, FetchError> {
+    let images = pages(ec2, |r| r.owners("self").max_results(1000)).await?;
+    Ok(images.iter().filter_map(|i| Some((AmiInfo::from_sdk(i)?, StoreFacts::from_sdk(i)))).collect())
+}
+
+async fn images_by_id(ec2: &Ec2, ids: &[String]) -> Result<Vec<Image>, FetchError> {
     let mut out = Vec::new();
     for chunk in ids.chunks(IDS_PER_REQUEST) {
         let filter = Filter::builder().name("image-id").set_values(Some(chunk.to_vec())).build();
-        let mut token: Option<String> = None;
-        let mut guard = PageGuard::default();
-        loop {
-            let resp = ec2
-                .client
-                .describe_images()
-                .filters(filter.clone())
-                // Disabled AMIs (stored to S3, then disabled) are left out without it.
-                .include_disabled(true)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| FetchError::from_sdk(&e).at(&ec2.endpoint))?;
-            out.extend(resp.images().iter().filter_map(AmiInfo::from_sdk));
-            match resp.next_token().filter(|t| !t.is_empty()) {
-                Some(t) => {
-                    guard.next(t)?;
-                    token = Some(t.to_string());
-                }
-                None => break,
-            }
-        }
+        out.extend(pages(ec2, |r| r.filters(filter.clone())).await?);
     }
     Ok(out)
+}
+
+/// Every page of one `DescribeImages` request, its tokens guarded against a server that
+/// repeats them or never ends.
+async fn pages(
+    ec2: &Ec2,
+    shape: impl Fn(DescribeImagesFluentBuilder) -> DescribeImagesFluentBuilder,
+) -> Result<Vec<Image>, FetchError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    let mut guard = PageGuard::default();
+    loop {
+        // Disabled AMIs (stored to S3, then disabled) are left out without IncludeDisabled.
+        let request = shape(ec2.client.describe_images()).include_disabled(true).set_next_token(token.take());
+        let resp = request.send().await.map_err(|e| FetchError::from_sdk(&e).at(&ec2.endpoint))?;
+        out.extend(resp.images().iter().cloned());
+        if out.len() > MAX_IMAGES {
+            let why = format!("more than {MAX_IMAGES} AMIs in one listing");
+            return Err(FetchError::new(ErrorKind::ListingTooLarge, why));
+        }
+        match resp.next_token().filter(|t| !t.is_empty()) {
+            Some(t) => {
+                guard.next(t)?;
+                token = Some(t.to_string());
+            }
+            None => return Ok(out),
+        }
+    }
 }
 
 /// Whether the caller may call `DescribeImages` (DryRun, with the `image-id` filter on

@@ -231,7 +231,7 @@ async fn event_loop(
                                 let (ec2, tx) = (ec2.clone(), retried_tx.clone());
                                 tokio::spawn(async move {
                                     let res =
-                                        crate::ec2::export::create_store_image_task(&ec2, &plan.ami, &plan.bucket)
+                                        crate::ec2::export::create_store_image_task(&ec2, &plan.ami, &plan.bucket, &[])
                                             .await
                                             .map_err(|e| crate::ec2::export::explain(&e, &plan.ami));
                                     let _ = tx.send((plan, res)).await;
