@@ -17,6 +17,9 @@ pub enum TaskState {
     InProgress,
     Completed,
     Failed,
+    /// Not a state of the service's: an AMI of an `amiwatch export` plan waiting for its turn
+    /// under the store quota (never parsed from an answer, never sent in a filter).
+    Queued,
     Other(String),
 }
 
@@ -48,6 +51,7 @@ impl TaskState {
             Self::InProgress => "InProgress",
             Self::Completed => "Completed",
             Self::Failed => "Failed",
+            Self::Queued => "Queued",
             Self::Other(s) => s,
         }
     }
@@ -58,6 +62,7 @@ impl TaskState {
             Self::InProgress => "in progress",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Queued => "queued",
             Self::Other(s) => s,
         }
     }

@@ -145,6 +145,7 @@ pub fn for_key(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('2') => Some(Action::SetState(StateFilter::InProgress)),
         KeyCode::Char('3') => Some(Action::SetState(StateFilter::Completed)),
         KeyCode::Char('4') => Some(Action::SetState(StateFilter::Failed)),
+        KeyCode::Char('5') => Some(Action::SetState(StateFilter::Queued)),
         KeyCode::Char('s') | KeyCode::Tab => Some(Action::CycleState),
         KeyCode::Char('b') => Some(Action::OpenBucketPicker),
         KeyCode::Char('F') => Some(Action::OpenFeedPicker),

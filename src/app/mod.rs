@@ -229,6 +229,8 @@ pub struct App {
     pub store_quota: u64,
     /// The retry waiting for confirmation.
     pub confirm: Option<RetryPlan>,
+    /// `amiwatch export`'s plan: its line in the header.
+    pub plan: Option<crate::export::source::PlanStatus>,
 }
 
 /// The store quota in the current EC2 guide, GB.
@@ -263,6 +265,10 @@ impl App {
     /// The parts of [`App::in_flight_header`]: the figure, the fullest feed's name when there
     /// are several feeds (the header leaves it out when the room is short), whether it is full.
     pub fn in_flight_parts(&self) -> Option<(String, Option<String>, bool)> {
+        // An export plan's line has the figure, with everyone's exports (the rows are the plan's).
+        if self.plan.is_some() {
+            return None;
+        }
         let (n, i) = self.fullest_feed()?;
         let name = self.multi_feed().then(|| self.feed_names[n].fit(24));
         Some((i.text(self.store_quota), name, i.is_full(self.store_quota)))
@@ -311,7 +317,21 @@ impl App {
             names_note: None,
             allow_retry: false,
             confirm: None,
+            plan: None,
         }
+    }
+
+    /// The export plan's runner took a step: its line, and what it did as a toast (what the
+    /// user just did keeps its answer on screen).
+    pub fn set_plan(&mut self, status: crate::export::source::PlanStatus) {
+        let answering = self.current_toast().is_some() && self.toast.as_ref().is_some_and(|t| t.answers_user);
+        if let Some(news) = status.news.last().filter(|_| !answering) {
+            self.toast = Some(Toast { text: news.clone(), at: self.now, answers_user: false });
+        }
+        if status.done && !self.plan.as_ref().is_some_and(|p| p.done) {
+            self.alerts.push(Alert { text: format!("amiwatch export: {}", status.line), failed: false });
+        }
+        self.plan = Some(status);
     }
 
     /// Task `r` of the view.
@@ -663,7 +683,12 @@ impl App {
                 self.show_toast(format!("notifications: {}", self.notify.label()));
             }
             Action::SetState(s) => self.set_state(s),
-            Action::CycleState => self.set_state(self.filters.state.next()),
+            Action::CycleState => {
+                // The Queued tab is an export plan's: skipped when it has nothing.
+                let next = self.filters.state.next();
+                let skip = next == StateFilter::Queued && self.view.counts.queued == 0;
+                self.set_state(if skip { next.next() } else { next });
+            }
             Action::OpenBucketPicker => self.open_picker(Mode::BucketPicker),
             Action::OpenFeedPicker if self.multi_feed() => self.open_picker(Mode::FeedPicker),
             Action::OpenFeedPicker => {

@@ -38,10 +38,12 @@ pub enum StateFilter {
     InProgress,
     Completed,
     Failed,
+    /// An export plan's AMIs not started yet (`amiwatch export`); its tab shows only then.
+    Queued,
 }
 
 impl StateFilter {
-    pub const ALL: [Self; 4] = [Self::All, Self::InProgress, Self::Completed, Self::Failed];
+    pub const ALL: [Self; 5] = [Self::All, Self::InProgress, Self::Completed, Self::Failed, Self::Queued];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -49,6 +51,7 @@ impl StateFilter {
             Self::InProgress => "In progress",
             Self::Completed => "Completed",
             Self::Failed => "Failed",
+            Self::Queued => "Queued",
         }
     }
 
@@ -65,6 +68,7 @@ impl StateFilter {
             Self::InProgress => Some(TaskState::InProgress),
             Self::Completed => Some(TaskState::Completed),
             Self::Failed => Some(TaskState::Failed),
+            Self::Queued => Some(TaskState::Queued),
         }
     }
 
@@ -127,6 +131,8 @@ pub struct Counts {
     pub in_progress: usize,
     pub completed: usize,
     pub failed: usize,
+    /// An export plan's AMIs waiting for their turn.
+    pub queued: usize,
     /// Mean progress of the tasks in progress.
     pub overall_progress: Option<u8>,
 }
@@ -138,6 +144,7 @@ impl Counts {
             StateFilter::InProgress => self.in_progress,
             StateFilter::Completed => self.completed,
             StateFilter::Failed => self.failed,
+            StateFilter::Queued => self.queued,
         }
     }
 }
@@ -241,6 +248,7 @@ impl Part {
                 }
                 Some(TaskState::Completed) => c.completed += 1,
                 Some(TaskState::Failed) => c.failed += 1,
+                Some(TaskState::Queued) => c.queued += 1,
                 _ => {}
             }
             part.rows.push(i);
@@ -380,6 +388,7 @@ impl View {
             c.in_progress += p.counts.in_progress;
             c.completed += p.counts.completed;
             c.failed += p.counts.failed;
+            c.queued += p.counts.queued;
             sum += p.progress_sum;
             done = done.add(p.done);
         }

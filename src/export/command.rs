@@ -191,7 +191,11 @@ pub async fn run(cli: &Cli, given: &Given, args: &ExportArgs) -> anyhow::Result<
         return Ok(ExitCode::FAILURE);
     }
     let runner = Runner::new(plan, Ec2Service { ec2: feed.ec2.clone() }, FileStore(path.clone()));
-    let code = run_lines(runner, &path, cli.interval).await?;
+    let code = if io::stdout().is_terminal() && io::stdin().is_terminal() {
+        crate::tui::run_export(cli, feed, runner, &path).await?
+    } else {
+        run_lines(runner, &path, cli.interval).await?
+    };
     drop(lock);
     drop(sim);
     Ok(code)
@@ -472,16 +476,26 @@ async fn run_lines<S: super::runner::Service, W: super::runner::Store>(
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = &mut stop => {
-                let n = runner.plan.counts().in_flight;
-                eprintln!(
-                    "amiwatch export: stopped; no new export is started. {n} exports in flight go on in AWS. \
-                     Resume with `amiwatch export --plan {}`",
-                    path.display()
-                );
-                return Ok(ExitCode::from(EXIT_STOPPED));
+                return Ok(after_run(&runner.plan, path));
             }
         }
     }
+}
+
+/// How a run that ended stands: the plan's end (0 or 1), or stopped before it (130), with
+/// what goes on in AWS and how to resume.
+pub fn after_run(plan: &Plan, path: &Path) -> ExitCode {
+    if plan.is_done() {
+        return finish(plan);
+    }
+    let n = plan.counts().in_flight;
+    eprintln!(
+        "amiwatch export: stopped; no new export is started. {n} exports in flight go on in AWS. \
+         {}. Resume with `amiwatch export --plan {}`",
+        plan.counts().line(),
+        path.display()
+    );
+    ExitCode::from(EXIT_STOPPED)
 }
 
 /// `plan: 2 of 10 stored · 3 in flight · 5 queued · 420 of 600 GB in flight`.

@@ -8,3 +8,4 @@
 pub mod command;
 pub mod plan;
 pub mod runner;
+pub mod source;

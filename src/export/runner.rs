@@ -346,7 +346,7 @@ fn began_after(e: &Entry, t: &StoreTask, since: DateTime<Utc>) -> bool {
 /// Moves an entry on by its export's state; whether the export ended.
 fn follow(e: &mut Entry, t: &StoreTask, retries: u32, events: &mut Vec<Event>) -> bool {
     match &t.state {
-        Some(TaskState::InProgress) | None => {
+        Some(TaskState::InProgress | TaskState::Queued) | None => {
             e.status = Status::InFlight;
             false
         }

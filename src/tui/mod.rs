@@ -49,13 +49,9 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
     let mut app = App::new(infos, cli.interval, Utc::now()).with_filters(state, selection.buckets.first().cloned());
     app.notify = cli.notify;
     app.allow_retry = cli.allow_retry;
-    app.set_store_quota(cli.store_quota);
     // Only with --allow-retry does the loop hold the clients it would write with: without
     // it, no code path can send anything but Describe calls.
     let writers: Option<Vec<crate::ec2::Ec2>> = cli.allow_retry.then(|| feeds.iter().map(|f| f.ec2.clone()).collect());
-    app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-
-    let mut guard = TerminalGuard::new().context("cannot set up the terminal")?;
     // One poller per feed. The dashboard fetches every task (of the chosen AMIs) so that
     // filters switch at once; --state and --bucket only set the starting filters.
     let sources: Vec<Arc<dyn Source>> = feeds
@@ -66,17 +62,58 @@ pub async fn run(cli: &Cli, feeds: Vec<Feed>, selection: Selection) -> anyhow::R
             Arc::new(Ec2Source { ec2: f.ec2, selection, paging, names: true }) as _
         })
         .collect();
+    dashboard(cli, app, sources, schedule, writers, None).await.map(|()| ExitCode::SUCCESS)
+}
+
+/// `amiwatch export` on a terminal: the dashboard of the plan's one feed, whose polls are
+/// the runner's steps ([`crate::export::source::PlanSource`]), with the plan's line in the
+/// header. Quitting stops starting exports; the exit code says how the plan stands.
+pub async fn run_export(
+    cli: &Cli,
+    feed: Feed,
+    runner: crate::export::source::PlanRunner,
+    path: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let mut app = App::new(vec![feed.info.clone()], cli.interval, Utc::now());
+    app.notify = cli.notify;
+    let (source, status) = crate::export::source::PlanSource::new(runner);
+    app.plan = Some(status.borrow().clone());
+    // Every poll is a step: the plan's rows are read whole each time, at the one interval.
+    let schedule = Schedule {
+        interval: cli.interval,
+        idle_interval: cli.interval,
+        sweep_interval: cli.interval,
+        ..Schedule::default()
+    };
+    let sources: Vec<Arc<dyn Source>> = vec![source.clone()];
+    dashboard(cli, app, sources, schedule, None, Some(status)).await?;
+    let plan = source.plan().await;
+    Ok(crate::export::command::after_run(&plan, path))
+}
+
+/// The dashboard over these sources until the user quits.
+async fn dashboard(
+    cli: &Cli,
+    mut app: App,
+    sources: Vec<Arc<dyn Source>>,
+    schedule: Schedule,
+    writers: Option<Vec<crate::ec2::Ec2>>,
+    plan: Option<tokio::sync::watch::Receiver<crate::export::source::PlanStatus>>,
+) -> anyhow::Result<()> {
+    app.set_store_quota(cli.store_quota);
+    app.color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut guard = TerminalGuard::new().context("cannot set up the terminal")?;
     let n = sources.len();
     let mut pollers = Pollers::spawn(sources, schedule);
     let (feed_tx, feed_rx) = mpsc::channel(16 + 4 * n);
     let deriving = tokio::spawn(derive(pollers.take_events(), feed_tx, n, cli.store_quota));
-    let result = event_loop(&mut guard, &mut app, &mut pollers, feed_rx, writers).await;
+    let result = event_loop(&mut guard, &mut app, &mut pollers, feed_rx, writers, plan).await;
     deriving.abort();
     drop(pollers);
     drop(guard);
     // The process ends next: freeing every feed's data one task at a time would only delay it.
     std::mem::forget(app);
-    result.map(|()| ExitCode::SUCCESS)
+    result
 }
 
 /// Derives every feed's events beside the pollers, off the event loop: the loop then only
@@ -159,6 +196,8 @@ enum Msg {
     Signal(Sig),
     /// The answer to a retry the user confirmed.
     Retried(crate::app::RetryPlan, Result<String, String>),
+    /// An export plan's runner took a step.
+    Plan(crate::export::source::PlanStatus),
 }
 
 /// What asks for a frame: a person (drawn within a frame) or only data (drawn less often).
@@ -175,6 +214,7 @@ async fn event_loop(
     pollers: &mut Pollers,
     mut feeds: mpsc::Receiver<(usize, Option<FeedEvent>)>,
     writers: Option<Vec<crate::ec2::Ec2>>,
+    mut plan: Option<tokio::sync::watch::Receiver<crate::export::source::PlanStatus>>,
 ) -> anyhow::Result<()> {
     let (retried_tx, mut retried) = mpsc::channel(4);
     let mut input = EventStream::new();
@@ -205,6 +245,7 @@ async fn event_loop(
             },
             Some((plan, res)) = retried.recv() => Msg::Retried(plan, res),
             Some((idx, e)) = feeds.recv() => Msg::Feed(idx, e),
+            Some(status) = plan_changed(&mut plan) => Msg::Plan(status),
             _ = tokio::time::sleep_until(due), if waiting => Msg::Frame,
             _ = tick.tick() => Msg::Tick,
         };
@@ -281,6 +322,10 @@ async fn event_loop(
                 guard.repaint_all().context("cannot clear the screen")?;
                 dirty = Dirty::Input;
             }
+            Msg::Plan(status) => {
+                app.set_plan(status);
+                dirty = dirty.max(Dirty::Data);
+            }
             Msg::Retried(plan, res) => {
                 app.now = Utc::now();
                 // A poll right after the call, so the new attempt shows in progress at once.
@@ -290,6 +335,20 @@ async fn event_loop(
                 app.retry_done(&plan, res);
                 dirty = Dirty::Input;
             }
+        }
+    }
+}
+
+/// The plan's next status; never when there is no plan (or its runner is gone).
+async fn plan_changed(
+    plan: &mut Option<tokio::sync::watch::Receiver<crate::export::source::PlanStatus>>,
+) -> Option<crate::export::source::PlanStatus> {
+    let rx = plan.as_mut()?;
+    match rx.changed().await {
+        Ok(()) => Some(rx.borrow_and_update().clone()),
+        Err(_) => {
+            *plan = None;
+            None
         }
     }
 }

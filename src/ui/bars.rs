@@ -79,6 +79,18 @@ enum Overall {
     None,
 }
 
+/// The export plan's line: how many AMIs stand where, and the quota.
+pub fn plan(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let Some(p) = &app.plan else { return };
+    let room = usize::from(area.width).saturating_sub(1);
+    let mut text = p.line.clone();
+    if p.done {
+        text.push_str(" · done: q quits");
+    }
+    let style = if p.done { theme.state(Some(&crate::task::TaskState::Completed)) } else { theme.dim() };
+    line(frame, area, Line::from(vec![Span::raw(" "), Span::styled(truncate(&text, room).into_owned(), style)]));
+}
+
 /// A state's label on a narrow summary line.
 fn short_label(f: StateFilter) -> &'static str {
     match f {
@@ -86,6 +98,7 @@ fn short_label(f: StateFilter) -> &'static str {
         StateFilter::InProgress => "Run",
         StateFilter::Completed => "Done",
         StateFilter::Failed => "Fail",
+        StateFilter::Queued => "Queue",
     }
 }
 
@@ -107,6 +120,10 @@ fn summary_spans(app: &App, theme: &Theme, short: bool, overall: Overall) -> Vec
     let c = app.view.counts;
     let mut spans = vec![Span::raw(" ")];
     for (i, f) in StateFilter::ALL.iter().enumerate() {
+        // The Queued tab is an export plan's: shown while it has AMIs, or is the one shown.
+        if *f == StateFilter::Queued && c.queued == 0 && app.filters.state != StateFilter::Queued {
+            continue;
+        }
         let name = if short { short_label(*f) } else { f.label() };
         let label = format!(" {} {name} {} ", i + 1, c.of(*f));
         let style = if app.filters.state == *f {

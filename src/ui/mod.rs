@@ -25,6 +25,8 @@ const DETAIL_HEIGHT: u16 = 15;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Areas {
     pub header: Rect,
+    /// The export plan's line (`amiwatch export`).
+    pub plan: Option<Rect>,
     pub summary: Rect,
     pub warning: Option<Rect>,
     /// The table, its header row included.
@@ -48,8 +50,9 @@ pub fn layout(area: Rect, app: &App) -> Areas {
     let detail = app.detail_open && area.height >= MIN_HEIGHT + 8;
     // The pane takes up to its height, leaving the table at least a few rows.
     let detail_h = DETAIL_HEIGHT.min(area.height.saturating_sub(8));
-    let [header, summary, warn, table, det, footer] = Layout::vertical([
+    let [header, plan, summary, warn, table, det, footer] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(u16::from(app.plan.is_some())),
         Constraint::Length(1),
         Constraint::Length(u16::from(warning)),
         Constraint::Min(3),
@@ -57,7 +60,15 @@ pub fn layout(area: Rect, app: &App) -> Areas {
         Constraint::Length(1),
     ])
     .areas(area);
-    Areas { header, summary, warning: warning.then_some(warn), table, detail: detail.then_some(det), footer }
+    Areas {
+        header,
+        plan: app.plan.is_some().then_some(plan),
+        summary,
+        warning: warning.then_some(warn),
+        table,
+        detail: detail.then_some(det),
+        footer,
+    }
 }
 
 /// Draws the whole screen.
@@ -70,6 +81,9 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     let a = layout(area, app);
     bars::header(app, frame, a.header, &theme);
+    if let Some(p) = a.plan {
+        bars::plan(app, frame, p, &theme);
+    }
     bars::summary(app, frame, a.summary, &theme);
     if let Some(w) = a.warning {
         bars::warning(app, frame, w, &theme);

@@ -73,6 +73,7 @@ impl Theme {
             Some(TaskState::InProgress) => self.fg(Color::Cyan),
             Some(TaskState::Completed) => self.fg(Color::Green),
             Some(TaskState::Failed) => self.fg(Color::Red),
+            Some(TaskState::Queued) => self.fg(Color::Blue),
             _ => self.fg(Color::Magenta),
         }
     }
