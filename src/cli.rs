@@ -393,11 +393,12 @@ pub struct Given {
     pub settings: Vec<crate::config::Setting>,
 }
 
-/// A flag's clap id as a person types it (`endpoint_url` is `--endpoint-url`).
-pub fn flag_of(id: &str) -> String {
+/// A flag's clap id as a person types it (`endpoint_url` is `--endpoint-url`); `None` for an
+/// id that is not a flag (a group of them).
+pub fn flag_of(id: &str) -> Option<String> {
     let cmd = command();
-    let long = cmd.get_arguments().find(|a| a.get_id() == id).and_then(|a| a.get_long()).map(str::to_string);
-    format!("--{}", long.unwrap_or_else(|| id.replace('_', "-")))
+    let arg = cmd.get_arguments().find(|a| a.get_id() == id)?;
+    Some(format!("--{}", arg.get_long().map_or_else(|| id.replace('_', "-"), str::to_string)))
 }
 
 impl Given {

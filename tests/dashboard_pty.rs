@@ -601,3 +601,51 @@ fn sigterm_ends_the_dashboard_while_an_endless_listing_is_read() {
     assert_eq!(d.wait_exit(), 0, "SIGTERM is the normal quit path, under any load");
     d.assert_restored();
 }
+
+#[test]
+fn an_export_plan_shows_its_queued_amis_and_its_line_and_stops_resumable() {
+    use amiwatch::sim::{self, SimConfig, fresh::FreshImage};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let amis: Vec<String> = (1..=5).map(|i| format!("ami-{i:08x}")).collect();
+    let config = SimConfig {
+        tasks: 0,
+        frozen: true,
+        fresh_images: amis.iter().map(|a| FreshImage::new(a.clone(), 300)).collect(),
+        gb_per_sec: Some(10.0),
+        store_quota_gb: Some(600),
+        ..SimConfig::default()
+    };
+    let h = rt.block_on(sim::start(([127, 0, 0, 1], 0).into(), config)).unwrap();
+    let dir = std::env::temp_dir().join(format!("amiwatch-pty-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = dir.join("plan.json");
+    let mut args = vec!["--endpoint-url", h.url(), "export", "--bucket", "acme-archive", "--interval", "1s"];
+    args.extend(["--plan", plan.to_str().unwrap()]);
+    args.extend(amis.iter().map(String::as_str));
+    let mut d = Dashboard::start_with(&args, 160, 30, &dir, &common::static_env());
+    // The plan first, and a question before anything is sent.
+    let s = d.wait_for("the question", |s| s.contains("Start storing 5 AMIs in s3://acme-archive? [y/N]"));
+    assert!(s.contains("Plan: 5 AMIs, 1500 GB"), "{s}");
+    assert_eq!(h.stats().create_store_image_task, 0, "nothing before the answer");
+    d.press("y\r");
+    // Two fill the 600 GB quota; three wait, each a Queued row.
+    let s = d.wait_for("the plan line", |s| s.contains("plan: 0 of 5 stored · 2 in flight · 3 queued"));
+    assert!(s.contains("600 of 600 GB in flight"), "{s}");
+    let s = d.wait_for("queued rows", |s| rows(s).iter().filter(|l| l.contains("Queued")).count() == 3);
+    assert!(s.contains("5 Queued 3"), "the Queued tab counts them: {s}");
+    d.press("5");
+    d.wait_for("the Queued tab alone", |s| rows(s).len() == 3 && rows(s).iter().all(|l| l.contains("Queued")));
+    // The first two end (300 GB at 10 GB/s), and the next two start in their place.
+    h.advance(Duration::from_secs(31));
+    d.wait_for("two stored, two more started", |s| s.contains("plan: 2 of 5 stored · 2 in flight · 1 queued"));
+    d.press("q");
+    assert_eq!(d.wait_exit(), 130, "stopped before the end");
+    d.assert_restored();
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert_eq!(text.matches("\"state\": \"stored\"").count(), 2, "{text}");
+    assert_eq!(text.matches("\"state\": \"queued\"").count(), 1, "{text}");
+    let accepted = h.creates().iter().filter(|c| c.outcome.is_ok() && !c.dry_run).count();
+    assert_eq!(accepted, 4, "each started once");
+    let _ = std::fs::remove_dir_all(&dir);
+}

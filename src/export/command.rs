@@ -47,9 +47,8 @@ fn usage(why: &str) -> anyhow::Result<ExitCode> {
 
 /// Runs `amiwatch export`.
 pub async fn run(cli: &Cli, given: &Given, args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    if let Some(flag) = given.flags().find(|f| !FLAGS.contains(f)) {
-        let shown = crate::cli::flag_of(flag);
-        return usage(&format!("{shown} does not apply to amiwatch export: leave it out"));
+    if let Some(flag) = given.flags().filter(|f| !FLAGS.contains(f)).find_map(crate::cli::flag_of) {
+        return usage(&format!("{flag} does not apply to amiwatch export: leave it out"));
     }
     if cli.aws.profiles.len() > 1 || cli.aws.regions.len() > 1 {
         return usage("a plan runs in one account and one region: name one --profile and one --region");
