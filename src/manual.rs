@@ -77,7 +77,8 @@ pub fn render(w: &mut impl Write) -> io::Result<()> {
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         let args: Vec<String> = sub
             .get_arguments()
-            .filter(|a| !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+            // The global flags are the top level's: listed there once.
+            .filter(|a| !a.is_hide_set() && !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version"))
             .map(|a| {
                 let u = usage_of(a);
                 let u = u.split(", ").last().unwrap_or_default().to_string();
@@ -126,7 +127,8 @@ pub fn render(w: &mut impl Write) -> io::Result<()> {
         out.push_str(&format!("{}\n", esc(&sub.get_about().map(|a| a.to_string()).unwrap_or_default())));
         let args: Vec<&clap::Arg> = sub
             .get_arguments()
-            .filter(|a| !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+            // The global flags are the top level's: listed there once.
+            .filter(|a| !a.is_hide_set() && !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version"))
             .collect();
         options(&mut out, &args);
     }
