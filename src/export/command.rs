@@ -140,7 +140,12 @@ pub async fn run(cli: &Cli, given: &Given, args: &ExportArgs) -> anyhow::Result<
         return Ok(ExitCode::FAILURE);
     };
     let plan = match plan.take() {
-        Some(p) => {
+        Some(mut p) => {
+            // The quota is the account's, not the plan's: a new figure given now is kept.
+            if given.has("store_quota") && p.store_quota_gb != cli.store_quota {
+                eprintln!("amiwatch export: the store quota is now {} GB (was {})", cli.store_quota, p.store_quota_gb);
+                p.store_quota_gb = cli.store_quota;
+            }
             eprintln!("amiwatch export: resuming {}: {}", path.display(), p.counts().line());
             p
         }
@@ -185,7 +190,7 @@ pub async fn run(cli: &Cli, given: &Given, args: &ExportArgs) -> anyhow::Result<
             return Ok(ExitCode::FAILURE);
         }
     };
-    if new && let Err(e) = plan.save(&path) {
+    if let Err(e) = plan.save(&path) {
         eprintln!("amiwatch export: cannot write the plan, so nothing is started: {e}");
         return Ok(ExitCode::FAILURE);
     }
