@@ -29,10 +29,12 @@ Examples:
   amiwatch --dry-run                       may I call ec2:DescribeStoreImageTasks?
   amiwatch --wait --image-id ami-0123456789abcdef0 --timeout 6h
   amiwatch --demo --allow-retry            x exports a failed task's AMI again (asks first)
+  amiwatch export --bucket my-archive --owned --older-than 180d
+                                           store old AMIs in S3 under the quota, from a plan
   amiwatch simulate --tasks 10000          a local endpoint for any EC2 client
 
 Reading tasks needs one IAM permission: ec2:DescribeStoreImageTasks (ec2:DescribeImages adds
-AMI names; ec2:CreateStoreImageTask is needed only with --allow-retry).
+AMI names; ec2:CreateStoreImageTask is needed only with --allow-retry and amiwatch export).
 The service keeps tasks of the last 31 days.";
 
 /// Watch Amazon EC2 AMI-to-S3 store-image tasks (CreateStoreImageTask) live in the terminal.
