@@ -303,8 +303,14 @@ impl<S: Service, W: Store> Runner<S, W> {
                                 self.adopt(i, &t);
                                 self.in_flight_gb += size;
                             }
-                            // It ended in between: its turn comes again, looked up first.
-                            None => self.plan.amis[i].status = Status::Queued,
+                            // It ended in between (or the service contradicts itself): its
+                            // turn comes again at the next step, looked up first. Never again
+                            // in this step, so a server that says both cannot loop it.
+                            None => {
+                                self.plan.amis[i].status = Status::Queued;
+                                self.save()?;
+                                return Ok(());
+                            }
                         }
                     }
                     Refusal::ForGood(why) => {

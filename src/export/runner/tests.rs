@@ -38,6 +38,8 @@ struct World {
     /// Kill the runner at this request: before its effect (false) or after it (true).
     kill_at: Vec<(u64, bool)>,
     dead: bool,
+    /// A lying service: every create says an export is in progress, and none is listed.
+    contradicts: bool,
 }
 
 impl FakeTask {
@@ -136,7 +138,10 @@ impl Service for Fake {
         }
         let now = w.now;
         let refuse = |code: &str| FetchError::new(ErrorKind::Refused(code.into()), "refused");
-        let answer = if w.marketplace.contains(ami) {
+        let answer = if w.contradicts {
+            w.creates_of.entry(ami.to_string()).and_modify(|n| *n += 1).or_insert(1);
+            Err(FetchError::new(ErrorKind::InvalidRequest("IncorrectState".into()), "in progress"))
+        } else if w.marketplace.contains(ami) {
             Err(refuse("UnsupportedOperation"))
         } else if w.tasks.iter().any(|t| t.ami == ami && t.state(now).0 == TaskState::InProgress) {
             Err(FetchError::new(ErrorKind::InvalidRequest("IncorrectState".into()), "in progress"))
@@ -189,6 +194,7 @@ fn world(kill_at: Vec<(u64, bool)>) -> (World, Plan) {
         ops: 0,
         kill_at,
         dead: false,
+        contradicts: false,
     };
     let plan = Plan {
         version: VERSION,
@@ -334,5 +340,21 @@ proptest! {
         let w = w.lock().unwrap();
         prop_assert!(end.is_done(), "{end:?}");
         check_end(&w, &end);
+    }
+}
+
+#[test]
+fn a_service_that_contradicts_itself_gets_one_start_a_step_not_a_loop() {
+    let (mut w, plan) = world(vec![]);
+    w.contradicts = true;
+    let w = Arc::new(Mutex::new(w));
+    let file = Arc::new(Mutex::new(Some(plan.clone())));
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut r = Runner::new(plan, Fake(w.clone()), Mem(w.clone(), file));
+    for step in 1..=3 {
+        let now = w.lock().unwrap().now;
+        rt.block_on(r.step(now)).unwrap();
+        let creates: usize = w.lock().unwrap().creates_of.values().sum();
+        assert_eq!(creates, step, "one start a step");
     }
 }
