@@ -47,7 +47,11 @@ fn usage(why: &str) -> anyhow::Result<ExitCode> {
 
 /// Runs `amiwatch export`.
 pub async fn run(cli: &Cli, given: &Given, args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    if let Some(flag) = given.flags().find(|f| !FLAGS.contains(f)) {
+    // clap also reports the group of a flattened struct (`AwsArgs`) when one of its flags is
+    // given before `export`: the flags themselves are checked, not their group.
+    let cmd = crate::cli::command();
+    let is_group = |id: &str| cmd.get_groups().any(|g| g.get_id() == id);
+    if let Some(flag) = given.flags().find(|f| !FLAGS.contains(f) && !is_group(f)) {
         let shown = crate::cli::flag_of(flag);
         return usage(&format!("{shown} does not apply to amiwatch export: leave it out"));
     }
