@@ -53,6 +53,11 @@ struct Endpoint {
 
 impl Endpoint {
     fn start(name: &str) -> Self {
+        Self::with(name, false)
+    }
+
+    /// `frozen`: the endpoint's clock moves only when the test moves it.
+    fn with(name: &str, frozen: bool) -> Self {
         let fresh: Vec<FreshImage> = SIZES
             .iter()
             .enumerate()
@@ -67,6 +72,7 @@ impl Endpoint {
             tasks: 5,
             moving: Some(0),
             seed: 19,
+            frozen,
             gb_per_sec: Some(GB_PER_SEC),
             store_quota_gb: Some(QUOTA_GB),
             fresh_images: fresh,
@@ -78,6 +84,12 @@ impl Endpoint {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Self { sim: Some(sim), rt, dir }
+    }
+
+    /// The accepted exports of `ami`: the endpoint's clock when each was accepted.
+    fn accepted_of(&self, ami: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+        let ours = |r: &&CreateRecord| !r.dry_run && r.outcome.is_ok() && r.ami == ami;
+        self.creates().iter().filter(ours).map(|r| r.at).collect()
     }
 
     fn sim(&self) -> &SimHandle {
@@ -552,4 +564,77 @@ fn landed(e: &Endpoint) -> &'static str {
         }
     }
     "between calls"
+}
+
+/// EC2 gives a task's start to the second, and a task is known by its AMI and start. An
+/// export that fails within its first second can be started again in that same second; a
+/// runner killed as that second export was accepted (the plan says `starting`, with the failed
+/// attempt) finds, on resuming, a task whose start the failed attempt already has. That task
+/// is the second export (it did not fail): followed, not started a third time.
+///
+/// The endpoint's clock is frozen, and the two exports and the plan such a kill leaves are made
+/// here, so the moment is exact every time.
+#[test]
+fn a_retry_in_the_second_its_first_export_failed_is_not_started_again_after_a_kill() {
+    let e = Endpoint::with("same-second", true);
+    let x = ami(FAILS_FIRST);
+    let fails_at = SIZES[FAILS_FIRST] as f64 / GB_PER_SEC * 0.5;
+    let opts = ClientOptions { attempt_timeout: Some(Duration::from_secs(5)), ..ClientOptions::default() };
+    let ec2 = connect_embedded_as(e.url(), &opts, sim::DEMO_KEY, REGION);
+    let create = || e.rt.block_on(ec2.client.create_store_image_task().image_id(&x).bucket(BUCKET).send()).unwrap();
+    create();
+    // Past half way, where the first export fails, and still in the second it started.
+    let into = f64::from(e.accepted_of(&x)[0].timestamp_subsec_millis()) / 1000.0;
+    assert!(fails_at < 0.9, "the first export must fail within its second");
+    if into <= fails_at + 0.02 {
+        e.sim().advance(Duration::from_secs_f64(fails_at + 0.05 - into));
+    }
+    assert_eq!(e.latest_states()[&x].as_deref(), Some("Failed"));
+    create();
+    // Every task (with `ImageId` the service tells only the latest).
+    let tasks = e.rt.block_on(ec2.client.describe_store_image_tasks().send()).unwrap();
+    let ours = tasks.store_image_task_results().iter().filter(|t| t.ami_id() == Some(x.as_str()));
+    let starts: Vec<_> = ours.filter_map(|t| t.task_start_time()).collect();
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[0], starts[1], "two exports of one AMI with one start");
+    let start = chrono::DateTime::from_timestamp(starts[0].secs(), 0).unwrap();
+    // The second export ends while no runner watches.
+    e.sim().advance(Duration::from_secs(5));
+    assert_eq!(e.latest_states()[&x].as_deref(), Some("Completed"));
+    // The plan a runner killed between the second call and its write leaves behind.
+    let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let plan = serde_json::json!({
+        "version": 1, "bucket": BUCKET, "profile": null, "region": REGION, "store_quota_gb": QUOTA_GB,
+        "retries": 2, "tags": [], "created": since.to_rfc3339(),
+        "amis": [{
+            "ami": x, "size_gb": SIZES[FAILS_FIRST],
+            "status": { "state": "starting", "since": since.to_rfc3339() },
+            "attempts": [{ "task_start": start.to_rfc3339(), "failed": "An internal error occurred." }],
+        }],
+    });
+    std::fs::write(e.plan_path(), plan.to_string()).unwrap();
+    let mut resumed = e.resume();
+    let third = until(&mut resumed, Duration::from_secs(30), || e.accepted_of(&x).len() > 2);
+    let ended = if third { resumed.kill() } else { resumed.finish(Duration::from_secs(30)) };
+    assert!(!third, "started a third time: {}", ended.stderr);
+    assert_eq!(ended.code, Some(0), "{ended:?}");
+    assert!(ended.stderr.contains(&format!("{x} has an export in progress")), "{}", ended.stderr);
+    let (states, text) = e.plan_states();
+    assert_eq!(states[&x], "stored", "{text}");
+}
+
+/// Waits (a bounded while, looking every 5 ms) until `done` holds or the binary ends;
+/// whether `done` holds.
+fn until(run: &mut Running, bound: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        if run.ended() {
+            return done();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
 }
