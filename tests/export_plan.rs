@@ -506,6 +506,35 @@ fn a_second_runner_on_the_same_plan_is_refused_and_the_first_goes_on() {
     check_the_end(&e, &first);
 }
 
+/// Ctrl-C (or SIGTERM) stops starting exports, says the ones in flight go on in AWS and how to
+/// resume, and exits 130; the plan resumes to the end.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_plan_says_what_goes_on_and_resumes() {
+    // The clock stands still: the first exports are in flight when the signal comes.
+    let e = Endpoint::with("interrupt", true);
+    let mut run = e.new_plan();
+    run.wait_for_line(|l| l.contains(" started ·"), Duration::from_secs(30));
+    let sent = e.creates().len();
+    // SAFETY: a signal to the child this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(run.pid() as libc::pid_t, libc::SIGINT) }, 0);
+    let stopped = run.finish(Duration::from_secs(30));
+    assert_eq!(stopped.code, Some(130), "{stopped:?}");
+    let said = stopped.stderr.lines().last().unwrap_or_default();
+    assert!(said.contains("go on in AWS") && said.contains("Resume with `amiwatch export --plan"), "{said}");
+    assert_eq!(e.creates().len(), sent, "nothing started after the signal");
+    let (states, text) = e.plan_states();
+    assert!(states.values().any(|s| s == "in-flight"), "{text}");
+    let mut resumed = e.resume();
+    for _ in 0..60 {
+        e.sim().advance(Duration::from_secs(3));
+        if resumed.next_line(Duration::from_secs(30)).is_none() {
+            break;
+        }
+    }
+    check_the_end(&e, &resumed.finish(RUN_BOUND));
+}
+
 #[test]
 fn a_dry_run_checks_the_permission_starts_nothing_and_writes_no_plan() {
     let e = Endpoint::start("dry");

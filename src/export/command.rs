@@ -439,6 +439,23 @@ async fn run_lines<S: super::runner::Service, W: super::runner::Store>(
 ) -> anyhow::Result<ExitCode> {
     let stop = crate::run::shutdown_signal();
     tokio::pin!(stop);
+    let stopped = |runner: &Runner<S, W>| {
+        let n = runner.plan.counts().in_flight;
+        eprintln!(
+            "amiwatch export: stopped; no new export is started. {n} exports in flight go on in AWS. \
+             Resume with `amiwatch export --plan {}`",
+            path.display()
+        );
+        Ok(ExitCode::from(EXIT_STOPPED))
+    };
+    // The signal handlers are installed when `stop` is first polled: now, before the first
+    // start, so a Ctrl-C during the first step stops as cleanly as one between steps (it would
+    // otherwise end the process half way through saying what was started).
+    tokio::select! {
+        biased;
+        _ = &mut stop => return stopped(&runner),
+        _ = std::future::ready(()) => {}
+    }
     let mut failures = 0u32;
     loop {
         let at = Utc::now();
@@ -475,15 +492,7 @@ async fn run_lines<S: super::runner::Service, W: super::runner::Store>(
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = &mut stop => {
-                let n = runner.plan.counts().in_flight;
-                eprintln!(
-                    "amiwatch export: stopped; no new export is started. {n} exports in flight go on in AWS. \
-                     Resume with `amiwatch export --plan {}`",
-                    path.display()
-                );
-                return Ok(ExitCode::from(EXIT_STOPPED));
-            }
+            _ = &mut stop => return stopped(&runner),
         }
     }
 }
