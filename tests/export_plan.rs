@@ -170,6 +170,16 @@ impl Endpoint {
         })
     }
 
+    /// Writes a plan file (the documented format, version 1) of these AMIs, to this bucket in
+    /// this region: what a runner leaves behind.
+    fn write_plan(&self, amis: serde_json::Value) {
+        let plan = serde_json::json!({
+            "version": 1, "bucket": BUCKET, "profile": null, "region": REGION, "store_quota_gb": QUOTA_GB,
+            "retries": 2, "tags": [], "created": chrono::Utc::now().to_rfc3339(), "amis": amis,
+        });
+        std::fs::write(self.plan_path(), plan.to_string()).unwrap();
+    }
+
     /// The plan file's state of each AMI, and its whole text.
     fn plan_states(&self) -> (HashMap<String, String>, String) {
         let text = std::fs::read_to_string(self.plan_path()).unwrap();
@@ -585,9 +595,32 @@ fn bad_usage_exits_2_with_one_line_and_starts_nothing() {
     std::fs::write(e.plan_path(), "{}").unwrap();
     assert_usage(&export(&e, &["--bucket", BUCKET, "--plan", &plan, "--yes", &a, &b], None), "a plan is there already");
     assert_eq!(std::fs::read_to_string(e.plan_path()).unwrap(), "{}", "the plan there is left as it was");
+    // A plan's bucket, tags, region and profile are the plan's: a resume that names others
+    // is refused.
+    e.write_plan(serde_json::json!([{ "ami": a, "size_gb": SIZES[0], "status": { "state": "queued" } }]));
+    let written = std::fs::read_to_string(e.plan_path()).unwrap();
+    assert_usage(&export(&e, &["--plan", &plan, "--bucket", "another-bucket"], None), "bucket does not change");
+    assert_usage(&export(&e, &["--plan", &plan, "--tag", "team=infra"], None), "--tag");
+    assert_usage(&export(&e, &["--plan", &plan, "--region", "eu-west-1"], None), "leave --region out");
+    assert_usage(&export(&e, &["--plan", &plan, "--profile", "prod"], None), "leave --profile out");
+    assert_eq!(std::fs::read_to_string(e.plan_path()).unwrap(), written, "the plan is left as it was");
     std::fs::remove_file(e.plan_path()).unwrap();
     assert!(e.creates().is_empty(), "nothing sent: {:#?}", e.creates());
     assert!(!e.plan_path().exists());
+}
+
+#[test]
+fn a_plan_of_nothing_storable_starts_nothing_and_writes_no_plan() {
+    let e = Endpoint::start("nothing");
+    let plan = e.plan_path().display().to_string();
+    let missing = "ami-0f00000000000000f";
+    let ended = export(&e, &["--bucket", BUCKET, "--plan", &plan, "--yes", &ami(MARKETPLACE), missing], None);
+    assert_eq!(ended.code, Some(1), "{ended:?}");
+    assert!(ended.stderr.contains("none of these AMIs can be stored"), "{}", ended.stderr);
+    assert!(ended.stdout.contains(&format!("{missing} -: it was not found")), "{}", ended.stdout);
+    assert!(ended.stdout.contains("Marketplace"), "{}", ended.stdout);
+    assert!(e.creates().is_empty(), "nothing sent: {:#?}", e.creates());
+    assert!(!e.plan_path().exists(), "no plan written");
 }
 
 #[test]
@@ -662,16 +695,11 @@ fn a_retry_in_the_second_its_first_export_failed_is_not_started_again_after_a_ki
     assert_eq!(e.latest_states()[&x].as_deref(), Some("Completed"));
     // The plan a runner killed between the second call and its write leaves behind.
     let since = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let plan = serde_json::json!({
-        "version": 1, "bucket": BUCKET, "profile": null, "region": REGION, "store_quota_gb": QUOTA_GB,
-        "retries": 2, "tags": [], "created": since.to_rfc3339(),
-        "amis": [{
-            "ami": x, "size_gb": SIZES[FAILS_FIRST],
-            "status": { "state": "starting", "since": since.to_rfc3339() },
-            "attempts": [{ "task_start": start.to_rfc3339(), "failed": "An internal error occurred." }],
-        }],
-    });
-    std::fs::write(e.plan_path(), plan.to_string()).unwrap();
+    e.write_plan(serde_json::json!([{
+        "ami": x, "size_gb": SIZES[FAILS_FIRST],
+        "status": { "state": "starting", "since": since.to_rfc3339() },
+        "attempts": [{ "task_start": start.to_rfc3339(), "failed": "An internal error occurred." }],
+    }]));
     let mut resumed = e.resume();
     let third = until(&mut resumed, Duration::from_secs(30), || e.accepted_of(&x).len() > 2);
     let ended = if third { resumed.kill() } else { resumed.finish(Duration::from_secs(30)) };
