@@ -28,7 +28,7 @@ const SIZES: [u64; 10] = [50, 500, 120, 300, 80, 450, 200, 60, 350, 100];
 /// The AMI from AWS Marketplace, and the one whose first export fails half way.
 const MARKETPLACE: usize = 3;
 const FAILS_FIRST: usize = 6;
-/// The longest a whole plan may run before the test calls it stuck (it takes about 10 s).
+/// The longest a whole plan may run before the test calls it stuck (it takes about 5 s).
 const RUN_BOUND: Duration = Duration::from_secs(120);
 
 fn ami(i: usize) -> String {
