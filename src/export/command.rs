@@ -443,6 +443,14 @@ async fn run_lines<S: super::runner::Service, W: super::runner::Store>(
 ) -> anyhow::Result<ExitCode> {
     let stop = crate::run::shutdown_signal();
     tokio::pin!(stop);
+    // The signal handlers are installed when `stop` is first polled: now, before the first
+    // start, so a Ctrl-C during the first step stops as cleanly as one between steps (it would
+    // otherwise end the process half way through saying what was started).
+    tokio::select! {
+        biased;
+        _ = &mut stop => return Ok(after_run(&runner.plan, path)),
+        _ = std::future::ready(()) => {}
+    }
     let mut failures = 0u32;
     loop {
         let at = Utc::now();
@@ -479,9 +487,7 @@ async fn run_lines<S: super::runner::Service, W: super::runner::Store>(
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = &mut stop => {
-                return Ok(after_run(&runner.plan, path));
-            }
+            _ = &mut stop => return Ok(after_run(&runner.plan, path)),
         }
     }
 }

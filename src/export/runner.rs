@@ -332,7 +332,7 @@ impl<S: Service, W: Store> Runner<S, W> {
 
     fn adopt(&mut self, i: usize, t: &StoreTask) {
         let e = &mut self.plan.amis[i];
-        if !e.attempts.iter().any(|a| a.task_start.is_some() && a.task_start == t.start_time) {
+        if !e.attempts.iter().any(|a| is_attempt(a, t)) {
             e.attempts.push(Attempt { task_start: t.start_time, object_key: t.object_key.clone(), failed: None });
         }
         e.status = Status::InFlight;
@@ -346,7 +346,14 @@ impl<S: Service, W: Store> Runner<S, W> {
 /// not one the plan knew before).
 fn began_after(e: &Entry, t: &StoreTask, since: DateTime<Utc>) -> bool {
     let Some(start) = t.start_time else { return false };
-    start >= since - CLOCK_SLACK && !e.attempts.iter().any(|a| a.task_start == Some(start))
+    start >= since - CLOCK_SLACK && !e.attempts.iter().any(|a| is_attempt(a, t))
+}
+
+/// Whether `t` is the export `a` records: the same start (with the AMI, a task's identity;
+/// EC2 gives it to the second), unless `a` failed and `t` did not. A failed export stays
+/// failed, so that `t` is its retry, started in the second the first one failed.
+fn is_attempt(a: &Attempt, t: &StoreTask) -> bool {
+    a.task_start.is_some() && a.task_start == t.start_time && (a.failed.is_none() || t.state == Some(TaskState::Failed))
 }
 
 /// Moves an entry on by its export's state; whether the export ended.

@@ -358,3 +358,23 @@ fn a_service_that_contradicts_itself_gets_one_start_a_step_not_a_loop() {
         assert_eq!(creates, step, "one start a step");
     }
 }
+
+#[test]
+fn a_retry_sharing_the_failed_exports_start_is_followed_not_started_again() {
+    // EC2 gives starts to the second: the first export of ami-00000007 failed within its
+    // second, its retry began in that second and completed, and the runner was killed before
+    // it wrote the retry down.
+    let (mut w, mut plan) = world(vec![]);
+    let t = w.now - Duration::minutes(10);
+    let ami = "ami-00000007".to_string();
+    w.tasks.push(FakeTask { ami: ami.clone(), start: t, size: 200, fails: true });
+    w.tasks.push(FakeTask { ami: ami.clone(), start: t, size: 200, fails: false });
+    w.creates_of.insert(ami.clone(), 2);
+    plan.amis[6].status = Status::Starting { since: t };
+    plan.amis[6].attempts =
+        vec![Attempt { task_start: Some(t), object_key: None, failed: Some("snapshot unreadable".into()) }];
+    let (w, end, _) = run_to_end(w, plan);
+    let w = w.lock().unwrap();
+    assert_eq!(w.creates_of[&ami], 2, "not started a third time");
+    assert_eq!(end.amis[6].status, Status::Stored, "{:?}", end.amis[6]);
+}
