@@ -183,7 +183,10 @@ impl<S: Service, W: Store> Runner<S, W> {
                         match task.filter(|t| began_after(e, t, since)) {
                             Some(t) => {
                                 e.attempts.push(Attempt { task_start: t.start_time, ..Attempt::default() });
-                                self.events.push(Event::Adopted { ami: ami.clone() });
+                                // One that ended already is told by its ending alone.
+                                if is_in_progress(t) {
+                                    self.events.push(Event::Adopted { ami: ami.clone() });
+                                }
                                 ended |= follow(e, t, retries, &mut self.events);
                             }
                             None => {
