@@ -284,6 +284,35 @@ fn bars_move_while_tasks_progress() {
     assert_eq!(d.wait_exit(), 0);
 }
 
+/// The header's store quota figure: the GB in flight of the fullest feed, and whether the
+/// header marks it full.
+fn in_flight(screen: &str, quota: u64) -> Option<(u64, bool)> {
+    let header = screen.lines().next()?;
+    let (before, _) = header.split_once(&format!(" of {quota} GB in flight"))?;
+    let n = before.rsplit(' ').next()?.trim_end_matches('+').parse().ok()?;
+    Some((n, header.contains("⚠ full")))
+}
+
+#[test]
+fn the_demo_quota_fills_and_frees() {
+    // 2x speed. The demo starts with a feed whose export holds more than the quota (for its
+    // first 15 s, 7 here); as it ends, the figure drops below the quota.
+    let mut d = Dashboard::start(&["--demo", "--speed", "2", "--interval", "1s"], 160, 30);
+    let s = d.wait_for("a feed at its quota", |s| in_flight(s, 600).is_some_and(|(gb, full)| full && gb >= 600));
+    let (held, _) = in_flight(&s, 600).unwrap();
+    let s = d.wait_for("the quota freed", |s| in_flight(s, 600).is_some_and(|(gb, full)| !full && gb < 600));
+    let (freed, _) = in_flight(&s, 600).unwrap();
+    assert!(freed < held, "{held} GB, then {freed}: {s}");
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+    // The demo's endpoint holds the quota the header measures against.
+    let mut d = Dashboard::start(&["--demo", "--frozen", "--store-quota", "2000"], 160, 30);
+    let s = d.wait_for("the header's figure", |s| in_flight(s, 2000).is_some() && s.contains("4 feeds"));
+    assert!(!s.contains("⚠ full"), "the demo's feeds hold less than 2000 GB: {s}");
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+}
+
 #[test]
 fn sigterm_ends_cleanly_and_gives_the_terminal_back() {
     let mut d = Dashboard::start(&["--demo"], 100, 30);

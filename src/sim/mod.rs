@@ -65,6 +65,10 @@ pub struct SimConfig {
     pub store_quota_gb: Option<u64>,
     /// Percent of the AMIs that carry marketplace product codes: their export is refused for good.
     pub marketplace_percent: u32,
+    /// With a store rate and quota: an export of the generated history that would have been
+    /// refused (the quota held) starts when the quota frees, as a script that retries it does,
+    /// instead of waiting in the queue ([`Scenario::schedule_with`]). The demo's.
+    pub retry_refused: bool,
 }
 
 impl Default for SimConfig {
@@ -85,6 +89,7 @@ impl Default for SimConfig {
             gb_per_sec: None,
             store_quota_gb: None,
             marketplace_percent: 0,
+            retry_refused: false,
         }
     }
 }
@@ -200,7 +205,8 @@ impl State {
     fn reschedule(&self, scenario: &mut Scenario) {
         if let Some(rate) = self.config.gb_per_sec {
             let (seed, base) = (self.config.seed, self.clock.base());
-            scenario.schedule(rate, self.config.store_quota_gb, |ami| images::size_gb(ami, seed, base));
+            let (quota, retry) = (self.config.store_quota_gb, self.config.retry_refused);
+            scenario.schedule_with(rate, quota, retry, |ami| images::size_gb(ami, seed, base));
         }
     }
 
