@@ -360,41 +360,46 @@ impl Scenario {
         let mut retrying: VecDeque<usize> = VecDeque::new();
         let mut arrivals = order.into_iter().peekable();
         let mut moved = false;
+        // Task `i` accepted at `at` (seconds since the first start): it moves at once, and a
+        // task that fails stops holding the quota at the point it fails.
+        let accept = |t: &mut SimTask, at: f64, size: u64, running: &mut Vec<(f64, u64)>| {
+            t.duration_secs = size as f64 / gb_per_sec;
+            t.wait_secs = 0.0;
+            let runs = t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0;
+            running.push((at + runs, size));
+        };
         loop {
             let next_start = arrivals.peek().map(|&i| offset(&self.tasks[i]));
             let next_end = (!retrying.is_empty()).then(|| running.iter().map(|r| r.0).fold(f64::INFINITY, f64::min));
-            let start_first = next_start.is_some_and(|s| next_end.is_none_or(|e| s < e));
-            let (i, at) = match (next_start.filter(|_| start_first), next_end) {
+            match (next_start, next_end) {
                 (None, None) => break,
-                (Some(s), _) => {
+                (Some(s), e) if e.is_none_or(|e| s < e) => {
                     running.retain(|r| r.0 > s);
                     let Some(i) = arrivals.next() else { break };
                     let held: u64 = running.iter().map(|r| r.1).sum();
-                    if !retrying.is_empty() || held >= quota_gb {
-                        retrying.push_back(i);
-                        continue;
+                    match retrying.is_empty() && held < quota_gb {
+                        true => accept(&mut self.tasks[i], s, sizes[i], &mut running),
+                        false => retrying.push_back(i),
                     }
-                    (i, s)
                 }
-                (None, Some(e)) => {
+                (_, Some(e)) if e.is_finite() => {
                     running.retain(|r| r.0 > e);
-                    let held: u64 = running.iter().map(|r| r.1).sum();
-                    let Some(i) = retrying.pop_front().filter(|_| held < quota_gb || running.is_empty()) else {
-                        continue;
-                    };
-                    // Accepted on the whole second after the quota freed.
+                    // Accepted on the whole second after the quota freed, in turn, while it is free.
                     let at = e.ceil();
-                    self.tasks[i].start = first + ChronoDuration::seconds(at as i64);
-                    moved = true;
-                    (i, at)
+                    while let Some(&i) = retrying.front() {
+                        if !running.is_empty() && running.iter().map(|r| r.1).sum::<u64>() >= quota_gb {
+                            break;
+                        }
+                        retrying.pop_front();
+                        self.tasks[i].start = first + ChronoDuration::seconds(at as i64);
+                        accept(&mut self.tasks[i], at, sizes[i], &mut running);
+                        moved = true;
+                    }
                 }
-            };
-            let t = &mut self.tasks[i];
-            t.duration_secs = sizes[i] as f64 / gb_per_sec;
-            t.wait_secs = 0.0;
-            // A task that fails stops holding the quota at the point it fails.
-            let runs = t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0;
-            running.push((at + runs, sizes[i]));
+                // Retries with nothing in progress to wait for: none (an arrival is refused
+                // only while something holds the quota); stop rather than loop.
+                _ => break,
+            }
         }
         if moved {
             self.tasks.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.ami_id.cmp(&b.ami_id)));
@@ -576,5 +581,23 @@ mod tests {
             assert!(held < 600 + moving.iter().max().copied().unwrap_or(0), "{held} GB at {sec}s");
             assert!(s.tasks.iter().all(|t| t.status_at(now).progress == 0 || t.start <= now));
         }
+        // An ending that leaves the quota held frees nothing: the refused one keeps its turn.
+        let sizes = |ami: &str| match ami {
+            "ami-a" => 590,
+            "ami-b" => 5,
+            "ami-c" => 100,
+            _ => 50,
+        };
+        let mut s = Scenario {
+            tasks: ["ami-d", "ami-c", "ami-b", "ami-a"]
+                .iter()
+                .enumerate()
+                .map(|(n, a)| task(a, t0 + ChronoDuration::seconds(3 - n as i64)))
+                .collect(),
+        };
+        s.schedule_with(1.0, Some(600), true, sizes);
+        let d = s.tasks.iter().find(|t| t.ami_id == "ami-d").unwrap();
+        // b ends at 6 (695 - 5 = 690 still held), c at 102 (590): d starts then, and runs 50 s.
+        assert_eq!((d.start, d.duration_secs), (t0 + ChronoDuration::seconds(102), 50.0));
     }
 }
