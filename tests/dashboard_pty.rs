@@ -296,9 +296,9 @@ fn in_flight(screen: &str, quota: u64) -> Option<(u64, bool)> {
 
 #[test]
 fn the_demo_quota_fills_and_frees() {
-    // 2x speed. The demo starts with a feed whose one export holds more than the quota (for its
-    // first 15 s, 7 here); as it ends, the figure drops.
-    let mut d = Dashboard::start(&["--demo", "--speed", "2", "--interval", "1s"], 160, 30);
+    // The demo as a person runs it, polled every second. It starts with a feed whose one export
+    // holds more than the quota for its first 15 s; as that export ends, the figure drops.
+    let mut d = Dashboard::start(&["--demo", "--interval", "1s"], 160, 30);
     let s = d.wait_for("a feed at its quota", |s| in_flight(s, 600).is_some_and(|(gb, full)| full && gb >= 600));
     let (held, _) = in_flight(&s, 600).unwrap();
     // The service refuses a new export while the quota is held: at most the quota and one AMI
