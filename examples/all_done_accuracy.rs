@@ -8,7 +8,8 @@
 //! 600 GB quota; a frozen clock is stepped a minute per poll, each poll goes through the real
 //! SDK, and the data through the dashboard's own derivation. Every 30 minutes of simulated time
 //! (from 15 minutes on) both estimates of the time left are compared with when the endpoint
-//! actually ends its last export.
+//! actually ends its last export, and each queued task's `starts in` (the table's LEFT and the
+//! detail pane) with when the endpoint starts moving it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,10 @@ async fn main() {
     let (mut old_err, mut new_err, mut old_none, mut new_none, mut checks) = (Vec::new(), Vec::new(), 0, 0, 0);
     // Where the new method stands on sizes alone (every AMI in progress has a known size).
     let (mut sized_new, mut sized_old, mut sized_old_none) = (Vec::new(), Vec::new(), 0);
+    // Queued tasks (sized, at least two minutes from starting): the error of `starts in`.
+    let (mut starts_err, mut starts_none) = (Vec::new(), 0);
+    // The same for the next queued task to start, at each checkpoint.
+    let mut next_err = Vec::new();
     for seed in SEEDS {
         let config = SimConfig {
             tasks: 50,
@@ -83,6 +88,24 @@ async fn main() {
             if let (Some(FeedEvent::Data { data, .. }), true) = (deriver.apply(ev), checkpoint) {
                 let left = truth - elapsed;
                 let (old, new) = estimates(&data);
+                let mut next: Option<(f64, Option<f64>)> = None;
+                for m in h.in_progress("us-east-1").iter().filter(|m| m.starts_in_secs >= 120.0 && !m.deregistered) {
+                    let tasks = data.tasks();
+                    let i = tasks.iter().position(|t| t.ami_id.as_deref() == Some(&m.ami) && t.is_in_progress());
+                    let plan = i.and_then(|i| data.task_plan(i as u32)).filter(|_| data.plan.basis.is_some());
+                    let err =
+                        plan.map(|p| (p.starts_in_min * 60.0 - m.starts_in_secs).abs() / m.starts_in_secs * 100.0);
+                    match err {
+                        Some(e) => starts_err.push(e),
+                        None => starts_none += 1,
+                    }
+                    if next.is_none_or(|(at, _)| m.starts_in_secs < at) {
+                        next = Some((m.starts_in_secs, err));
+                    }
+                }
+                if let Some((_, Some(e))) = next {
+                    next_err.push(e);
+                }
                 checks += 1;
                 if let (Some(_), Some(n)) = (data.plan.all_done_in_min, new) {
                     sized_new.push((n - left).abs() / left * 100.0);
@@ -122,4 +145,15 @@ async fn main() {
     let (nm, nw) = (median(&mut sized_new.clone()), worst(&sized_new));
     println!("| per task (today's) | {om:.0}% | {ow:.0}% | {sized_old_none} of {n} |");
     println!("| sizes and throughput | {nm:.0}% | {nw:.0}% | 0 of {n} |");
+    let n = starts_err.len() + starts_none;
+    println!();
+    println!("{n} queued tasks at the checkpoints (sized, two minutes or more from starting)");
+    println!("| starts in | median error | worst error | within 15% | no figure |");
+    println!("|---|---|---|---|---|");
+    let within = |v: &[f64]| v.iter().filter(|e| **e <= 15.0).count();
+    let (sm, sw) = (median(&mut starts_err.clone()), worst(&starts_err));
+    println!("| every queued task | {sm:.0}% | {sw:.0}% | {} of {n} | {starts_none} of {n} |", within(&starts_err));
+    let (xm, xw) = (median(&mut next_err.clone()), worst(&next_err));
+    let k = next_err.len();
+    println!("| the next to start | {xm:.0}% | {xw:.0}% | {} of {k} | |", within(&next_err));
 }

@@ -45,8 +45,8 @@ pub struct Cli {
     pub command: Option<Command>,
 
     /// Run against the built-in EC2 endpoint with simulated tasks (no AWS account needed). The
-    /// dashboard shows two demo accounts in two regions; --once, --wait and --dry-run read the
-    /// first account in us-east-1.
+    /// dashboard shows two demo accounts in two regions, whose exports fill and free the store
+    /// quota (--store-quota); --once, --wait and --dry-run read the first account in us-east-1.
     #[arg(global = true, long, help_heading = "Mode")]
     pub demo: bool,
 

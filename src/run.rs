@@ -234,19 +234,26 @@ pub async fn run(cli: Cli, given: Given) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_USAGE));
     }
+    // The demo's dashboard shows a small organisation whose exports fill and free the store
+    // quota; scripts read its first account, in the shape one account gives (the AWS CLI's),
+    // with the scenario's own durations (many exports in progress to list and wait for).
+    let org = cli.demo && mode == Mode::Dashboard;
     // The demo's endpoint lives as long as this function: keep the handle.
     let sim = match cli.demo {
-        true => Some(
-            // Each demo account sees its own tasks.
-            sim::start(([127, 0, 0, 1], 0).into(), sim::SimConfig { accounts_by_key: true, ..cli.sim.to_config() })
-                .await
-                .context("cannot start the embedded EC2 endpoint")?,
-        ),
+        true => {
+            let config = match org {
+                true => ec2::feed::demo_config(cli.sim.to_config(), cli.store_quota),
+                // Each demo account sees its own tasks.
+                false => sim::SimConfig { accounts_by_key: true, ..cli.sim.to_config() },
+            };
+            Some(
+                sim::start(([127, 0, 0, 1], 0).into(), config)
+                    .await
+                    .context("cannot start the embedded EC2 endpoint")?,
+            )
+        }
         false => None,
     };
-    // The demo's dashboard shows a small organisation; scripts read its first account, in the
-    // shape one account gives (the AWS CLI's).
-    let org = cli.demo && mode == Mode::Dashboard;
     let (profiles, regions) = match org {
         true if cli.aws.regions.is_empty() && !cli.aws.all_regions => (
             ec2::feed::DEMO_ORG.map(|(p, _, _)| p.to_string()).to_vec(),

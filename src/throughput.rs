@@ -72,6 +72,8 @@ pub struct Plan {
     pub tasks: HashMap<TaskKey, TaskPlan>,
     /// Minutes until every task in progress is done, when every one has a known size.
     pub all_done_in_min: Option<f64>,
+    /// Tasks the plan has waiting in the service's queue (starting later).
+    pub queued: usize,
 }
 
 fn trackable(t: &StoreTask) -> bool {
@@ -175,10 +177,12 @@ impl Throughput {
             basis: Some(Basis { gb_per_min: rate, polls: self.polls(), gb_left }),
             tasks: HashMap::new(),
             all_done_in_min: None,
+            queued: 0,
         };
         for ((t, _), p) in sized.iter().zip(&schedule) {
             if p.done_in_min <= MAX_MINUTES {
                 out.tasks.insert(t.key(), *p);
+                out.queued += usize::from(p.starts_in_min > 0.0);
             }
         }
         let last = schedule.iter().map(|p| p.done_in_min).fold(0.0, f64::max);

@@ -374,8 +374,9 @@ fn store_quota_per_feed_in_the_header_and_the_feeds_pane() {
     insta::assert_snapshot!("store_quota_feeds_pane", screen(&mut a, 160, 12));
 }
 
-#[test]
-fn detail_of_a_queued_task_says_when_it_starts_and_what_that_stands_on() {
+/// One feed at its quota (300 GB) with a task waiting in the service's queue at 0%, after
+/// three polls 5 minutes apart: enough for the feed's throughput and a plan.
+fn queued_app() -> App {
     use TaskState::*;
     let at = |mins: i64, progress: &[u8; 4]| {
         let tasks = vec![
@@ -400,8 +401,38 @@ fn detail_of_a_queued_task_says_when_it_starts_and_what_that_stands_on() {
     }
     a.apply(0, at(5, &[0, 7, 60, 80]));
     a.apply(0, at(0, &[0, 12, 95, 90]));
+    a
+}
+
+#[test]
+fn detail_of_a_queued_task_says_when_it_starts_and_what_that_stands_on() {
+    let mut a = queued_app();
     a.handle(Action::Confirm);
     insta::assert_snapshot!(screen(&mut a, 140, 30));
+}
+
+#[test]
+fn left_says_when_a_queued_task_starts_in_the_form_its_width_holds() {
+    let mut a = queued_app();
+    // The same estimate as the detail pane's `starts in ~6m`.
+    let start_of = |s: &str| s.lines().find(|l| l.contains("image-a9")).unwrap().to_string();
+    let wide = screen(&mut a, 200, 12);
+    assert!(start_of(&wide).contains(" starts in ~6m "), "{wide}");
+    insta::assert_snapshot!("queued_left_200", wide);
+    // Where LEFT has only its narrow width (beside names, sizes and the S3 key).
+    let mid = screen(&mut a, 140, 12);
+    assert!(start_of(&mid).contains(" in ~6m ") && !mid.contains("starts in"), "{mid}");
+    insta::assert_snapshot!("queued_left_140", mid);
+    // At 80 columns (and up to 100 beside names) LEFT gives way, as it always has: the bar
+    // and its 0% stay.
+    let narrow = screen(&mut a, 80, 12);
+    assert!(!narrow.contains("LEFT") && start_of(&narrow).contains(" 0% "), "{narrow}");
+    insta::assert_snapshot!("queued_left_80", narrow);
+    // Moving tasks keep their time left; the detail pane says the same start.
+    assert!(wide.lines().any(|l| l.contains("image-a1") && l.contains(" ~1h 54m ")), "{wide}");
+    a.handle(Action::Confirm);
+    let detail = screen(&mut a, 200, 30);
+    assert!(detail.contains("starts in ~6m, ~1h 14m left"), "{detail}");
 }
 
 #[test]

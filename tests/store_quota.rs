@@ -346,3 +346,89 @@ async fn queued_tasks_start_and_all_finish_about_when_the_endpoint_says() {
     }
     assert!(checked >= 2, "only {checked} accounts had a queue to check");
 }
+
+/// Seconds in a time the table writes (`6m`, `1h 5m`, `45s`).
+fn secs_of(text: &str) -> Option<f64> {
+    text.split(' ')
+        .map(|part| {
+            let (n, unit) = part.split_at(part.len().checked_sub(1)?);
+            let n: f64 = n.parse().ok()?;
+            Some(
+                n * match unit {
+                    "s" => 1.0,
+                    "m" => 60.0,
+                    "h" => 3600.0,
+                    "d" => 86_400.0,
+                    _ => return None,
+                },
+            )
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_table_says_when_a_queued_task_starts_about_when_the_endpoint_starts_it() {
+    use amiwatch::app::{Action, App};
+    use amiwatch::ec2::PollEvent;
+    use ratatui::{Terminal, backend::TestBackend};
+    use std::sync::Arc;
+    let rate = 0.1;
+    let step = Duration::from_secs(60);
+    let mut checked = 0;
+    for seed in 1..=10u64 {
+        let config = SimConfig {
+            tasks: 60,
+            moving: Some(6),
+            seed,
+            frozen: true,
+            gb_per_sec: Some(rate),
+            store_quota_gb: Some(300),
+            ..SimConfig::default()
+        };
+        let h = endpoint(config).await;
+        // The dashboard's state after 16 polls a minute apart on the endpoint's clock.
+        let ec2 = client(&h);
+        let mut at = Utc::now();
+        let mut app = App::new(Vec::new(), Duration::from_secs(60), at);
+        app.set_store_quota(300);
+        for n in 0..16 {
+            let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
+            let ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+            app.now = at;
+            let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: at, next_token: None });
+            app.apply(0, PollEvent::Snapshot { snapshot, next_in: step, slowed: false, requests: 1 });
+            if n == 0 {
+                let lookup = ec2::images::look_up(&ec2, &ids).await;
+                let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+                app.apply(0, PollEvent::Names { found: lookup.found.into_iter().map(Arc::new).collect(), missing });
+            }
+            h.advance(step);
+            at += chrono::Duration::from_std(step).unwrap();
+        }
+        // The truth a step after the last poll: the table counts down to now.
+        app.now = at;
+        let truth = h.in_progress("us-east-1");
+        let queued: Vec<_> = truth.iter().filter(|m| m.starts_in_secs > 120.0 && !m.deregistered).collect();
+        if queued.is_empty() || truth.iter().any(|m| m.deregistered || m.will_fail) {
+            continue;
+        }
+        app.handle(Action::SetState(amiwatch::app::view::StateFilter::InProgress));
+        app.color = false;
+        let (w, rows) = (200, 40);
+        let mut term = Terminal::new(TestBackend::new(w, rows)).unwrap();
+        app.set_table_body(amiwatch::ui::layout(ratatui::layout::Rect::new(0, 0, w, rows), &app).table_body());
+        term.draw(|f| amiwatch::ui::render(&app, f)).unwrap();
+        let screen = term.backend().to_string();
+        for m in &queued {
+            let line = screen.lines().find(|l| l.contains(&m.ami)).unwrap_or_else(|| panic!("{} on {screen}", m.ami));
+            let said = line.split("starts in ~").nth(1).unwrap_or_else(|| panic!("seed {seed}: {line}"));
+            let said = said.split("  ").next().unwrap().trim();
+            let got = secs_of(said).unwrap_or_else(|| panic!("{said:?}"));
+            // The table's minutes are whole: a minute more of slack.
+            let want = m.starts_in_secs;
+            assert!((got - want).abs() <= 0.15 * want + 60.0, "seed {seed} {}: {said} against {want:.0}s", m.ami);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} accounts had a queue to check");
+}

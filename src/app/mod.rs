@@ -574,6 +574,21 @@ impl App {
         self.data(r).estimate(r.task)
     }
 
+    /// How long until task `r`, waiting at 0% in the service's queue, should start moving,
+    /// from now (the plan from sizes and the feed's throughput, made as of its feed's last
+    /// fetch); `None` for a task that moves now or that no plan holds.
+    pub fn starts_in(&self, r: RowRef) -> Option<chrono::Duration> {
+        let data = self.data(r);
+        let p = data.task_plan(r.task).filter(|_| data.plan.basis.is_some())?;
+        let at = data.snapshot.fetched_at + chrono::Duration::seconds((p.starts_in_min * 60.0) as i64);
+        Some(at - self.now).filter(|d| d.num_seconds() > 0)
+    }
+
+    /// Whether a feed's plan has a task waiting in the service's queue.
+    pub fn any_queued(&self) -> bool {
+        self.feeds.iter().any(|f| f.data.as_ref().is_some_and(|d| d.plan.queued > 0))
+    }
+
     /// Time left for task `r` from now.
     pub fn time_left(&self, r: RowRef) -> Option<chrono::Duration> {
         let done = self.data(r).done_at(r.task)?;

@@ -86,6 +86,28 @@ pub const DEMO_ORG: [(&str, &str, &str); 2] =
 /// ...in two regions, so the dashboard's first run shows what several feeds look like.
 pub const DEMO_ORG_REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
+/// GB a second each of the demo's exports stores: fast, so that within its first minute the
+/// demo shows exports that end and free the store quota, and others that take it again.
+pub const DEMO_GB_PER_SEC: f64 = 4.0;
+/// Exports more per demo account and region that start within the first hour (as if someone
+/// started them), so that the quota keeps filling after it frees.
+pub const DEMO_UPCOMING: usize = 30;
+
+/// The demo's endpoint: each demo account sees its own tasks; each export is stored at
+/// [`DEMO_GB_PER_SEC`] from its AMI's size; the service holds the store quota the dashboard
+/// measures against (`--store-quota`), refusing new exports while it is full, and an export
+/// it refused starts when the quota frees, as a script that retries it does.
+pub fn demo_config(shape: crate::sim::SimConfig, store_quota_gb: u64) -> crate::sim::SimConfig {
+    crate::sim::SimConfig {
+        accounts_by_key: true,
+        gb_per_sec: Some(DEMO_GB_PER_SEC),
+        store_quota_gb: Some(store_quota_gb),
+        retry_refused: true,
+        upcoming: DEMO_UPCOMING,
+        ..shape
+    }
+}
+
 /// Which feeds to connect: every profile in every region.
 #[derive(Debug, Clone, Default)]
 pub struct FeedPlan {

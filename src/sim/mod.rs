@@ -74,6 +74,10 @@ pub struct SimConfig {
     pub fresh: usize,
     /// Exactly these fresh AMIs instead (when not empty), the same in every account and region.
     pub fresh_images: Vec<FreshImage>,
+    /// With a store rate and quota: an export of the generated history that would have been
+    /// refused (the quota held) starts when the quota frees, as a script that retries it does,
+    /// instead of waiting in the queue ([`Scenario::schedule_with`]). The demo's.
+    pub retry_refused: bool,
 }
 
 impl Default for SimConfig {
@@ -96,6 +100,7 @@ impl Default for SimConfig {
             marketplace_percent: 0,
             fresh: 0,
             fresh_images: Vec::new(),
+            retry_refused: false,
         }
     }
 }
@@ -166,7 +171,8 @@ impl State {
             let (seed, base) = (self.config.seed, self.clock.base());
             let fresh = scenario.fresh.clone();
             let size_of = |ami: &str| fresh.get(ami).map_or_else(|| images::size_gb(ami, seed, base), |f| f.size_gb);
-            scenario.schedule(rate, self.config.store_quota_gb, size_of);
+            let (quota, retry) = (self.config.store_quota_gb, self.config.retry_refused);
+            scenario.schedule_with(rate, quota, retry, size_of);
         }
     }
 

@@ -3,6 +3,7 @@
 //! Generated deterministically from a seed and the shape in `assets/scenario.json`, so a test
 //! or a benchmark sees the same tasks every run.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
@@ -299,8 +300,25 @@ impl Scenario {
     /// `quota_gb` (one admitted task can take the total past it); a task beyond waits at 0%.
     /// Without a quota nothing waits. Deterministic: the same tasks, the same schedule.
     pub fn schedule(&mut self, gb_per_sec: f64, quota_gb: Option<u64>, size_of: impl Fn(&str) -> u64) {
+        self.schedule_with(gb_per_sec, quota_gb, false, size_of);
+    }
+
+    /// As [`Scenario::schedule`]; with `retry_refused`, a task that starts while the tasks in
+    /// progress hold the quota or more was refused, as `CreateStoreImageTask` is, and starts
+    /// instead when they free it (whole seconds later), as a script that retries it does: the
+    /// quota then holds over the whole history and nothing waits in the queue.
+    pub fn schedule_with(
+        &mut self,
+        gb_per_sec: f64,
+        quota_gb: Option<u64>,
+        retry_refused: bool,
+        size_of: impl Fn(&str) -> u64,
+    ) {
         if !(gb_per_sec.is_finite() && gb_per_sec > 0.0) {
             return;
+        }
+        if let (true, Some(quota)) = (retry_refused, quota_gb) {
+            return self.schedule_retrying(gb_per_sec, quota, size_of);
         }
         let mut order: Vec<usize> = (0..self.tasks.len()).collect();
         // Newest first: of two tasks started in the same second, the one further down the
@@ -329,6 +347,67 @@ impl Scenario {
             // A task that fails stops holding the quota at the point it fails.
             let runs = t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0;
             moving.push((at + runs, size));
+        }
+    }
+
+    /// The history [`Scenario::schedule_with`] gives with `retry_refused`: each task in the
+    /// order it started is accepted when the tasks in progress hold less than `quota_gb`, and
+    /// moves at once; a refused one retries, in turn, each time one of them ends. Bounded:
+    /// every turn takes one task's start or one task's end.
+    fn schedule_retrying(&mut self, gb_per_sec: f64, quota_gb: u64, size_of: impl Fn(&str) -> u64) {
+        let mut order: Vec<usize> = (0..self.tasks.len()).collect();
+        order.sort_by(|&a, &b| self.tasks[a].start.cmp(&self.tasks[b].start).then(a.cmp(&b)));
+        let Some(first) = order.first().map(|&i| self.tasks[i].start) else { return };
+        let sizes: Vec<u64> = self.tasks.iter().map(|t| size_of(&t.ami_id).max(1)).collect();
+        let offset = |t: &SimTask| (t.start - first).num_milliseconds() as f64 / 1000.0;
+        // The tasks in progress: (when each ends, in seconds since the first start; its size).
+        let mut running: Vec<(f64, u64)> = Vec::new();
+        let mut retrying: VecDeque<usize> = VecDeque::new();
+        let mut arrivals = order.into_iter().peekable();
+        let mut moved = false;
+        // Task `i` accepted at `at` (seconds since the first start): it moves at once, and a
+        // task that fails stops holding the quota at the point it fails.
+        let accept = |t: &mut SimTask, at: f64, size: u64, running: &mut Vec<(f64, u64)>| {
+            t.duration_secs = size as f64 / gb_per_sec;
+            t.wait_secs = 0.0;
+            let runs = t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0;
+            running.push((at + runs, size));
+        };
+        loop {
+            let next_start = arrivals.peek().map(|&i| offset(&self.tasks[i]));
+            let next_end = (!retrying.is_empty()).then(|| running.iter().map(|r| r.0).fold(f64::INFINITY, f64::min));
+            match (next_start, next_end) {
+                (None, None) => break,
+                (Some(s), e) if e.is_none_or(|e| s < e) => {
+                    running.retain(|r| r.0 > s);
+                    let Some(i) = arrivals.next() else { break };
+                    let held: u64 = running.iter().map(|r| r.1).sum();
+                    match retrying.is_empty() && held < quota_gb {
+                        true => accept(&mut self.tasks[i], s, sizes[i], &mut running),
+                        false => retrying.push_back(i),
+                    }
+                }
+                (_, Some(e)) if e.is_finite() => {
+                    running.retain(|r| r.0 > e);
+                    // Accepted on the whole second after the quota freed, in turn, while it is free.
+                    let at = e.ceil();
+                    while let Some(&i) = retrying.front() {
+                        if !running.is_empty() && running.iter().map(|r| r.1).sum::<u64>() >= quota_gb {
+                            break;
+                        }
+                        retrying.pop_front();
+                        self.tasks[i].start = first + ChronoDuration::seconds(at as i64);
+                        accept(&mut self.tasks[i], at, sizes[i], &mut running);
+                        moved = true;
+                    }
+                }
+                // Retries with nothing in progress to wait for: none (an arrival is refused
+                // only while something holds the quota); stop rather than loop.
+                _ => break,
+            }
+        }
+        if moved {
+            self.tasks.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.ami_id.cmp(&b.ami_id)));
         }
     }
 }
@@ -465,5 +544,68 @@ mod tests {
         // Without a quota nothing waits.
         s.schedule(1.0, None, sizes);
         assert!(s.tasks.iter().all(|t| t.wait_secs == 0.0));
+    }
+
+    #[test]
+    fn retrying_refused_starts_keeps_the_quota_over_the_whole_history() {
+        let t0 = at();
+        let sizes = |ami: &str| match ami {
+            "ami-big" => 500,
+            "ami-mid" => 200,
+            "ami-late" => 50,
+            _ => 100,
+        };
+        let mut s = Scenario {
+            tasks: vec![
+                task("ami-late", t0 + ChronoDuration::seconds(30)),
+                task("ami-small", t0 + ChronoDuration::seconds(20)),
+                task("ami-mid", t0 + ChronoDuration::seconds(10)),
+                task("ami-big", t0),
+            ],
+            fresh: Default::default(),
+        };
+        s.schedule_with(1.0, Some(600), true, sizes);
+        let start = |ami: &str| s.tasks.iter().find(|t| t.ami_id == ami).unwrap().start;
+        // The mid one is accepted (500 < 600) and takes the total to 700: the small one is
+        // refused, and its retry is accepted when the mid one ends, at t0+210; the late one,
+        // refused too, comes after it in turn (held 600 then), when the small one ends.
+        assert_eq!(start("ami-mid"), t0 + ChronoDuration::seconds(10));
+        assert_eq!(start("ami-small"), t0 + ChronoDuration::seconds(210));
+        assert_eq!(start("ami-late"), t0 + ChronoDuration::seconds(310));
+        assert!(s.tasks.iter().all(|t| t.wait_secs == 0.0), "nothing waits in the queue");
+        assert!(s.tasks.windows(2).all(|w| w[0].start >= w[1].start), "newest first");
+        // At every second, the tasks in progress held less than the quota before the last
+        // one accepted.
+        for sec in 0..700 {
+            let now = t0 + ChronoDuration::seconds(sec);
+            let moving: Vec<u64> = s
+                .tasks
+                .iter()
+                .filter(|t| t.start <= now && t.status_at(now).state == "InProgress")
+                .map(|t| sizes(&t.ami_id))
+                .collect();
+            let held: u64 = moving.iter().sum();
+            assert!(held < 600 + moving.iter().max().copied().unwrap_or(0), "{held} GB at {sec}s");
+            assert!(s.tasks.iter().all(|t| t.status_at(now).progress == 0 || t.start <= now));
+        }
+        // An ending that leaves the quota held frees nothing: the refused one keeps its turn.
+        let sizes = |ami: &str| match ami {
+            "ami-a" => 590,
+            "ami-b" => 5,
+            "ami-c" => 100,
+            _ => 50,
+        };
+        let mut s = Scenario {
+            tasks: ["ami-d", "ami-c", "ami-b", "ami-a"]
+                .iter()
+                .enumerate()
+                .map(|(n, a)| task(a, t0 + ChronoDuration::seconds(3 - n as i64)))
+                .collect(),
+            fresh: Default::default(),
+        };
+        s.schedule_with(1.0, Some(600), true, sizes);
+        let d = s.tasks.iter().find(|t| t.ami_id == "ami-d").unwrap();
+        // b ends at 6 (695 - 5 = 690 still held), c at 102 (590): d starts then, and runs 50 s.
+        assert_eq!((d.start, d.duration_secs), (t0 + ChronoDuration::seconds(102), 50.0));
     }
 }

@@ -164,14 +164,15 @@ fn basis_text(app: &App, i: RowRef) -> Option<String> {
 fn speed_line(app: &App, i: RowRef, label: Span<'static>) -> Line<'static> {
     // Counted down from the poll the estimate was made at, as the table's LEFT is.
     let data = app.data(i);
-    if let (Some(p), Some(_), Some(left)) = (data.task_plan(i.task), data.plan.basis, app.time_left(i)) {
+    if let (Some(_), Some(_), Some(left)) = (data.task_plan(i.task), data.plan.basis, app.time_left(i)) {
         let done = (app.now + left).with_timezone(&Local).format("%H:%M");
         let left = duration_short(left.num_seconds());
-        let starts_at = data.snapshot.fetched_at + chrono::Duration::seconds((p.starts_in_min * 60.0) as i64);
-        let starts = (starts_at - app.now).num_seconds();
-        let when = match starts > 0 {
-            true => format!("starts in ~{}, ~{left} left, done about {done} local", duration_short(starts)),
-            false => format!("~{left} left, done about {done} local"),
+        // The table's LEFT says the same.
+        let when = match app.starts_in(i) {
+            Some(starts) => {
+                format!("starts in ~{}, ~{left} left, done about {done} local", duration_short(starts.num_seconds()))
+            }
+            None => format!("~{left} left, done about {done} local"),
         };
         return Line::from(vec![label, Span::raw(when)]);
     }

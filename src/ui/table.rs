@@ -23,6 +23,11 @@ const SIZE_FROM: u16 = 100;
 const STARTED_W: u16 = 11;
 const PCT_W: usize = 5;
 const LEFT_W: u16 = 8;
+/// LEFT as wide as `starts in ~23h 59m`, when a task waits in the service's queue and the
+/// screen has the room.
+const LEFT_WIDE: u16 = 18;
+/// From this wide, LEFT says `in ~1h 5m` (narrower: `in ~1h`).
+const LEFT_MID: u16 = 11;
 /// Ten cells of bar and the percentage.
 const MIN_BAR: u16 = 10 + PCT_W as u16;
 
@@ -43,8 +48,8 @@ enum Col {
 /// its percentage), the AMI ID and the state never go. A new column joins this list.
 const GIVE_WAY: [Col; 6] = [Col::Detail, Col::Left, Col::Started, Col::Name, Col::Bucket, Col::Feed];
 /// The order the columns that stay grow in, each up to the width it wants; the detail column
-/// takes what is left.
-const GROW: [Col; 4] = [Col::Feed, Col::Name, Col::Bucket, Col::Progress];
+/// takes what is left. LEFT grows only to say when a queued task starts.
+const GROW: [Col; 5] = [Col::Feed, Col::Name, Col::Bucket, Col::Progress, Col::Left];
 
 /// Widths of the columns shown, `None` for one that gave way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,8 +123,9 @@ const MIN_BUCKET: u16 = 8;
 const MIN_DETAIL: u16 = 16;
 
 /// The widths for a table `total` cells wide. `feed` is the longest feed label (0 with one
-/// feed), `longest_bucket` and `longest_name` the longest values (a name of 0: no names).
-fn columns(total: u16, feed: u16, longest_bucket: u16, longest_name: u16) -> Cols {
+/// feed), `longest_bucket` and `longest_name` the longest values (a name of 0: no names),
+/// `left` the width LEFT wants ([`LEFT_W`], or [`LEFT_WIDE`] when a task is queued).
+fn columns(total: u16, feed: u16, longest_bucket: u16, longest_name: u16, left: u16) -> Cols {
     let min = |c: Col| match c {
         Col::Feed => feed.min(MIN_FEED),
         Col::Name => MIN_NAME,
@@ -134,7 +140,7 @@ fn columns(total: u16, feed: u16, longest_bucket: u16, longest_name: u16) -> Col
         Col::Name => longest_name.clamp(MIN_NAME, 40),
         Col::Bucket => longest_bucket.clamp(12, 30),
         Col::Progress => 30,
-        Col::Left => LEFT_W,
+        Col::Left => left.max(LEFT_W),
         Col::Started => STARTED_W,
         Col::Detail => MIN_DETAIL,
     };
@@ -151,7 +157,7 @@ fn columns(total: u16, feed: u16, longest_bucket: u16, longest_name: u16) -> Col
     // (the bar at its minimum: it grows last).
     let wanted = |c: &Cols| {
         let mut w = *c;
-        for g in GROW.into_iter().filter(|g| *g != Col::Progress) {
+        for g in GROW.into_iter().filter(|g| !matches!(g, Col::Progress | Col::Left)) {
             if let Some(slot) = w.slot(g) {
                 *slot = want(g);
             }
@@ -204,6 +210,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         feed_w,
         longest.min(usize::from(u16::MAX)) as u16,
         longest_name.min(usize::from(u16::MAX)) as u16,
+        if app.any_queued() { LEFT_WIDE } else { LEFT_W },
     );
     let mut header = vec!["", "AMI ID"];
     let mut widths = vec![Constraint::Length(1), Constraint::Length(AMI_W)];
@@ -261,8 +268,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             cells.push(Cell::from(truncate(&safe(t.bucket.as_deref().unwrap_or("-")), usize::from(w)).into_owned()));
         }
         cells.push(Cell::from(progress_line(t, usize::from(cols.bar), theme)));
-        if cols.left.is_some() {
-            cells.push(Cell::from(time_left(app, t, i)));
+        if let Some(w) = cols.left {
+            cells.push(Cell::from(time_left(app, t, i, usize::from(w))));
         }
         cells.push(Cell::from(state_label(app, t, i, theme)));
         if cols.started.is_some() {
@@ -298,12 +305,35 @@ fn name_cell(app: &App, i: RowRef, w: usize, theme: &Theme) -> Cell<'static> {
     }
 }
 
-/// `~14m` for a task in progress with an estimate, `?` without one, blank otherwise.
-fn time_left(app: &App, t: &StoreTask, i: RowRef) -> String {
+/// `~14m` for a task in progress with an estimate, `?` without one, blank otherwise; for one
+/// waiting in the service's queue, when it starts, in the form the column's width `w` holds.
+fn time_left(app: &App, t: &StoreTask, i: RowRef, w: usize) -> String {
     if !t.is_in_progress() {
         return String::new();
     }
+    if let Some(starts) = app.starts_in(i) {
+        return starts_text(starts.num_seconds(), w);
+    }
     app.time_left(i).map_or("?".into(), |left| format!("~{}", duration_short(left.num_seconds())))
+}
+
+/// When a queued task starts, one form per column width: `starts in ~1h 5m` from
+/// [`LEFT_WIDE`] cells, `in ~1h 5m` from [`LEFT_MID`], else `in ~1h` (to the nearest unit).
+fn starts_text(secs: i64, w: usize) -> String {
+    let text = match w {
+        _ if w >= usize::from(LEFT_WIDE) => format!("starts in ~{}", duration_short(secs)),
+        _ if w >= usize::from(LEFT_MID) => format!("in ~{}", duration_short(secs)),
+        _ => {
+            let s = secs.max(0);
+            let coarse = match s {
+                0..3600 => duration_short(s),
+                3600..86_400 => format!("{}h", (s + 1800) / 3600),
+                _ => format!("{}d", (s + 43_200) / 86_400),
+            };
+            format!("in ~{coarse}")
+        }
+    };
+    truncate(&text, w).into_owned()
 }
 
 /// The state, marked `↻N` when the AMI has N tasks (key `a` shows them all).
@@ -378,7 +408,7 @@ mod tests {
         for total in [super::super::MIN_WIDTH, 75, 80, 90, 100, 120, 160, 200] {
             for names in [0, 28] {
                 for feed in [0, 5, 14, 28] {
-                    let c = columns(total, feed, 20, names);
+                    let c = columns(total, feed, 20, names, LEFT_W);
                     assert!(c.bar >= MIN_BAR, "bar at least 10 cells plus the percentage at {total}");
                     assert!(c.width() <= total, "{c:?} fits {total}");
                     // Columns go whole in the stated order: the ones gone are a prefix of it.
@@ -401,19 +431,60 @@ mod tests {
                 }
             }
         }
-        assert_eq!(columns(80, 0, 20, 0).left, None, "80 columns keep the bar readable");
-        assert!(columns(80, 0, 20, 0).started.is_some());
-        assert!(columns(80, 0, 20, 28).started.is_none(), "names come before the start column");
-        assert!(columns(100, 0, 20, 0).left.is_some());
-        let c = columns(200, 0, 20, 28);
+        assert_eq!(columns(80, 0, 20, 0, LEFT_W).left, None, "80 columns keep the bar readable");
+        assert!(columns(80, 0, 20, 0, LEFT_W).started.is_some());
+        assert!(columns(80, 0, 20, 28, LEFT_W).started.is_none(), "names come before the start column");
+        assert!(columns(100, 0, 20, 0, LEFT_W).left.is_some());
+        let c = columns(200, 0, 20, 28, LEFT_W);
         assert_eq!((c.name, c.bucket), (Some(28), Some(20)), "name and bucket as wide as their longest");
         assert!(c.detail.is_some_and(|d| d > 40));
-        let c = columns(80, 0, 16, 28);
+        let c = columns(80, 0, 16, 28, LEFT_W);
         assert!(c.name.is_some_and(|n| n >= 12) && c.bucket.is_some_and(|b| b >= 8), "both readable at 80: {c:?}");
         // The case: two profiles x two regions at 80 columns, exactly filled, nothing squeezed.
-        let c = columns(80, 14, 18, 0);
+        let c = columns(80, 14, 18, 0, LEFT_W);
         assert_eq!(c.width(), 80, "{c:?}");
         assert_eq!((c.detail, c.left, c.started), (None, None, None), "{c:?}");
         assert!(c.feed.is_some() && c.bucket.is_some(), "{c:?}");
+    }
+
+    #[test]
+    fn left_widens_for_a_queued_task_only_after_the_bar_and_never_at_the_details_expense() {
+        // Nothing queued: the same widths as ever.
+        let plain = columns(200, 0, 20, 28, LEFT_W);
+        assert_eq!(plain.left, Some(LEFT_W));
+        let queued = columns(200, 0, 20, 28, LEFT_WIDE);
+        assert_eq!(queued.left, Some(LEFT_WIDE), "{queued:?}");
+        assert_eq!((queued.bar, queued.detail.is_some()), (plain.bar, true), "{queued:?}");
+        assert_eq!(queued.detail.unwrap(), plain.detail.unwrap() - (LEFT_WIDE - LEFT_W), "{queued:?}");
+        assert_eq!(queued.width(), 200);
+        // A narrower screen keeps LEFT at its narrow width before the detail column goes.
+        for total in [100u16, 120, 140] {
+            let (p, q) = (columns(total, 0, 20, 28, LEFT_W), columns(total, 0, 20, 28, LEFT_WIDE));
+            assert_eq!(p.detail.is_some(), q.detail.is_some(), "{total}: {p:?} {q:?}");
+            assert!(q.width() <= total);
+        }
+    }
+
+    #[test]
+    fn a_queued_task_says_when_it_starts_in_the_form_its_column_holds() {
+        let secs = 65 * 60 + 20;
+        assert_eq!(starts_text(12 * 60, 18), "starts in ~12m");
+        assert_eq!(starts_text(secs, 18), "starts in ~1h 5m");
+        assert_eq!(starts_text(secs, 11), "in ~1h 5m");
+        assert_eq!(starts_text(12 * 60, 8), "in ~12m");
+        assert_eq!(starts_text(secs, 8), "in ~1h");
+        assert_eq!(starts_text(100 * 60, 8), "in ~2h", "to the nearest hour");
+        assert_eq!(starts_text(40, 8), "in ~40s");
+        // The longest any width gives still fits.
+        for secs in [0, 59, 3599, 3600, 86_399, 86_400, 14 * 86_400, i64::MAX / 2] {
+            for w in 1..=20usize {
+                assert!(crate::text::width(&starts_text(secs, w)) <= w, "{secs} at {w}");
+            }
+            if secs > 99 * 86_400 {
+                continue;
+            }
+            assert!(!starts_text(secs, 8).contains('…'), "{secs}: {}", starts_text(secs, 8));
+            assert!(!starts_text(secs, 18).contains('…'), "{secs}: {}", starts_text(secs, 18));
+        }
     }
 }
