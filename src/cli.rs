@@ -334,6 +334,9 @@ Examples:
   amiwatch export --plan amiwatch-export-my-archive.json       resume where it stopped
   amiwatch export --demo --bucket amiwatch-demo --owned         on the built-in endpoint
 
+--dry-run prints the plan and checks ec2:CreateStoreImageTask (DryRun): nothing is written or
+started. --demo runs it on the built-in endpoint, whose AMIs include some never exported.
+
 The plan file (./amiwatch-export-BUCKET.json unless --plan names one) is written after every
 change. Stopped or killed, a run resumes from it: an AMI whose start was not written down is
 looked up in EC2 first, never started twice. Needs ec2:DescribeImages, ec2:DescribeStoreImageTasks

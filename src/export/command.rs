@@ -54,16 +54,29 @@ pub async fn run(cli: &Cli, given: &Given, args: &ExportArgs) -> anyhow::Result<
         return usage("a plan runs in one account and one region: name one --profile and one --region");
     }
     let new = !args.amis.is_empty() || args.from_file.is_some() || args.owned;
+    // A plan to resume is locked before it is read: a runner on it may be writing it.
+    let mut held = None;
     let (mut plan, path) = match (new, &args.plan) {
         (false, None) => {
             return usage(
                 "name the AMIs to store (AMI IDs, --from-file or --owned) with --bucket, or a plan to resume with --plan FILE",
             );
         }
-        (false, Some(path)) => match Plan::load(path) {
-            Ok(p) => (Some(p), path.clone()),
-            Err(e) => return usage(&e.to_string()),
-        },
+        (false, Some(path)) => {
+            if std::fs::metadata(path).is_ok_and(|m| m.is_file()) && !cli.dry_run {
+                match Lock::take(path) {
+                    Ok(l) => held = Some(l),
+                    Err(e) => {
+                        eprintln!("amiwatch export: {e}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
+            match Plan::load(path) {
+                Ok(p) => (Some(p), path.clone()),
+                Err(e) => return usage(&e.to_string()),
+            }
+        }
         (true, path) => {
             let Some(bucket) = &args.bucket else { return usage("--bucket names the S3 bucket the AMIs go to") };
             let path = path.clone().unwrap_or_else(|| plan::default_path(bucket));
@@ -102,6 +115,9 @@ pub async fn run(cli: &Cli, given: &Given, args: &ExportArgs) -> anyhow::Result<
             Ok(list) => wanted.extend(list),
             Err(why) => return usage(&why),
         }
+    }
+    if new && !args.yes && !cli.dry_run && !io::stdin().is_terminal() {
+        return usage("standard input is not a terminal, so it cannot ask: add --yes to start without asking");
     }
     let profile = plan.as_ref().map_or_else(|| cli.aws.profiles.first().cloned(), |p| p.profile.clone());
     let region = plan.as_ref().map_or_else(|| cli.aws.regions.first().cloned(), |p| Some(p.region.clone()));
@@ -158,8 +174,15 @@ pub async fn run(cli: &Cli, given: &Given, args: &ExportArgs) -> anyhow::Result<
                     return Ok(ExitCode::FAILURE);
                 }
             };
+            if p.amis.len() > plan::MAX_AMIS {
+                return usage(&format!(
+                    "{} AMIs are more than one plan holds ({}): split them into several plans",
+                    p.amis.len(),
+                    plan::MAX_AMIS
+                ));
+            }
             let mut out = Vec::new();
-            print_plan(&p, &path, &mut out)?;
+            print_plan(&p, &path, cli.dry_run, &mut out)?;
             io::stdout().write_all(&out)?;
             p
         }
@@ -183,13 +206,21 @@ pub async fn run(cli: &Cli, given: &Given, args: &ExportArgs) -> anyhow::Result<
             }
         }
     }
-    let lock = match Lock::take(&path) {
+    let lock = match held.take().map_or_else(|| Lock::take(&path), Ok) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("amiwatch export: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
+    // Another new plan may have been written here while this one waited for its answer.
+    if new && std::fs::symlink_metadata(&path).is_ok() {
+        return usage(&format!(
+            "a plan was written at {} while this one waited: resume it with `amiwatch export --plan {}`",
+            path.display(),
+            path.display()
+        ));
+    }
     if let Err(e) = plan.save(&path) {
         eprintln!("amiwatch export: cannot write the plan, so nothing is started: {e}");
         return Ok(ExitCode::FAILURE);
@@ -341,11 +372,18 @@ pub fn estimate_minutes(plan: &Plan, gb_per_min: f64) -> f64 {
     plans.iter().map(|p| p.done_in_min).fold(0.0, f64::max)
 }
 
-fn print_plan(plan: &Plan, path: &Path, out: &mut impl Write) -> io::Result<()> {
+fn print_plan(plan: &Plan, path: &Path, dry_run: bool, out: &mut impl Write) -> io::Result<()> {
     let storable: Vec<&Entry> = plan.amis.iter().filter(|e| e.status == Status::Queued).collect();
     let total: u64 = storable.iter().filter_map(|e| e.size_gb).sum();
     let who = plan.profile.as_deref().map(|p| format!(", profile {}", safe(p))).unwrap_or_default();
-    writeln!(out, "Plan: {} AMIs, {total} GB, to s3://{} ({}{who})", storable.len(), plan.bucket, safe(&plan.region))?;
+    let amis = if storable.len() == 1 { "AMI" } else { "AMIs" };
+    writeln!(
+        out,
+        "Plan: {} {amis}, {total} GB, to s3://{} ({}{who})",
+        storable.len(),
+        plan.bucket,
+        safe(&plan.region)
+    )?;
     let name = |e: &Entry| safe(e.name.as_deref().unwrap_or("-")).into_owned();
     for e in &storable {
         let size = e.size_gb.map_or("?".to_string(), |g| g.to_string());
@@ -369,7 +407,10 @@ fn print_plan(plan: &Plan, path: &Path, out: &mut impl Write) -> io::Result<()> 
             crate::text::duration_short((minutes * 60.0) as i64)
         )?;
     }
-    writeln!(out, "Plan file: {}", path.display())
+    match dry_run {
+        true => writeln!(out, "Plan file: {} (not written: --dry-run)", path.display()),
+        false => writeln!(out, "Plan file: {}", path.display()),
+    }
 }
 
 /// Asks on the terminal; `None` when there is no terminal to ask on.
@@ -429,6 +470,13 @@ pub fn describe(plan: &Plan, ev: &Event) -> String {
             format!("the store quota is full ({held_gb} GB in flight): the next start waits for an export to end")
         }
         Event::NotStarted { ami } => format!("{}: its start did not take; it will be started in turn", named(ami)),
+        Event::Waiting { held_gb, quota_gb } => format!(
+            "starts wait: the exports in progress (anyone's) hold {held_gb} GB of the {quota_gb} GB store quota"
+        ),
+        Event::Busy { ami, bucket } => {
+            format!("{} waits: an export of it to another bucket ({bucket}) is in progress", named(ami))
+        }
+        Event::Halted { why } => format!("stopped starting exports: {why}"),
         Event::Unsure { ami, why } => {
             format!("{}: no answer to its start ({why}); asking the service next poll", named(ami))
         }
@@ -468,7 +516,16 @@ async fn run_lines<S: super::runner::Service, W: super::runner::Store>(
                 eprintln!("amiwatch export: {e}; stopped, so nothing is started without the plan knowing");
                 return Ok(ExitCode::FAILURE);
             }
-            Err(StepError::Read(e)) if !e.is_transient() && e.kind == ErrorKind::Unauthorized => {
+            Err(StepError::Halted(why)) => {
+                eprintln!(
+                    "amiwatch export: stopped starting exports: {why}. The AMIs not started stay queued; \
+                     fix this, then resume with `amiwatch export --plan {}`",
+                    path.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            // What waiting cannot fix (no permission, credentials refused) ends a script's run.
+            Err(StepError::Read(e)) if !e.is_transient() => {
                 eprintln!(
                     "amiwatch export: {e}. The plan is saved: resume with `amiwatch export --plan {}`",
                     path.display()

@@ -182,6 +182,12 @@ impl Plan {
         if !crate::task::is_bucket_name(&self.bucket) {
             return Err(format!("its bucket {:?} is not a valid S3 bucket name", crate::text::safe(&self.bucket)));
         }
+        if !(1..=1_000_000).contains(&self.store_quota_gb) {
+            return Err(format!("its store_quota_gb {} is not 1 to 1000000", self.store_quota_gb));
+        }
+        if let Some(e) = self.amis.iter().find(|e| e.size_gb.is_some_and(|g| g > 1_000_000)) {
+            return Err(format!("the size of {} is not a size an AMI has", e.ami));
+        }
         if self.amis.len() > MAX_AMIS {
             return Err(format!("it holds {} AMIs, more than {MAX_AMIS}", self.amis.len()));
         }
@@ -233,6 +239,9 @@ pub fn check_tags(tags: &[Tag]) -> Result<(), String> {
         }
         if t.value.chars().count() > 256 {
             return Err(format!("the value of tag {} is over 256 characters", crate::text::safe(&t.key)));
+        }
+        if t.key.starts_with("aws:") {
+            return Err(format!("tag {} starts with aws:, which AWS keeps for itself", crate::text::safe(&t.key)));
         }
         if !keys.insert(t.key.as_str()) {
             return Err(format!("tag {} is given twice", crate::text::safe(&t.key)));
@@ -290,10 +299,32 @@ impl Lock {
             }
             Err(std::fs::TryLockError::Error(source)) => return Err(PlanError::Lock { path, source }),
         }
+        // Temporary files a runner killed while writing the plan left beside it.
+        clean_temporary_files(plan);
         // Who holds it, for the message a second runner gets.
         let _ = file.set_len(0);
         let _ = io::Write::write_all(&mut file, format!("{}\n", std::process::id()).as_bytes());
         Ok(Self { _file: file })
+    }
+}
+
+/// Removes `.PLAN.tmp-PID-*.part` files ([`files::write_atomic`]'s) of processes that are gone.
+fn clean_temporary_files(plan: &Path) {
+    let Some(name) = plan.file_name().map(|n| n.to_string_lossy().into_owned()) else { return };
+    let dir = match plan.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    for entry in entries.flatten().take(10_000) {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".part")) else { continue };
+        let pid: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if pid.is_some() && !alive && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

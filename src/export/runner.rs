@@ -66,6 +66,20 @@ pub enum Event {
     QuotaFull {
         held_gb: u64,
     },
+    /// Starts wait: the exports in progress (anyone's) hold the quota.
+    Waiting {
+        held_gb: u64,
+        quota_gb: u64,
+    },
+    /// An export of it to another bucket is in progress: it waits for that one to end.
+    Busy {
+        ami: String,
+        bucket: String,
+    },
+    /// EC2 refused a start for a reason that applies to every AMI: nothing more is started.
+    Halted {
+        why: String,
+    },
     /// A `starting` AMI with no export in the service: the call was never made (or never took).
     NotStarted {
         ami: String,
@@ -87,6 +101,9 @@ pub enum StepError {
     /// The service could not be read; the plan is as it was.
     #[error("{0}")]
     Read(FetchError),
+    /// EC2 refused a start for a reason that applies to every AMI (see [`Runner::halted`]).
+    #[error("{0}")]
+    Halted(String),
 }
 
 /// A plan being run.
@@ -102,8 +119,16 @@ pub struct Runner<S, W> {
     pub in_flight_gb: u64,
     /// Some export in progress has a size not known (the total is then at least the figure).
     pub in_flight_unknown: bool,
-    /// After a quota refusal: the total then. No start until it drops below it.
+    /// After a quota refusal: the total then. No start until it drops below it, or an export
+    /// in progress ends.
     blocked_at: Option<u64>,
+    /// The AMIs in progress at the last step (anyone's): one gone means an export ended.
+    moving_before: HashSet<String>,
+    /// A refusal that applies to every start (no permission, a bad bucket or tag): nothing more
+    /// is started in this run, and the AMIs stay queued for a resume.
+    pub halted: Option<String>,
+    /// Whether the line saying starts wait for the quota was given for the current wait.
+    told_waiting: bool,
     /// Sizes of AMIs outside the plan seen in progress.
     other_sizes: HashMap<String, Option<u64>>,
     pub events: Vec<Event>,
@@ -126,6 +151,9 @@ impl<S: Service, W: Store> Runner<S, W> {
             in_flight_gb: 0,
             in_flight_unknown: false,
             blocked_at: None,
+            moving_before: HashSet::new(),
+            halted: None,
+            told_waiting: false,
             other_sizes: HashMap::new(),
             events: Vec::new(),
             requests: 0,
@@ -175,12 +203,12 @@ impl<S: Service, W: Store> Runner<S, W> {
             for ami in &ask {
                 let Some(i) = self.plan.amis.iter().position(|e| &e.ami == ami) else { continue };
                 let task = latest.get(ami.as_str()).copied();
-                let retries = self.plan.retries;
+                let (retries, bucket) = (self.plan.retries, self.plan.bucket.clone());
                 let e = &mut self.plan.amis[i];
                 match e.status.clone() {
                     Status::Starting { since } => {
                         changed = true;
-                        match task.filter(|t| began_after(e, t, since)) {
+                        match task.filter(|t| began_after(e, t, since, &bucket)) {
                             Some(t) => {
                                 e.attempts.push(Attempt { task_start: t.start_time, ..Attempt::default() });
                                 // One that ended already is told by its ending alone.
@@ -251,8 +279,13 @@ impl<S: Service, W: Store> Runner<S, W> {
         self.in_flight_gb = total;
         self.in_flight_unknown = gaps;
         self.other_sizes.retain(|a, _| moving.contains_key(a.as_str()));
-        if ended || self.blocked_at.is_some_and(|b| total < b) {
+        let some_ended = self.moving_before.iter().any(|a| !moving.contains_key(a.as_str()));
+        if ended || some_ended || self.blocked_at.is_some_and(|b| total < b) {
             self.blocked_at = None;
+        }
+        self.moving_before = moving.keys().map(|a| a.to_string()).collect();
+        if let Some(why) = &self.halted {
+            return Err(StepError::Halted(why.clone()));
         }
         self.start_what_fits(now).await
     }
@@ -260,16 +293,35 @@ impl<S: Service, W: Store> Runner<S, W> {
     /// Starts the next queued AMIs, in order, while the exports in progress hold less than the
     /// quota. Each is first looked up: an export of it in progress is followed, not started.
     async fn start_what_fits(&mut self, now: DateTime<Utc>) -> Result<(), StepError> {
+        let queued = self.plan.amis.iter().any(|e| e.status == Status::Queued);
+        if queued && self.blocked_at.is_none() && self.in_flight_gb >= self.plan.store_quota_gb {
+            if !self.told_waiting {
+                let (held_gb, quota_gb) = (self.in_flight_gb, self.plan.store_quota_gb);
+                self.events.push(Event::Waiting { held_gb, quota_gb });
+                self.told_waiting = true;
+            }
+        } else {
+            self.told_waiting = false;
+        }
+        // AMIs with an export to another bucket in progress wait for it, this step.
+        let mut busy: HashSet<String> = HashSet::new();
         while self.blocked_at.is_none() && self.in_flight_gb < self.plan.store_quota_gb {
-            let Some(i) = self.plan.amis.iter().position(|e| e.status == Status::Queued) else { return Ok(()) };
+            let next = self.plan.amis.iter().position(|e| e.status == Status::Queued && !busy.contains(&e.ami));
+            let Some(i) = next else { return Ok(()) };
             let ami = self.plan.amis[i].ami.clone();
             let size = self.plan.amis[i].size_gb.unwrap_or(0);
             self.requests += 1;
             let latest = self.service.latest(std::slice::from_ref(&ami)).await.map_err(StepError::Read)?;
             if let Some(t) = latest.iter().find(|t| t.ami_id.as_deref() == Some(ami.as_str()) && is_in_progress(t)) {
-                self.adopt(i, t);
-                self.in_flight_gb += size;
-                self.save()?;
+                if t.bucket.as_deref() == Some(self.plan.bucket.as_str()) {
+                    // Counted in the in-flight total already: the listing had it.
+                    self.adopt(i, t);
+                    self.save()?;
+                } else {
+                    let bucket = crate::text::safe(t.bucket.as_deref().unwrap_or("?")).into_owned();
+                    self.events.push(Event::Busy { ami: ami.clone(), bucket });
+                    busy.insert(ami);
+                }
                 continue;
             }
             self.plan.amis[i].status = Status::Starting { since: now };
@@ -301,10 +353,18 @@ impl<S: Service, W: Store> Runner<S, W> {
                         self.requests += 1;
                         let latest = self.service.latest(std::slice::from_ref(&ami)).await;
                         let running = latest.ok().and_then(|l| l.into_iter().find(is_in_progress));
+                        let bucket = self.plan.bucket.clone();
                         match running {
-                            Some(t) => {
+                            Some(t) if t.bucket.as_deref() == Some(bucket.as_str()) => {
                                 self.adopt(i, &t);
                                 self.in_flight_gb += size;
+                            }
+                            // To another bucket: this AMI waits for it to end.
+                            Some(t) => {
+                                self.plan.amis[i].status = Status::Queued;
+                                let other = crate::text::safe(t.bucket.as_deref().unwrap_or("?")).into_owned();
+                                self.events.push(Event::Busy { ami: ami.clone(), bucket: other });
+                                busy.insert(ami);
                             }
                             // It ended in between (or the service contradicts itself): its
                             // turn comes again at the next step, looked up first. Never again
@@ -320,9 +380,18 @@ impl<S: Service, W: Store> Runner<S, W> {
                         e.status = Status::Failed { why: why.clone() };
                         self.events.push(Event::GaveUp { ami, why });
                     }
+                    Refusal::Halt(why) => {
+                        // Not this AMI's fault: it stays queued, and nothing more is started.
+                        e.status = Status::Queued;
+                        self.halted = Some(why.clone());
+                        self.events.push(Event::Halted { why: why.clone() });
+                        self.save()?;
+                        return Err(StepError::Halted(why));
+                    }
                     Refusal::Unsure => {
                         // Stays `starting`: the next step asks the service whether it began.
-                        self.events.push(Event::Unsure { ami, why: err.summary() });
+                        tracing::debug!(ami, error = ?err, "no answer to CreateStoreImageTask");
+                        self.events.push(Event::Unsure { ami, why: unsure_why(&err) });
                         self.save()?;
                         return Ok(());
                     }
@@ -347,8 +416,11 @@ impl<S: Service, W: Store> Runner<S, W> {
 
 /// Whether `t` is an export that began after the AMI was marked `starting` at `since` (and is
 /// not one the plan knew before).
-fn began_after(e: &Entry, t: &StoreTask, since: DateTime<Utc>) -> bool {
+fn began_after(e: &Entry, t: &StoreTask, since: DateTime<Utc>, bucket: &str) -> bool {
     let Some(start) = t.start_time else { return false };
+    if t.bucket.as_deref().is_some_and(|b| b != bucket) {
+        return false;
+    }
     start >= since - CLOCK_SLACK && !e.attempts.iter().any(|a| is_attempt(a, t))
 }
 
@@ -399,8 +471,11 @@ pub enum Refusal {
     QuotaFull,
     /// An export of the AMI is in progress already: follow it.
     Running,
-    /// Waiting will not change the answer: never sent again.
+    /// Waiting will not change the answer for this AMI: never sent again.
     ForGood(String),
+    /// An answer about the caller, the bucket or the tags, not the AMI: every start would get
+    /// it, so the run stops starting and the AMIs stay queued.
+    Halt(String),
     /// No answer, or a failure the call may or may not have got past: ask the service.
     Unsure,
 }
@@ -410,19 +485,35 @@ pub fn refusal(e: &FetchError) -> Refusal {
     match &e.kind {
         ErrorKind::Refused(c) if c == "ResourceLimitExceeded" => Refusal::QuotaFull,
         ErrorKind::InvalidRequest(c) | ErrorKind::Refused(c) if c == "IncorrectState" => Refusal::Running,
-        ErrorKind::Unauthorized => Refusal::ForGood(
-            "the caller may not call ec2:CreateStoreImageTask, or EC2 may not write to the bucket".into(),
-        ),
+        ErrorKind::Unauthorized => {
+            Refusal::Halt("the caller may not call ec2:CreateStoreImageTask, or EC2 may not write to the bucket".into())
+        }
         ErrorKind::InvalidRequest(c) if c.starts_with("InvalidAMIID") => {
             Refusal::ForGood("it no longer exists (deregistered)".into())
         }
         ErrorKind::Refused(c) if c == "UnsupportedOperation" => {
             Refusal::ForGood(format!("EC2 cannot store it: {said}"))
         }
+        // Any other refusal names no AMI: the bucket, the tags, the account.
         ErrorKind::InvalidRequest(c) | ErrorKind::Refused(c) => {
-            Refusal::ForGood(format!("EC2 refused it ({c}): {said}"))
+            Refusal::Halt(format!("EC2 refused the start ({c}): {said}"))
         }
+        ErrorKind::BadCredentials
+        | ErrorKind::ExpiredCredentials
+        | ErrorKind::CredentialSource
+        | ErrorKind::NoCredentials => Refusal::Halt(e.summary()),
         _ => Refusal::Unsure,
+    }
+}
+
+/// Why a start's answer was lost, in plain words (the error chain goes to the log).
+fn unsure_why(e: &FetchError) -> String {
+    match &e.kind {
+        ErrorKind::Timeout => "it timed out".into(),
+        ErrorKind::Unreachable => "the connection failed".into(),
+        ErrorKind::Throttled => "EC2 throttled it".into(),
+        ErrorKind::Service(c) => format!("EC2 failed ({})", crate::text::safe(c)),
+        _ => "the answer could not be read".into(),
     }
 }
 

@@ -49,7 +49,11 @@ impl PlanSource {
 }
 
 fn status_of(r: &PlanRunner, news: Vec<String>, steps: u64) -> PlanStatus {
-    PlanStatus { line: super::command::status_line(r), done: r.plan.is_done(), news, steps }
+    let mut line = super::command::status_line(r);
+    if let Some(why) = &r.halted {
+        line.push_str(&format!(" · stopped starting: {why}"));
+    }
+    PlanStatus { line, done: r.plan.is_done(), news, steps }
 }
 
 impl Source for PlanSource {
@@ -63,7 +67,8 @@ impl Source for PlanSource {
             let steps = self.status.borrow().steps + 1;
             let _ = self.status.send(status_of(&r, news, steps));
             match result {
-                Ok(()) => {}
+                // Told on the plan's line; the rows still follow what is in flight.
+                Ok(()) | Err(StepError::Halted(_)) => {}
                 Err(StepError::Read(e)) => return Err(e),
                 Err(StepError::Save(why)) => return Err(FetchError::new(ErrorKind::Other, why)),
             }

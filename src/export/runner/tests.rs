@@ -17,6 +17,7 @@ const RATE: u64 = 100;
 #[derive(Debug, Clone)]
 struct FakeTask {
     ami: String,
+    bucket: &'static str,
     start: DateTime<Utc>,
     size: u64,
     fails: bool,
@@ -40,6 +41,8 @@ struct World {
     dead: bool,
     /// A lying service: every create says an export is in progress, and none is listed.
     contradicts: bool,
+    /// Every create is refused: the caller may not call CreateStoreImageTask.
+    denied: bool,
 }
 
 impl FakeTask {
@@ -62,7 +65,7 @@ impl FakeTask {
         StoreTask {
             ami_id: Some(self.ami.clone()),
             start_time: Some(self.start),
-            bucket: Some("b".into()),
+            bucket: Some(self.bucket.into()),
             object_key: Some(format!("{}.bin", self.ami)),
             progress: Some(progress),
             failure_reason: (state == TaskState::Failed).then(|| "snapshot unreadable".into()),
@@ -138,7 +141,10 @@ impl Service for Fake {
         }
         let now = w.now;
         let refuse = |code: &str| FetchError::new(ErrorKind::Refused(code.into()), "refused");
-        let answer = if w.contradicts {
+        let answer = if w.denied {
+            w.creates_of.entry(ami.to_string()).and_modify(|n| *n += 1).or_insert(1);
+            Err(FetchError::new(ErrorKind::Unauthorized, "not authorized"))
+        } else if w.contradicts {
             w.creates_of.entry(ami.to_string()).and_modify(|n| *n += 1).or_insert(1);
             Err(FetchError::new(ErrorKind::InvalidRequest("IncorrectState".into()), "in progress"))
         } else if w.marketplace.contains(ami) {
@@ -155,7 +161,7 @@ impl Service for Fake {
             let size = w.sizes[ami];
             // Two exports never share a start second: the service's clock moves on.
             let start = now + Duration::seconds(w.accepted.len() as i64);
-            w.tasks.push(FakeTask { ami: ami.to_string(), start, size, fails });
+            w.tasks.push(FakeTask { ami: ami.to_string(), bucket: "b", start, size, fails });
             w.accepted.push(ami.to_string());
             Ok(format!("{ami}.bin"))
         };
@@ -195,6 +201,7 @@ fn world(kill_at: Vec<(u64, bool)>) -> (World, Plan) {
         kill_at,
         dead: false,
         contradicts: false,
+        denied: false,
     };
     let plan = Plan {
         version: VERSION,
@@ -320,7 +327,13 @@ fn an_answer_lost_after_the_call_is_settled_by_asking_not_by_calling_again() {
 fn an_in_progress_export_of_a_queued_ami_is_followed_not_started() {
     let (mut w, plan) = world(vec![]);
     let now = w.now;
-    w.tasks.push(FakeTask { ami: "ami-00000001".into(), start: now - Duration::seconds(30), size: 300, fails: false });
+    w.tasks.push(FakeTask {
+        ami: "ami-00000001".into(),
+        bucket: "b",
+        start: now - Duration::seconds(30),
+        size: 300,
+        fails: false,
+    });
     let (w, end, _) = run_to_end(w, plan);
     let w = w.lock().unwrap();
     assert_eq!(w.creates_of.get("ami-00000001"), None, "adopted, never started");
@@ -367,8 +380,8 @@ fn a_retry_sharing_the_failed_exports_start_is_followed_not_started_again() {
     let (mut w, mut plan) = world(vec![]);
     let t = w.now - Duration::minutes(10);
     let ami = "ami-00000007".to_string();
-    w.tasks.push(FakeTask { ami: ami.clone(), start: t, size: 200, fails: true });
-    w.tasks.push(FakeTask { ami: ami.clone(), start: t, size: 200, fails: false });
+    w.tasks.push(FakeTask { ami: ami.clone(), bucket: "b", start: t, size: 200, fails: true });
+    w.tasks.push(FakeTask { ami: ami.clone(), bucket: "b", start: t, size: 200, fails: false });
     w.creates_of.insert(ami.clone(), 2);
     plan.amis[6].status = Status::Starting { since: t };
     plan.amis[6].attempts =
@@ -377,4 +390,35 @@ fn a_retry_sharing_the_failed_exports_start_is_followed_not_started_again() {
     let w = w.lock().unwrap();
     assert_eq!(w.creates_of[&ami], 2, "not started a third time");
     assert_eq!(end.amis[6].status, Status::Stored, "{:?}", end.amis[6]);
+}
+
+#[test]
+fn an_export_of_the_ami_to_another_bucket_is_waited_for_not_taken_for_this_plans() {
+    let (mut w, plan) = world(vec![]);
+    let now = w.now;
+    w.tasks.push(FakeTask { ami: "ami-00000001".into(), bucket: "other", start: now, size: 300, fails: false });
+    let (w, end, _) = run_to_end(w, plan);
+    let w = w.lock().unwrap();
+    // Started for this plan's bucket once the other export ended, and stored there.
+    assert_eq!(w.creates_of.get("ami-00000001"), Some(&1));
+    assert_eq!(end.amis[0].status, Status::Stored);
+    check_end(&w, &end);
+}
+
+#[test]
+fn a_refusal_of_the_caller_stops_starting_and_leaves_the_amis_queued() {
+    let (mut w, plan) = world(vec![]);
+    w.denied = true;
+    let w = Arc::new(Mutex::new(w));
+    let file = Arc::new(Mutex::new(Some(plan.clone())));
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut r = Runner::new(plan, Fake(w.clone()), Mem(w.clone(), file.clone()));
+    let now = w.lock().unwrap().now;
+    assert!(matches!(rt.block_on(r.step(now)), Err(StepError::Halted(_))));
+    let now = w.lock().unwrap().now;
+    assert!(matches!(rt.block_on(r.step(now)), Err(StepError::Halted(_))));
+    let creates: usize = w.lock().unwrap().creates_of.values().sum();
+    assert_eq!(creates, 1, "one refusal, not one per AMI");
+    let saved = file.lock().unwrap().clone().unwrap();
+    assert!(saved.amis.iter().all(|e| e.status == Status::Queued), "{:?}", saved.amis);
 }
