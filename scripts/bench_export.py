@@ -35,6 +35,7 @@ import ctypes
 import json
 import math
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -178,9 +179,35 @@ def one_run(binary, args, interval, raw):
         sim.kill()
         sim.wait()
         STARTED.remove(sim)
-    wall = t1 - t0
+    run = {"interval": interval, "rc": p.returncode, "t0": t0, "t1": t1, "stats": stats, "creates": creates,
+           "entries": plan["amis"]}
+    r = analyse(run, args)
+    print(f"== run: interval {interval}", file=raw)
+    print(f"$ {sim_cmd}", file=raw)
+    print(f"$ {' '.join(cmd)}   (in an empty directory; {' '.join(f'{k}={v}' for k, v in DEMO_ENV.items())}, "
+          "AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE pointing nowhere)", file=raw)
+    print(f"exit {p.returncode} after {t1 - t0:.1f} s (started at {t0:.3f})", file=raw)
+    print("-- stdout", file=raw)
+    print(out.rstrip(), file=raw)
+    print("-- stderr", file=raw)
+    print(err.rstrip(), file=raw)
+    print("-- /_sim/stats", file=raw)
+    print(json.dumps(stats), file=raw)
+    print("-- /_sim/creates (ami, at, outcome)", file=raw)
+    for c in creates:
+        print(f"{c['ami']} {c['at']} {c['object_key'] or c['error']}", file=raw)
+    print("-- figures", file=raw)
+    print(json.dumps({k: v for k, v in r.items() if k != "stats"}, indent=1), file=raw)
+    print(file=raw, flush=True)
+    return r
 
-    entries = plan["amis"]
+
+def analyse(run, args):
+    """The figures of one run from what it left: the plan's entries, the endpoint's counters and
+    record of creates, the exit code, and when `amiwatch export` started and ended (t0, t1)."""
+    interval, t0, t1, stats, creates = run["interval"], run["t0"], run["t1"], run["stats"], run["creates"]
+    wall = t1 - t0
+    entries = run["entries"]
     storable = [e for e in entries if e["status"]["state"] != "cannot-store"]
     market = [e for e in entries if e["status"]["state"] == "cannot-store"]
     fails_once = {e["ami"] for e in storable if any(a.get("failed") for a in e.get("attempts", []))}
@@ -193,7 +220,7 @@ def one_run(binary, args, interval, raw):
         starts[c["ami"]] = starts.get(c["ami"], 0) + 1
     # The handling, checked.
     checks = {
-        "exit 1 (the marketplace AMIs are not stored)": p.returncode == 1,
+        "exit 1 (the marketplace AMIs are not stored)": run["rc"] == 1,
         "every storable AMI stored": all(e["status"]["state"] == "stored" for e in storable),
         "marketplace AMIs never sent": not any(c["ami"] in {e["ami"] for e in market} for c in creates),
         "each fail-once AMI started twice": all(starts.get(a, 0) == 2 for a in fails_once),
@@ -224,18 +251,19 @@ def one_run(binary, args, interval, raw):
     for (ami, fails, _), (_, e) in zip(kinds, replay):
         if fails:
             failed_at[ami] = origin + e
-    lags = []
+    lags = []  # the starts that waited for an export to end (the others follow one in the same step)
     for k in range(1, len(kinds)):
         ami, fails, at = kinds[k]
         prev = kinds[k - 1][2]
         if not fails and ami in failed_at:
             prev = max(prev, failed_at[ami])
-        eligible = at
+        eligible = None
         for t in [prev] + sorted(e for _, e, _ in held[:k] if prev < e <= at):
             if sum(s for sub, e, s in held[:k] if sub <= t < e) < args.quota:
                 eligible = t
                 break
-        lags.append(max(0.0, at - eligible))
+        if eligible is not None and eligible > kinds[k - 1][2]:
+            lags.append(at - eligible)
     retry_lags = []
     fail_time = {}
     for (ami, fails, at), (_, e) in zip(kinds, replay):
@@ -250,7 +278,7 @@ def one_run(binary, args, interval, raw):
         codes[c["error"]] = codes.get(c["error"], 0) + 1
     r = {
         "interval": interval,
-        "rc": p.returncode,
+        "rc": run["rc"],
         "wall": wall,
         "ideal": ideal(amis, args.rate, args.quota),
         "ideal_no_failures": ideal(amis, args.rate, args.quota, with_failures=False),
@@ -270,35 +298,75 @@ def one_run(binary, args, interval, raw):
         "startup": first_start - t0,
         "replayed_end": last_end - t0,
         "tail": t1 - last_end,
-        "start_lag_median": statistics.median(lags) if lags else 0.0,
+        "waiting_starts": len(lags),
+        "start_lag_mean": statistics.mean(lags) if lags else 0.0,
         "start_lag_max": max(lags) if lags else 0.0,
         "start_lag_sum": sum(lags),
         "retry_lag_median": statistics.median(retry_lags) if retry_lags else 0.0,
         "checks": checks,
     }
-    print(f"== run: interval {interval}", file=raw)
-    print(f"$ {sim_cmd}", file=raw)
-    print(f"$ {' '.join(cmd)}   (in an empty directory; {' '.join(f'{k}={v}' for k, v in DEMO_ENV.items())}, "
-          "AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE pointing nowhere)", file=raw)
-    print(f"exit {p.returncode} after {wall:.1f} s", file=raw)
-    print("-- stdout", file=raw)
-    print(out.rstrip(), file=raw)
-    print("-- stderr", file=raw)
-    print(err.rstrip(), file=raw)
-    print("-- /_sim/stats", file=raw)
-    print(json.dumps(stats), file=raw)
-    print("-- /_sim/creates (ami, at, outcome)", file=raw)
-    for c in creates:
-        print(f"{c['ami']} {c['at']} {c['object_key'] or c['error']}", file=raw)
-    print("-- figures", file=raw)
-    print(json.dumps({k: v for k, v in r.items() if k != "stats"}, indent=1), file=raw)
-    print(file=raw, flush=True)
     return r
+
+
+def from_raw(path, args):
+    """The runs of a raw output file, analysed again (its own figures blocks may come from an
+    earlier version of `analyse`): {interval: [figures]}."""
+    text = open(path).read()
+    head = re.search(r"^# ([\d.]+) GB/s an export, quota (\d+) GB", text, re.M)
+    if head:
+        args.rate, args.quota = float(head.group(1)), int(head.group(2))
+    results = {}
+    for block in text.split("\n== run: interval ")[1:]:
+        interval = block.split("\n", 1)[0].strip()
+        sections, name = {}, "head"
+        for line in block.split("\n")[1:]:
+            if line.startswith("-- "):
+                name = line[3:].split(" ")[0]
+                sections[name] = []
+            elif name == "figures" and line == "}":
+                sections[name].append(line)
+                name = "after"
+            else:
+                sections.setdefault(name, []).append(line)
+        head_text = "\n".join(sections.get("head", []))
+        m = re.search(r"exit (-?\d+) after ([\d.]+) s(?: \(started at ([\d.]+)\))?", head_text)
+        figures = json.loads("\n".join(sections["figures"]))
+        creates = []
+        for line in sections.get("/_sim/creates", []):
+            if line.strip():
+                ami, at, outcome = line.split(" ", 2)
+                key = outcome.endswith(".bin")
+                creates.append({"ami": ami, "at": at, "object_key": outcome if key else None,
+                                "error": None if key else outcome, "dry_run": False})
+        err = "\n".join(sections.get("stderr", []))
+        stored = set(re.findall(r"Z (ami-\w+) \([^)]*\) stored · ", err))
+        failures = {}
+        for ami, why in re.findall(r"Z (ami-\w+) \([^)]*\) failed \((.*?)\):", err):
+            failures.setdefault(ami, []).append(why)
+        entries, cannot = [], False
+        for line in sections.get("stdout", []):
+            if line.startswith("Cannot be stored"):
+                cannot = True
+            plan_row = re.match(r"^  (ami-\w+)\s+(\d+) GB  ", line)
+            if plan_row and not cannot:
+                ami = plan_row.group(1)
+                attempts = [{"failed": w} for w in failures.get(ami, [])] + [{}]
+                entries.append({"ami": ami, "size_gb": int(plan_row.group(2)), "attempts": attempts,
+                                "status": {"state": "stored" if ami in stored else "not-stored"}})
+            elif cannot and re.match(r"^  ami-\w+ ", line):
+                entries.append({"ami": line.split()[0], "size_gb": 0, "status": {"state": "cannot-store"}})
+        first = min((epoch(c["at"]) for c in creates), default=0.0)
+        t0 = float(m.group(3)) if m.group(3) else first - figures["startup"]
+        run = {"interval": interval, "rc": int(m.group(1)), "t0": t0, "t1": t0 + figures["wall"],
+               "stats": json.loads(sections["/_sim/stats"][0]), "creates": creates, "entries": entries}
+        results.setdefault(interval, []).append(analyse(run, args))
+    return results
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--amiwatch", required=True)
+    ap.add_argument("--amiwatch", help="the binary to run (not with --from-raw)")
+    ap.add_argument("--from-raw", metavar="FILE", help="analyse the runs of this raw output again; run nothing")
     ap.add_argument("--rate", type=float, default=15.0, help="GB a second each export moves")
     ap.add_argument("--quota", type=int, default=600)
     ap.add_argument("--fresh", type=int, default=40)
@@ -308,6 +376,11 @@ def main():
     ap.add_argument("--cap", type=float, default=1800, help="seconds one export may take before it is killed")
     ap.add_argument("--raw", default="bench-export.txt", help="where the raw output goes")
     args = ap.parse_args()
+    if args.from_raw:
+        print(summary(from_raw(args.from_raw, args), args))
+        return
+    if not args.amiwatch:
+        ap.error("--amiwatch BINARY is needed (or --from-raw FILE)")
     args.amiwatch = os.path.abspath(args.amiwatch)  # the export runs in a directory of its own
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = {}
@@ -332,14 +405,15 @@ def main():
 
 def summary(results, args):
     med = statistics.median
-    first = next(iter(results.values()))[0]
+    first_runs = next(iter(results.values()))
+    first = first_runs[0]
     lines = [
         f"{first['storable']} storable AMIs ({first['storable_gb']} GB) of {args.fresh}: {first['marketplace']} "
         f"marketplace (never sent), {first['fails_once']} failing once (started twice); "
-        f"{args.rate:g} GB/s an export, {args.quota} GB quota; medians of {args.runs} runs",
+        f"{args.rate:g} GB/s an export, {args.quota} GB quota; medians of {len(first_runs)} runs",
         "",
         "| --interval | wall | ideal | overhead | ideal (no failures) | EC2 requests a minute | starts | "
-        "refusals | startup | start lag (median, max, sum) | retry lag | tail | checks |",
+        "refusals | startup | start lag (mean, max, sum) | retry lag | tail | checks |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for iv, rs in results.items():
@@ -354,7 +428,7 @@ def summary(results, args):
             f"{med(r['wall'] / r['ideal'] for r in rs):.2f} | {med(r['ideal_no_failures'] for r in rs):.1f} s | "
             f"{med(r['per_minute'] for r in rs):.0f} | {med(r['creates'] for r in rs):.0f} | "
             f"{ref} (in {len(rs)} runs) | {med(r['startup'] for r in rs):.1f} s | "
-            f"{med(r['start_lag_median'] for r in rs):.1f} s, {med(r['start_lag_max'] for r in rs):.1f} s, "
+            f"{med(r['start_lag_mean'] for r in rs):.1f} s, {med(r['start_lag_max'] for r in rs):.1f} s, "
             f"{med(r['start_lag_sum'] for r in rs):.0f} s | "
             f"{med(r['retry_lag_median'] for r in rs):.1f} s | {med(r['tail'] for r in rs):.1f} s | "
             f"{ok} of {len(rs)} |")
