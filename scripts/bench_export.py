@@ -7,14 +7,17 @@ Each run: a new `amiwatch simulate --fresh 40 --tasks 0 --gb-per-sec R --store-q
 empty directory with the demo's static keys and no AWS or amiwatch config files. Measured:
 
 - wall: from starting `amiwatch export` until it exits (its plan, every export, the end);
-- ideal: the endpoint's own model (a port of `Scenario::schedule`, src/sim/scenario.rs) over
+- ideal: the endpoint's queue as `Scenario::schedule` (src/sim/scenario.rs) documents it, over
   the plan's storable AMIs with their sizes from the plan file (DescribeImages, Owner=self), in
-  the plan's order, all submitted at t=0: each moves at R GB/s from 0 to 100% of its size, the
-  queue admits them in order while those moving hold less than the quota (one admitted task
-  can take the total past it). The AMIs that fail once (those whose first attempt the plan
-  records as failed) fail at 50% of their first export, holding their GB until then, and are
-  submitted again the instant they fail, behind the rest in the queue (the endpoint's queue is
-  first come, first served). `ideal (no failures)` is the same without the failures;
+  the plan's order, all submitted at t=0: each moves at R GB/s from 0 to 100% of its size, and
+  the queue admits them first come, first served while those moving hold less than the quota
+  (one admitted task can take the total past it). This is what the client's copy
+  (`throughput::schedule`, src/throughput.rs) computes; `Scenario::schedule` as written gives
+  less for tasks submitted together (it lets later ones move past the quota), shown as
+  `ideal_endpoint_model_as_written` in the raw figures. The AMIs that fail once (those whose
+  first attempt the plan records as failed) fail at 50% of their first export, holding their
+  GB until then, and are submitted again the instant they fail, behind the rest in the queue.
+  `ideal (no failures)` is the same without the failures;
 - EC2 requests a minute: the endpoint's counters (`/_sim/stats`, DescribeStoreImageTasks +
   DescribeImages + CreateStoreImageTask + DescribeRegions; this script's own `/_sim/` reads are
   not EC2 requests) over the wall time;
@@ -23,10 +26,12 @@ empty directory with the demo's static keys and no AWS or amiwatch config files.
   storable AMI started once, all storable ones stored, exit 1 (the marketplace ones);
 - where the overhead comes from: the endpoint's schedule replayed over the starts the client
   actually made (their times from `/_sim/creates`, cut to the second as the endpoint does):
-  `startup` (until the first start), `start lag` (from an export's end in that schedule to the
-  next start: the poll interval at work), `retry lag` (from a failure to its second start), and
-  `tail` (from the last export's end to the exit).
+  `startup` (until the first start), `start lag` (over the starts that waited for an export to
+  end: from the moment that end let them through under the quota to the start; the poll
+  interval at work), `retry lag` (from a failure to its second start), and `tail` (from the
+  last export's end to the exit).
 
+`--from-raw FILE` analyses the runs of a raw output again and prints the table; it runs nothing.
 Everything started is killed on any exit of this script, and by the kernel if it is killed.
 """
 
@@ -36,6 +41,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -179,6 +185,7 @@ def one_run(binary, args, interval, raw):
         sim.kill()
         sim.wait()
         STARTED.remove(sim)
+    shutil.rmtree(work, ignore_errors=True)  # kept when anything above failed, to look at
     run = {"interval": interval, "rc": p.returncode, "t0": t0, "t1": t1, "stats": stats, "creates": creates,
            "entries": plan["amis"]}
     r = analyse(run, args)
