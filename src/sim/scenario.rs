@@ -327,12 +327,14 @@ impl Scenario {
         let first = order.first().map(|&i| self.tasks[i].start);
         // The tasks moving: (when each ends, in seconds since the first start; its size).
         let mut moving: Vec<(f64, u64)> = Vec::new();
+        // The queue is first come, first served: a task moves no earlier than the one before it.
+        let mut gate = 0.0f64;
         for i in order {
             let t = &mut self.tasks[i];
             let size = size_of(&t.ami_id).max(1);
             t.duration_secs = size as f64 / gb_per_sec;
             let started = first.map_or(0.0, |f| (t.start - f).num_milliseconds() as f64 / 1000.0);
-            let mut at = started;
+            let mut at = started.max(gate);
             moving.retain(|&(end, _)| end > at);
             if let Some(quota) = quota_gb {
                 // Bounded: each turn removes one task from `moving`.
@@ -344,6 +346,7 @@ impl Scenario {
                 }
             }
             t.wait_secs = at - started;
+            gate = at;
             // A task that fails stops holding the quota at the point it fails.
             let runs = t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0;
             moving.push((at + runs, size));
@@ -544,6 +547,29 @@ mod tests {
         // Without a quota nothing waits.
         s.schedule(1.0, None, sizes);
         assert!(s.tasks.iter().all(|t| t.wait_secs == 0.0));
+    }
+
+    #[test]
+    fn the_queue_is_first_come_first_served_for_tasks_started_together() {
+        // Four started in one second (the list is newest first): 500, 200, 50 and 100 GB at
+        // 1 GB/s under 600 GB. The 50 GB one waits for the 500 GB one (t=200 s, when the
+        // 200 GB one has ended too); the 100 GB one comes after it, never before.
+        let t0 = at();
+        let sizes = |ami: &str| match ami {
+            "ami-a" => 500,
+            "ami-b" => 200,
+            "ami-c" => 50,
+            _ => 100,
+        };
+        let mut s = Scenario {
+            tasks: vec![task("ami-d", t0), task("ami-c", t0), task("ami-b", t0), task("ami-a", t0)],
+            fresh: Default::default(),
+        };
+        s.schedule(1.0, Some(600), sizes);
+        let wait = |ami: &str| s.tasks.iter().find(|t| t.ami_id == ami).unwrap().wait_secs;
+        assert_eq!((wait("ami-a"), wait("ami-b")), (0.0, 0.0));
+        assert_eq!(wait("ami-c"), 200.0);
+        assert!(wait("ami-d") >= wait("ami-c"), "d moved at {} s, before c at {} s", wait("ami-d"), wait("ami-c"));
     }
 
     #[test]
