@@ -36,6 +36,39 @@ fn estimates(data: &FeedData) -> (Option<f64>, Option<f64>) {
     (old, new)
 }
 
+/// Per task in progress, the endpoint's schedule beside the plan's (minutes from the poll):
+/// where the two disagree, and why, is what this shows (`SIDE_BY_SIDE=1`).
+fn side_by_side(truth: &[sim::InFlight], data: &FeedData, elapsed: f64) {
+    println!(
+        "at {:.0} min: ami, GB, progress, endpoint start/end, plan start/end (min), fails, deregistered",
+        elapsed / 60.0
+    );
+    let tasks = data.tasks();
+    let mut rows: Vec<_> = truth.iter().collect();
+    rows.sort_by(|a, b| a.starts_in_secs.total_cmp(&b.starts_in_secs));
+    for m in rows {
+        let i = tasks.iter().position(|t| t.ami_id.as_deref() == Some(&m.ami) && t.is_in_progress());
+        let p = i.and_then(|i| data.task_plan(i as u32));
+        let start = i.and_then(|i| tasks[i].start_time).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default();
+        let (ps, pe) = p.map_or((f64::NAN, f64::NAN), |p| (p.starts_in_min, p.done_in_min));
+        println!(
+            "  {} {start} {:>4} {:>3}% | {:>7.1} {:>7.1} | {:>7.1} {:>7.1} | {}{}",
+            m.ami,
+            m.size_gb,
+            m.progress,
+            m.starts_in_secs / 60.0,
+            m.ends_in_secs / 60.0,
+            ps,
+            pe,
+            if m.will_fail { "F" } else { "" },
+            if m.deregistered { "D" } else { "" }
+        );
+    }
+    if let Some(b) = data.plan.basis {
+        println!("  basis: {:.2} GB/min over {} polls, {:.0} GB left", b.gb_per_min, b.polls, b.gb_left);
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
@@ -88,6 +121,9 @@ async fn main() {
             if let (Some(FeedEvent::Data { data, .. }), true) = (deriver.apply(ev), checkpoint) {
                 let left = truth - elapsed;
                 let (old, new) = estimates(&data);
+                if std::env::var_os("SIDE_BY_SIDE").is_some() && seed == 1 && elapsed as u64 <= 2700 {
+                    side_by_side(&h.in_progress("us-east-1"), &data, elapsed);
+                }
                 let mut next: Option<(f64, Option<f64>)> = None;
                 for m in h.in_progress("us-east-1").iter().filter(|m| m.starts_in_secs >= 120.0 && !m.deregistered) {
                     let tasks = data.tasks();

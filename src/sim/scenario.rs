@@ -325,24 +325,31 @@ impl Scenario {
         // list was there first, and keeps its place in the queue when a new one arrives.
         order.sort_by(|&a, &b| self.tasks[a].start.cmp(&self.tasks[b].start).then(b.cmp(&a)));
         let first = order.first().map(|&i| self.tasks[i].start);
-        // The tasks moving: (when each ends, in seconds since the first start; its size).
+        // The tasks admitted: (when each ends, in seconds since the first start; its size).
+        // Each is admitted no earlier than the one before it (a queue: none overtakes another),
+        // so every task admitted before `at` started moving by then, and the ones still
+        // moving at `at` are those that end after it.
         let mut moving: Vec<(f64, u64)> = Vec::new();
+        let mut admitted = f64::NEG_INFINITY;
         for i in order {
             let t = &mut self.tasks[i];
             let size = size_of(&t.ami_id).max(1);
             t.duration_secs = size as f64 / gb_per_sec;
             let started = first.map_or(0.0, |f| (t.start - f).num_milliseconds() as f64 / 1000.0);
-            let mut at = started;
+            let mut at = started.max(admitted);
             moving.retain(|&(end, _)| end > at);
             if let Some(quota) = quota_gb {
-                // Bounded: each turn removes one task from `moving`.
+                // Bounded: each turn removes one task from `moving` (the first to end, which
+                // frees its share of the quota then).
                 while moving.iter().map(|m| m.1).sum::<u64>() >= quota {
                     let Some(k) = (0..moving.len()).min_by(|&a, &b| moving[a].0.total_cmp(&moving[b].0)) else {
                         break;
                     };
                     at = at.max(moving.swap_remove(k).0);
+                    moving.retain(|&(end, _)| end > at);
                 }
             }
+            admitted = at;
             t.wait_secs = at - started;
             // A task that fails stops holding the quota at the point it fails.
             let runs = t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0;
