@@ -615,4 +615,66 @@ mod tests {
         // b ends at 6 (695 - 5 = 690 still held), c at 102 (590): d starts then, and runs 50 s.
         assert_eq!((d.start, d.duration_secs), (t0 + ChronoDuration::seconds(102), 50.0));
     }
+
+    #[test]
+    fn the_queue_keeps_its_order_and_a_task_waited_for_holds_the_quota_until_it_ends() {
+        let t0 = at();
+        // A big one moves; a small one queues behind it; a big one after them must wait for
+        // both (the big one waited for still holds 500 GB), not start beside the small one.
+        let sizes = |ami: &str| match ami {
+            "ami-big1" | "ami-big2" => 500,
+            _ => 200,
+        };
+        let mut s = Scenario {
+            tasks: vec![
+                task("ami-big2", t0 + ChronoDuration::seconds(20)),
+                task("ami-small", t0 + ChronoDuration::seconds(10)),
+                task("ami-big1", t0),
+            ],
+            fresh: Default::default(),
+        };
+        s.schedule_with(1.0, Some(600), false, sizes);
+        let moves = |ami: &str| {
+            let t = s.tasks.iter().find(|t| t.ami_id == ami).unwrap();
+            (t.start - t0).num_seconds() as f64 + t.wait_secs
+        };
+        // big1 moves 0..500; the small one finds 500 held (under 600) and moves at once,
+        // 10..210; big2 finds 700 held and moves when the small one ends (500 held then).
+        assert_eq!((moves("ami-big1"), moves("ami-small"), moves("ami-big2")), (0.0, 10.0, 210.0));
+        // At every second, what moves held less than the quota before the last one admitted,
+        // and no task moved before one that started ahead of it.
+        for sec in 0..1300 {
+            let now = t0 + ChronoDuration::seconds(sec);
+            let moving: Vec<u64> = s
+                .tasks
+                .iter()
+                .filter(|t| t.status_at(now).state == "InProgress" && moves(&t.ami_id) <= sec as f64)
+                .map(|t| sizes(&t.ami_id))
+                .collect();
+            let held: u64 = moving.iter().sum();
+            assert!(held < 600 + moving.iter().max().copied().unwrap_or(0), "{held} GB at {sec}s");
+        }
+        // The case the queue got wrong: a small task admitted behind a big one that is still
+        // moving does not make room for the next big one.
+        let sizes = |ami: &str| match ami {
+            "ami-a" | "ami-c" => 1000,
+            _ => 30,
+        };
+        let mut s = Scenario {
+            tasks: vec![
+                task("ami-c", t0 + ChronoDuration::seconds(20)),
+                task("ami-b", t0 + ChronoDuration::seconds(10)),
+                task("ami-a", t0),
+            ],
+            fresh: Default::default(),
+        };
+        s.schedule_with(1.0, Some(600), false, sizes);
+        let moves = |ami: &str| {
+            let t = s.tasks.iter().find(|t| t.ami_id == ami).unwrap();
+            (t.start - t0).num_seconds() as f64 + t.wait_secs
+        };
+        // a holds 1,000 GB until 1,000 s: b waits for it, and c, behind b, waits for a too
+        // (and then moves beside b, 30 GB held).
+        assert_eq!((moves("ami-a"), moves("ami-b"), moves("ami-c")), (0.0, 1000.0, 1000.0));
+    }
 }
