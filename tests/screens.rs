@@ -429,10 +429,10 @@ fn left_says_when_a_queued_task_starts_in_the_form_its_width_holds() {
     assert!(!narrow.contains("LEFT") && start_of(&narrow).contains(" 0% "), "{narrow}");
     insta::assert_snapshot!("queued_left_80", narrow);
     // Moving tasks keep their time left; the detail pane says the same start.
-    assert!(wide.lines().any(|l| l.contains("image-a1") && l.contains(" ~1h 54m ")), "{wide}");
+    assert!(wide.lines().any(|l| l.contains("image-a1") && l.contains(" ~1h 53m ")), "{wide}");
     a.handle(Action::Confirm);
     let detail = screen(&mut a, 200, 30);
-    assert!(detail.contains("starts in ~6m, ~1h 14m left"), "{detail}");
+    assert!(detail.contains("starts in ~6m, ~1h 13m left"), "{detail}");
 }
 
 #[test]

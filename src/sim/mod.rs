@@ -78,6 +78,9 @@ pub struct SimConfig {
     /// refused (the quota held) starts when the quota frees, as a script that retries it does,
     /// instead of waiting in the queue ([`Scenario::schedule_with`]). The demo's.
     pub retry_refused: bool,
+    /// Percent of the exports in progress that fail before they complete, instead of the
+    /// scenario's (a benchmark sets 0 to see what failures alone cost an estimate).
+    pub will_fail_percent: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -101,6 +104,7 @@ impl Default for SimConfig {
             fresh: 0,
             fresh_images: Vec::new(),
             retry_refused: false,
+            will_fail_percent: None,
         }
     }
 }
@@ -322,8 +326,9 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHa
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     let clock = SimClock::new(Utc::now(), config.frozen, config.speed);
+    let shape = ScenarioShape::builtin();
     let state = Arc::new(State {
-        shape: ScenarioShape::builtin(),
+        shape: ScenarioShape { will_fail_later: config.will_fail_percent.unwrap_or(shape.will_fail_later), ..shape },
         clock,
         scenarios: Mutex::new(HashMap::new()),
         stats: Stats::default(),

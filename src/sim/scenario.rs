@@ -325,28 +325,32 @@ impl Scenario {
         // list was there first, and keeps its place in the queue when a new one arrives.
         order.sort_by(|&a, &b| self.tasks[a].start.cmp(&self.tasks[b].start).then(b.cmp(&a)));
         let first = order.first().map(|&i| self.tasks[i].start);
-        // The tasks moving: (when each ends, in seconds since the first start; its size).
+        // The tasks admitted: (when each ends, in seconds since the first start; its size).
+        // Each is admitted no earlier than the one before it (a queue: none overtakes another),
+        // so every task admitted before `at` started moving by then, and the ones still
+        // moving at `at` are those that end after it.
         let mut moving: Vec<(f64, u64)> = Vec::new();
-        // The queue is first come, first served: a task moves no earlier than the one before it.
-        let mut gate = 0.0f64;
+        let mut admitted = f64::NEG_INFINITY;
         for i in order {
             let t = &mut self.tasks[i];
             let size = size_of(&t.ami_id).max(1);
             t.duration_secs = size as f64 / gb_per_sec;
             let started = first.map_or(0.0, |f| (t.start - f).num_milliseconds() as f64 / 1000.0);
-            let mut at = started.max(gate);
+            let mut at = started.max(admitted);
             moving.retain(|&(end, _)| end > at);
             if let Some(quota) = quota_gb {
-                // Bounded: each turn removes one task from `moving`.
+                // Bounded: each turn removes one task from `moving` (the first to end, which
+                // frees its share of the quota then).
                 while moving.iter().map(|m| m.1).sum::<u64>() >= quota {
                     let Some(k) = (0..moving.len()).min_by(|&a, &b| moving[a].0.total_cmp(&moving[b].0)) else {
                         break;
                     };
                     at = at.max(moving.swap_remove(k).0);
+                    moving.retain(|&(end, _)| end > at);
                 }
             }
+            admitted = at;
             t.wait_secs = at - started;
-            gate = at;
             // A task that fails stops holding the quota at the point it fails.
             let runs = t.duration_secs * f64::from(t.fail_at.unwrap_or(100)) / 100.0;
             moving.push((at + runs, size));
@@ -633,5 +637,67 @@ mod tests {
         let d = s.tasks.iter().find(|t| t.ami_id == "ami-d").unwrap();
         // b ends at 6 (695 - 5 = 690 still held), c at 102 (590): d starts then, and runs 50 s.
         assert_eq!((d.start, d.duration_secs), (t0 + ChronoDuration::seconds(102), 50.0));
+    }
+
+    #[test]
+    fn the_queue_keeps_its_order_and_a_task_waited_for_holds_the_quota_until_it_ends() {
+        let t0 = at();
+        // A big one moves; a small one queues behind it; a big one after them must wait for
+        // both (the big one waited for still holds 500 GB), not start beside the small one.
+        let sizes = |ami: &str| match ami {
+            "ami-big1" | "ami-big2" => 500,
+            _ => 200,
+        };
+        let mut s = Scenario {
+            tasks: vec![
+                task("ami-big2", t0 + ChronoDuration::seconds(20)),
+                task("ami-small", t0 + ChronoDuration::seconds(10)),
+                task("ami-big1", t0),
+            ],
+            fresh: Default::default(),
+        };
+        s.schedule_with(1.0, Some(600), false, sizes);
+        let moves = |ami: &str| {
+            let t = s.tasks.iter().find(|t| t.ami_id == ami).unwrap();
+            (t.start - t0).num_seconds() as f64 + t.wait_secs
+        };
+        // big1 moves 0..500; the small one finds 500 held (under 600) and moves at once,
+        // 10..210; big2 finds 700 held and moves when the small one ends (500 held then).
+        assert_eq!((moves("ami-big1"), moves("ami-small"), moves("ami-big2")), (0.0, 10.0, 210.0));
+        // At every second, what moves held less than the quota before the last one admitted,
+        // and no task moved before one that started ahead of it.
+        for sec in 0..1300 {
+            let now = t0 + ChronoDuration::seconds(sec);
+            let moving: Vec<u64> = s
+                .tasks
+                .iter()
+                .filter(|t| t.status_at(now).state == "InProgress" && moves(&t.ami_id) <= sec as f64)
+                .map(|t| sizes(&t.ami_id))
+                .collect();
+            let held: u64 = moving.iter().sum();
+            assert!(held < 600 + moving.iter().max().copied().unwrap_or(0), "{held} GB at {sec}s");
+        }
+        // The case the queue got wrong: a small task admitted behind a big one that is still
+        // moving does not make room for the next big one.
+        let sizes = |ami: &str| match ami {
+            "ami-a" | "ami-c" => 1000,
+            _ => 30,
+        };
+        let mut s = Scenario {
+            tasks: vec![
+                task("ami-c", t0 + ChronoDuration::seconds(20)),
+                task("ami-b", t0 + ChronoDuration::seconds(10)),
+                task("ami-a", t0),
+            ],
+            fresh: Default::default(),
+        };
+        s.schedule_with(1.0, Some(600), false, sizes);
+        let moves = |ami: &str| {
+            let t = s.tasks.iter().find(|t| t.ami_id == ami).unwrap();
+            (t.start - t0).num_seconds() as f64 + t.wait_secs
+        };
+        // a holds 1,000 GB until 1,000 s: b waits for it, and c, behind b, waits for a too
+        // (and then moves beside b, 30 GB held).
+        assert_eq!((moves("ami-a"), moves("ami-b"), moves("ami-c")), (0.0, 1000.0, 1000.0));
     }
 }
