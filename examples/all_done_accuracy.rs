@@ -67,7 +67,8 @@ async fn main() {
         while elapsed < truth {
             let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.expect("fetch");
             if !named {
-                let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+                let mut ids: Vec<String> =
+                    f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
                 ids.sort();
                 ids.dedup();
                 let lookup = ec2::images::look_up(&ec2, &ids).await;

@@ -127,7 +127,7 @@ pub async fn names_for(
         let Some(feed) = feeds.get(n).filter(|_| !list.is_empty()) else { continue };
         let mut seen = std::collections::HashSet::new();
         let ids: Vec<String> =
-            list.iter().filter_map(|t| t.ami_id.clone()).filter(|a| seen.insert(a.clone())).collect();
+            list.iter().filter_map(|t| t.ami_id.as_deref()).filter(|&a| seen.insert(a)).map(str::to_string).collect();
         let ec2 = feed.ec2.clone();
         set.spawn(async move {
             let res = tokio::time::timeout_at(deadline.at, crate::ec2::images::look_up(&ec2, &ids)).await;

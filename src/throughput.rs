@@ -264,7 +264,7 @@ mod tests {
 
     fn task(n: u32, progress: u8, state: TaskState) -> StoreTask {
         StoreTask {
-            ami_id: Some(format!("ami-{n:08x}")),
+            ami_id: Some(format!("ami-{n:08x}").into()),
             start_time: Some(t0() - Duration::minutes(i64::from(100 - n))),
             bucket: None,
             object_key: None,

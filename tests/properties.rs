@@ -51,13 +51,13 @@ fn task() -> impl Strategy<Value = StoreTask> {
         proptest::option::of(text()),
     )
         .prop_map(|(ami, secs, bucket, key, progress, state, reason)| StoreTask {
-            ami_id: ami.map(|n| format!("ami-{n:08x}")),
+            ami_id: ami.map(|n| format!("ami-{n:08x}").into()),
             start_time: secs.map(|s| now() - chrono::Duration::seconds(s)),
-            bucket,
-            object_key: key,
+            bucket: bucket.map(Into::into),
+            object_key: key.map(Into::into),
             progress,
             state,
-            failure_reason: reason,
+            failure_reason: reason.map(Into::into),
         })
 }
 
@@ -138,7 +138,7 @@ fn check_invariants(app: &App) {
         let t = app.task(i);
         assert!(app.filters.state.matches(t));
         if let Some(b) = &app.filters.bucket {
-            assert_eq!(t.bucket.as_ref(), Some(b));
+            assert_eq!(t.bucket.as_deref(), Some(b.as_str()));
         }
     }
     let c = app.view.counts;
@@ -383,8 +383,8 @@ mod merge {
     fn changes(server: &[StoreTask], running: &[TaskKey]) -> Fetched {
         let all = listing(server);
         let mut out: Vec<StoreTask> = all.iter().filter(|t| t.is_in_progress()).cloned().collect();
-        let listed: HashSet<String> = out.iter().filter_map(|t| t.ami_id.clone()).collect();
-        let amis: HashSet<&String> = running.iter().filter_map(|k| k.ami_id.as_ref()).collect();
+        let listed: HashSet<std::sync::Arc<str>> = out.iter().filter_map(|t| t.ami_id.clone()).collect();
+        let amis: HashSet<&std::sync::Arc<str>> = running.iter().filter_map(|k| k.ami_id.as_ref()).collect();
         for ami in amis.into_iter().filter(|a| !listed.contains(*a)) {
             if let Some(t) = all.iter().find(|t| t.ami_id.as_ref() == Some(ami)) {
                 out.push(t.clone());
@@ -413,9 +413,9 @@ mod merge {
                     Step::Start(ami) => {
                         // One export at a time per AMI, as the service allows.
                         let id = format!("ami-{ami:08x}");
-                        if !server.iter().any(|t| t.ami_id.as_deref() == Some(&id) && t.is_in_progress()) {
+                        if !server.iter().any(|t| t.ami_id.as_deref() == Some(id.as_str()) && t.is_in_progress()) {
                             server.push(StoreTask {
-                                ami_id: Some(id),
+                                ami_id: Some(id.into()),
                                 start_time: Some(t0() + Duration::seconds(clock)),
                                 progress: Some(0),
                                 state: Some(TaskState::InProgress),

@@ -28,13 +28,13 @@ fn now() -> DateTime<Utc> {
 
 fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8, reason: Option<&str>) -> StoreTask {
     StoreTask {
-        ami_id: Some(format!("ami-0{n:016x}")),
+        ami_id: Some(format!("ami-0{n:016x}").into()),
         start_time: Some(now() - ChronoDuration::minutes(mins_ago)),
         bucket: Some(bucket.into()),
-        object_key: Some(format!("ami-0{n:016x}.bin")),
+        object_key: Some(format!("ami-0{n:016x}.bin").into()),
         progress: Some(progress),
         state: Some(state),
-        failure_reason: reason.map(str::to_string),
+        failure_reason: reason.map(Into::into),
     }
 }
 
@@ -308,7 +308,7 @@ fn with_names(a: &mut App) {
                 size_gib: Some(gib),
             };
             Arc::new(AmiInfo {
-                id,
+                id: id.to_string(),
                 name: Some(names[n % names.len()].into()),
                 description: Some("built by the image pipeline".into()),
                 created: Some(now() - ChronoDuration::days(9)),
@@ -346,7 +346,7 @@ fn names_sized(tasks: &[StoreTask], base: i32) -> PollEvent {
                 name: Some(format!("image-{n:x}")),
                 state: Some("available".into()),
                 volumes: vec![vol("/dev/xvda", base), vol("/dev/sdb", 100 * (n % 3))],
-                id,
+                id: id.to_string(),
                 ..AmiInfo::default()
             })
         })
@@ -450,7 +450,7 @@ fn four_feeds() -> App {
     for f in 0..4u32 {
         let mut t = tasks();
         for x in &mut t {
-            x.ami_id = x.ami_id.as_ref().map(|id| format!("ami-{f}{}", &id[5..]));
+            x.ami_id = x.ami_id.as_ref().map(|id| format!("ami-{f}{}", &id[5..]).into());
         }
         a.apply(f as usize, snapshot_event(t));
     }
@@ -460,7 +460,8 @@ fn four_feeds() -> App {
 #[test]
 fn the_multi_feed_table_at_80_and_200_columns_cuts_nothing_silently() {
     let mut a = four_feeds();
-    let ids: Vec<String> = a.view.rows.iter().filter_map(|&r| a.task(r).ami_id.clone()).take(20).collect();
+    let ids: Vec<String> =
+        a.view.rows.iter().filter_map(|&r| a.task(r).ami_id.as_deref().map(str::to_string)).take(20).collect();
     let s = screen(&mut a, 80, 24);
     for id in ids.iter().take(19) {
         assert!(s.contains(&format!("{id} ")), "{id} whole at 80 columns: {s}");
@@ -505,7 +506,7 @@ fn huge_names_and_descriptions_are_bounded_in_the_detail_pane() {
         .filter_map(|t| t.ami_id.clone())
         .map(|id| {
             Arc::new(AmiInfo {
-                id,
+                id: id.to_string(),
                 name: Some("n".repeat(100_000)),
                 description: Some("d".repeat(100_000)),
                 ..AmiInfo::default()

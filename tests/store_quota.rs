@@ -26,7 +26,12 @@ fn client(h: &SimHandle) -> Ec2 {
 async fn exportable(h: &SimHandle, ec2: &Ec2, seed: u64) -> Vec<String> {
     let f = ec2::fetch_all(ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
     let busy: Vec<String> = h.in_progress("us-east-1").into_iter().map(|m| m.ami).collect();
-    let mut amis: Vec<String> = f.tasks.into_iter().filter_map(|t| t.ami_id).filter(|a| !busy.contains(a)).collect();
+    let mut amis: Vec<String> = f
+        .tasks
+        .into_iter()
+        .filter_map(|t| t.ami_id.as_deref().map(str::to_string))
+        .filter(|a| !busy.contains(a))
+        .collect();
     amis.sort();
     amis.dedup();
     // The endpoint's own record: the deregistered ones cannot be exported.
@@ -111,7 +116,7 @@ async fn dashboard(h: &SimHandle, quota: u64) -> amiwatch::app::App {
     use std::sync::Arc;
     let ec2 = client(h);
     let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
-    let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+    let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
     ids.sort();
     ids.dedup();
     let lookup = ec2::images::look_up(&ec2, &ids).await;
@@ -231,7 +236,7 @@ async fn watch(h: &SimHandle, quota: u64, step: Duration, polls: usize) -> std::
     for _ in 0..polls {
         let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
         if !named {
-            let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+            let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
             ids.sort();
             ids.dedup();
             let lookup = ec2::images::look_up(&ec2, &ids).await;

@@ -86,7 +86,7 @@ struct Grouping {
     /// Each AMI's latest task (a task without an AMI ID stands alone), newest first.
     latest: Vec<u32>,
     /// Per AMI, its tasks newest first.
-    attempts: HashMap<String, Vec<u32>>,
+    attempts: HashMap<Arc<str>, Vec<u32>>,
     /// Every bucket with its number of tasks (latest per AMI, and all), sorted by name.
     buckets: Vec<(String, usize)>,
     buckets_all: Vec<(String, usize)>,
@@ -258,7 +258,7 @@ impl Grouping {
         // Newest first, then by AMI ID: the first task seen of an AMI is its latest, and the
         // order is the default sort's, so that sort costs nothing.
         order.sort_by(|&a, &b| newest_first(&tasks[a as usize], &tasks[b as usize]).then(a.cmp(&b)));
-        let mut attempts: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut attempts: HashMap<Arc<str>, Vec<u32>> = HashMap::new();
         let mut latest = Vec::new();
         for &i in &order {
             match &tasks[i as usize].ami_id {
@@ -448,7 +448,7 @@ mod tests {
 
     fn snapshot(n: usize) -> PollEvent {
         let tasks =
-            (0..n).map(|i| StoreTask { ami_id: Some(format!("ami-{i:08x}")), ..StoreTask::default() }).collect();
+            (0..n).map(|i| StoreTask { ami_id: Some(format!("ami-{i:08x}").into()), ..StoreTask::default() }).collect();
         let snapshot = Arc::new(Snapshot { tasks, fetched_at: chrono::Utc::now(), next_token: None });
         PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 }
     }
@@ -504,9 +504,9 @@ mod tests {
             let first: Vec<StoreTask> = amis
                 .iter()
                 .map(|&(a, m, b)| StoreTask {
-                    ami_id: Some(format!("ami-{a:08x}")),
+                    ami_id: Some(format!("ami-{a:08x}").into()),
                     start_time: Some(base - chrono::Duration::minutes(m)),
-                    bucket: Some(format!("b{b}")),
+                    bucket: Some(format!("b{b}").into()),
                     progress: Some(10),
                     state: Some(TaskState::InProgress),
                     ..StoreTask::default()

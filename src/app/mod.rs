@@ -775,7 +775,7 @@ impl App {
         }
         let i = self.selected_task().ok_or("nothing selected to retry")?;
         let t = self.task(i);
-        let ami = t.ami_id.clone().ok_or("cannot retry: the task has no AMI ID")?;
+        let ami = t.ami_id.as_deref().map(str::to_string).ok_or("cannot retry: the task has no AMI ID")?;
         let shown = crate::text::safe(&ami).into_owned();
         if t.state != Some(crate::task::TaskState::Failed) {
             let state =
@@ -787,8 +787,9 @@ impl App {
         }
         let bucket = t
             .bucket
-            .clone()
+            .as_deref()
             .filter(|b| crate::task::is_bucket_name(b))
+            .map(str::to_string)
             .ok_or("cannot retry: the task names no valid bucket")?;
         let name = self.naming(i).and_then(Naming::name).map(str::to_string);
         Ok(RetryPlan { feed: i.feed(), ami, bucket, name })

@@ -225,7 +225,7 @@ impl Part {
             (!filters.search.is_empty() && !contains_folded(label, &filters.search)).then_some(&filters.search);
         let mut take = |i: u32| {
             let t = &tasks[i as usize];
-            if filters.bucket.as_ref().is_some_and(|b| t.bucket.as_ref() != Some(b)) {
+            if filters.bucket.as_deref().is_some_and(|b| t.bucket.as_deref() != Some(b)) {
                 return;
             }
             if search.is_some_and(|s| !matches(data, t, s) && !size_matches(data.size(i), s)) {

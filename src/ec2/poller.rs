@@ -544,7 +544,8 @@ mod tests {
         };
         let last = vec![t("ami-0000000b", 20, 10), t("ami-0000000a", 10, 100)];
         let merged = merge(&last, vec![t("ami-0000000b", 20, 30), t("ami-0000000c", 30, 1)]);
-        let got: Vec<(String, u8)> = merged.iter().map(|t| (t.ami_id.clone().unwrap(), t.progress.unwrap())).collect();
+        let got: Vec<(String, u8)> =
+            merged.iter().map(|t| (t.ami_id.as_deref().unwrap().to_string(), t.progress.unwrap())).collect();
         assert_eq!(got, [("ami-0000000c".into(), 1), ("ami-0000000b".into(), 30), ("ami-0000000a".into(), 100)]);
     }
 
