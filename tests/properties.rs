@@ -108,6 +108,44 @@ fn feed_event() -> impl Strategy<Value = (usize, PollEvent)> {
     (0usize..8, prop_oneof![3 => snap, 1 => names])
 }
 
+/// A fast poll of a feed: its last snapshot's tasks, the same ones, with these progresses and
+/// states (task by task; the rest as they were), `secs` later.
+#[derive(Debug, Clone)]
+struct Moved {
+    feed: usize,
+    moves: Vec<(u8, u8)>,
+    secs: i64,
+}
+
+fn moved() -> impl Strategy<Value = Moved> {
+    (0usize..8, proptest::collection::vec((0u8..=100, 0u8..4), 0..30), 1i64..60).prop_map(|(feed, moves, secs)| Moved {
+        feed,
+        moves,
+        secs,
+    })
+}
+
+impl Moved {
+    /// The poll event, when the feed has data to move on from.
+    fn event(&self, last: Option<&Snapshot>) -> Option<PollEvent> {
+        let last = last?;
+        let mut tasks = last.tasks.clone();
+        for (t, &(p, s)) in tasks.iter_mut().zip(&self.moves) {
+            t.progress = Some(p);
+            t.state = [None, Some(TaskState::InProgress), Some(TaskState::Completed), Some(TaskState::Failed)]
+                [usize::from(s)]
+            .clone();
+        }
+        let fetched_at = last.fetched_at + chrono::Duration::seconds(self.secs);
+        Some(PollEvent::Snapshot {
+            snapshot: Arc::new(Snapshot { tasks, fetched_at, next_token: None }),
+            next_in: Duration::from_secs(5),
+            slowed: false,
+            requests: 1,
+        })
+    }
+}
+
 fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
         snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
@@ -194,7 +232,7 @@ proptest! {
     #[test]
     fn the_merged_view_equals_a_build_from_scratch(
         n_feeds in 1usize..5,
-        events in proptest::collection::vec(feed_event(), 1..24),
+        events in proptest::collection::vec(prop_oneof![2 => feed_event().prop_map(Ok), 1 => moved().prop_map(Err)], 1..24),
         actions in proptest::collection::vec(action(), 0..24),
         batch in 1usize..4,
     ) {
@@ -212,9 +250,13 @@ proptest! {
                 }
             }
         };
-        for (n, (feed, event)) in events.into_iter().enumerate() {
-            let f = feed % n_feeds;
-            if let Some(status) = derivers[f].take(event) {
+        for (n, event) in events.into_iter().enumerate() {
+            // A fast poll moves on from the feed's last snapshot: the same tasks, moved.
+            let (f, event) = match event {
+                Ok((feed, event)) => (feed % n_feeds, Some(event)),
+                Err(m) => (m.feed % n_feeds, m.event(app.feeds[m.feed % n_feeds].data.as_ref().map(|d| &*d.snapshot))),
+            };
+            if let Some(status) = event.and_then(|e| derivers[f].take(e)) {
                 app.apply_feed(f, status);
             }
             if n % batch == 0 {

@@ -140,6 +140,13 @@ impl FeedData {
         Self { snapshot, names, history, grouping, estimates, in_progress, named, longest_name, plan, in_flight }
     }
 
+    /// Whether `other` holds the same tasks in the same order, grouped and named the same (its
+    /// progress and states may differ): a view's rows made of one are the rows of the other
+    /// for any order that neither progress nor state decides.
+    pub fn same_rows_as(&self, other: &FeedData) -> bool {
+        Arc::ptr_eq(&self.grouping, &other.grouping) && Arc::ptr_eq(&self.named, &other.named)
+    }
+
     /// The same snapshot with other names (and the plan they give): only what names decide is
     /// derived again.
     pub fn renamed(&self, names: Arc<Names>, plan: Arc<Plan>) -> Self {

@@ -213,6 +213,47 @@ impl Part {
         self.made_of.as_ref().is_some_and(|(d, f)| Arc::ptr_eq(d, data) && f == filters)
     }
 
+    /// The part for `data`, the next data of the feed this part was made of, when its rows stay
+    /// what they are: the same tasks grouped and named the same (a fast poll that moved
+    /// percentages, or ended tasks), under filters that neither progress nor state decides.
+    /// Then only the counts are taken again, a pass over the part's rows: its rows, and so
+    /// the merged rows, stay as they are. `Some(states changed)` when it was so refreshed;
+    /// `None` when the part must be made again.
+    pub fn refresh(&mut self, data: &Arc<FeedData>, filters: &Filters) -> Option<bool> {
+        let (before, made_for) = self.made_of.as_ref()?;
+        let moving_order = matches!(filters.sort, SortKey::Progress | SortKey::State);
+        // A search can match a failure reason, which a task gets when it fails.
+        if made_for != filters || moving_order || !filters.search.is_empty() || !before.same_rows_as(data) {
+            return None;
+        }
+        let (old, new) = (before.tasks(), data.tasks());
+        let states_changed = self.rows.iter().any(|&i| old[i as usize].state != new[i as usize].state);
+        let rows = std::mem::take(&mut self.rows);
+        *self = Part { made_of: Some((data.clone(), filters.clone())), ..Part::default() };
+        for &i in &rows {
+            self.count(data, i);
+        }
+        self.rows = rows;
+        Some(states_changed)
+    }
+
+    /// Counts task `i` of `data` (one of this part's rows).
+    fn count(&mut self, data: &FeedData, i: u32) {
+        let t = &data.tasks()[i as usize];
+        let c = &mut self.counts;
+        c.all += 1;
+        match t.state {
+            Some(TaskState::InProgress) => {
+                c.in_progress += 1;
+                self.progress_sum += u64::from(t.progress.unwrap_or(0));
+                self.done = self.done.add(data.done_at(i).map_or(Done::Unknown, Done::At));
+            }
+            Some(TaskState::Completed) => c.completed += 1,
+            Some(TaskState::Failed) => c.failed += 1,
+            _ => {}
+        }
+    }
+
     /// Feed `feed`'s part for `filters`; `label` is what the feed is called (searched too).
     pub fn make(feed: usize, data: &Arc<FeedData>, filters: &Filters, label: &str) -> Self {
         let mut part = Part { made_of: Some((data.clone(), filters.clone())), ..Part::default() };
@@ -231,18 +272,7 @@ impl Part {
             if search.is_some_and(|s| !matches(data, t, s) && !size_matches(data.size(i), s)) {
                 return;
             }
-            let c = &mut part.counts;
-            c.all += 1;
-            match t.state {
-                Some(TaskState::InProgress) => {
-                    c.in_progress += 1;
-                    part.progress_sum += u64::from(t.progress.unwrap_or(0));
-                    part.done = part.done.add(data.done_at(i).map_or(Done::Unknown, Done::At));
-                }
-                Some(TaskState::Completed) => c.completed += 1,
-                Some(TaskState::Failed) => c.failed += 1,
-                _ => {}
-            }
+            part.count(data, i);
             part.rows.push(i);
         };
         match filters.all_tasks {
