@@ -442,8 +442,13 @@ fn endings(before: &[StoreTask], now: &[StoreTask]) -> Vec<u32> {
     if running.is_empty() {
         return Vec::new();
     }
+    // Their start times rule out nearly every ended task before a lookup.
+    let mut starts: Vec<Option<DateTime<Utc>>> = running.iter().map(|k| k.1).collect();
+    starts.sort_unstable();
     let ended = |t: &StoreTask| {
-        t.state.as_ref().is_some_and(TaskState::is_final) && running.contains(&(t.ami_id.as_deref(), t.start_time))
+        t.state.as_ref().is_some_and(TaskState::is_final)
+            && starts.binary_search(&t.start_time).is_ok()
+            && running.contains(&(t.ami_id.as_deref(), t.start_time))
     };
     (0..now.len() as u32).filter(|&i| ended(&now[i as usize])).collect()
 }
