@@ -85,8 +85,10 @@ struct Named {
 struct Grouping {
     /// Each AMI's latest task (a task without an AMI ID stands alone), newest first.
     latest: Vec<u32>,
-    /// Per AMI, its tasks newest first.
-    attempts: HashMap<Arc<str>, Vec<u32>>,
+    /// The tasks with an AMI ID, by AMI ID, each AMI's newest first: an AMI's tasks are a
+    /// run of it ([`Grouping::attempts`]), 4 bytes a task where a map of lists took a string
+    /// and a list an AMI.
+    by_ami: Vec<u32>,
     /// Every bucket with its number of tasks (latest per AMI, and all), sorted by name.
     buckets: Vec<(String, usize)>,
     buckets_all: Vec<(String, usize)>,
@@ -206,8 +208,8 @@ impl FeedData {
 
     /// Every task of task `i`'s AMI, newest first (none for a task without an AMI ID).
     pub fn attempts(&self, i: u32) -> &[u32] {
-        let ami = self.tasks().get(i as usize).and_then(|t| t.ami_id.as_ref());
-        ami.and_then(|a| self.grouping.attempts.get(a)).map_or(&[], Vec::as_slice)
+        let ami = self.tasks().get(i as usize).and_then(|t| t.ami_id.as_deref());
+        ami.map_or(&[], |a| self.grouping.attempts(self.tasks(), a))
     }
 
     /// The task an identity names now: the same task, or with `latest`, its AMI's latest.
@@ -215,7 +217,7 @@ impl FeedData {
         let tasks = self.tasks();
         match &key.ami_id {
             Some(ami) => {
-                let list = self.grouping.attempts.get(ami)?;
+                let list = self.grouping.attempts(tasks, ami);
                 match latest {
                     true => list.first().copied(),
                     false => list.iter().copied().find(|&i| tasks[i as usize].start_time == key.start_time),
@@ -265,25 +267,28 @@ impl Grouping {
         // Newest first, then by AMI ID: the first task seen of an AMI is its latest, and the
         // order is the default sort's, so that sort costs nothing.
         order.sort_by(|&a, &b| newest_first(&tasks[a as usize], &tasks[b as usize]).then(a.cmp(&b)));
-        let mut attempts: HashMap<Arc<str>, Vec<u32>> = HashMap::new();
-        let mut latest = Vec::new();
-        for &i in &order {
-            match &tasks[i as usize].ami_id {
-                Some(id) => {
-                    let list = attempts.entry(id.clone()).or_default();
-                    if list.is_empty() {
-                        latest.push(i);
-                    }
-                    list.push(i);
-                }
-                None => latest.push(i),
-            }
+        let ami = |i: u32| tasks[i as usize].ami_id.as_deref();
+        let mut by_ami: Vec<u32> = order.iter().copied().filter(|&i| ami(i).is_some()).collect();
+        // Stable: each AMI's tasks stay newest first.
+        by_ami.sort_by(|&a, &b| ami(a).cmp(&ami(b)));
+        let mut is_latest = vec![false; tasks.len()];
+        for (n, &i) in by_ami.iter().enumerate() {
+            is_latest[i as usize] = n == 0 || ami(by_ami[n - 1]) != ami(i);
         }
+        let latest: Vec<u32> = order.iter().copied().filter(|&i| ami(i).is_none() || is_latest[i as usize]).collect();
         let longest_bucket =
             tasks.iter().filter_map(|t| t.bucket.as_deref()).map(crate::text::width).max().unwrap_or(0);
         let buckets = bucket_counts(latest.iter().map(|&i| &tasks[i as usize]));
         let buckets_all = bucket_counts(tasks.iter());
-        Self { latest, attempts, buckets, buckets_all, longest_bucket }
+        Self { latest, by_ami, buckets, buckets_all, longest_bucket }
+    }
+
+    /// Every task of AMI `ami`, newest first.
+    fn attempts(&self, tasks: &[StoreTask], ami: &str) -> &[u32] {
+        let of = |i: &u32| tasks[*i as usize].ami_id.as_deref().unwrap_or_default();
+        let from = self.by_ami.partition_point(|i| of(i) < ami);
+        let to = from + self.by_ami[from..].partition_point(|i| of(i) == ami);
+        &self.by_ami[from..to]
     }
 }
 

@@ -108,7 +108,9 @@ impl Namer {
         // the same place held in the last snapshot (the very same text: a task the fast poll
         // did not touch) was seen then: only the others are looked up.
         let unchanged = |i: usize, id: &Arc<str>| {
-            !swept && self.failed.is_empty() && self.last.get(i).and_then(Option::as_ref).is_some_and(|l| Arc::ptr_eq(l, id))
+            !swept
+                && self.failed.is_empty()
+                && self.last.get(i).and_then(Option::as_ref).is_some_and(|l| Arc::ptr_eq(l, id))
         };
         for (i, t) in tasks.iter().enumerate() {
             let Some(arc) = &t.ami_id else { continue };
