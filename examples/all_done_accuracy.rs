@@ -72,7 +72,7 @@ async fn main() {
                 ids.sort();
                 ids.dedup();
                 let lookup = ec2::images::look_up(&ec2, &ids).await;
-                let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+                let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| *i.id == ***id)).cloned().collect();
                 deriver.apply(PollEvent::Names { found: lookup.found.into_iter().map(Arc::new).collect(), missing });
                 named = true;
             }

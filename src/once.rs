@@ -145,7 +145,7 @@ pub async fn names_for(
         // The requests that answered are kept: a failed one loses only its own AMIs.
         let names: &mut HashMap<String, Naming> = &mut out[n];
         for info in lookup.found {
-            names.insert(info.id.clone(), Naming::of(Arc::new(info)));
+            names.insert(info.id.to_string(), Naming::of(Arc::new(info)));
         }
         let unanswered: std::collections::HashSet<&String> = lookup.unanswered.iter().collect();
         for id in ids.iter().filter(|i| !unanswered.contains(i)) {

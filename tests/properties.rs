@@ -100,7 +100,7 @@ fn feed_event() -> impl Strategy<Value = (usize, PollEvent)> {
         PollEvent::Names {
             found: found
                 .into_iter()
-                .map(|(n, name)| Arc::new(AmiInfo { id: format!("ami-{n:08x}"), name, ..AmiInfo::default() }))
+                .map(|(n, name)| Arc::new(AmiInfo { id: format!("ami-{n:08x}").into(), name, ..AmiInfo::default() }))
                 .collect(),
             missing: missing.into_iter().map(|(n, _)| format!("ami-{n:08x}")).collect(),
         }

@@ -121,7 +121,7 @@ async fn dashboard(h: &SimHandle, quota: u64) -> amiwatch::app::App {
     ids.dedup();
     let lookup = ec2::images::look_up(&ec2, &ids).await;
     assert!(lookup.error.is_none(), "{:?}", lookup.error);
-    let missing: Vec<String> = ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+    let missing: Vec<String> = ids.iter().filter(|id| !lookup.found.iter().any(|i| *i.id == ***id)).cloned().collect();
     let mut app = App::new(Vec::new(), Duration::from_secs(5), Utc::now());
     app.store_quota = quota;
     let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: Utc::now(), next_token: None });
@@ -240,7 +240,7 @@ async fn watch(h: &SimHandle, quota: u64, step: Duration, polls: usize) -> std::
             ids.sort();
             ids.dedup();
             let lookup = ec2::images::look_up(&ec2, &ids).await;
-            let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+            let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| *i.id == ***id)).cloned().collect();
             deriver.apply(PollEvent::Names { found: lookup.found.into_iter().map(Arc::new).collect(), missing });
             named = true;
         }

@@ -16,7 +16,7 @@ use crate::task::{StoreTask, TaskKey, TaskState};
 use crate::throughput::{Plan, TaskPlan, Throughput};
 
 /// What `DescribeImages` said of a feed's AMIs, by AMI ID.
-pub type Names = HashMap<String, Naming>;
+pub type Names = HashMap<Arc<str>, Naming>;
 
 /// A feed's snapshot with everything the view needs of it, derived once.
 #[derive(Debug, Clone)]
@@ -371,7 +371,7 @@ impl Deriver {
                     names.insert(info.id.clone(), Naming::of(info));
                 }
                 for id in missing {
-                    names.insert(id, Naming::Deregistered);
+                    names.insert(id.into(), Naming::Deregistered);
                 }
                 self.renamed = true;
                 None
@@ -471,7 +471,7 @@ mod tests {
     }
 
     fn names(i: usize) -> PollEvent {
-        let info = AmiInfo { id: format!("ami-{i:08x}"), name: Some(format!("Name-{i}")), ..AmiInfo::default() };
+        let info = AmiInfo { id: format!("ami-{i:08x}").into(), name: Some(format!("Name-{i}")), ..AmiInfo::default() };
         PollEvent::Names { found: vec![Arc::new(info)], missing: Vec::new() }
     }
 
@@ -540,7 +540,7 @@ mod tests {
             let names: Arc<Names> = Arc::new(
                 (0..3u8)
                     .map(|a| {
-                        let info = AmiInfo { id: format!("ami-{a:08x}"), name: Some(format!("N{a}")), ..AmiInfo::default() };
+                        let info = AmiInfo { id: format!("ami-{a:08x}").into(), name: Some(format!("N{a}")), ..AmiInfo::default() };
                         (info.id.clone(), Naming::Known(Arc::new(info)))
                     })
                     .collect(),

@@ -421,7 +421,7 @@ fn sizes_sort_and_search_and_the_quota_counts_what_is_in_progress() {
     assert_eq!(a.in_flight_header(), None, "no sizes before names");
     let info = |n: u32, sizes: &[i32]| {
         let volumes = sizes.iter().map(|&s| Volume { device: None, snapshot: None, size_gib: Some(s) }).collect();
-        Arc::new(AmiInfo { id: format!("ami-{n:08x}"), volumes, ..AmiInfo::default() })
+        Arc::new(AmiInfo { id: format!("ami-{n:08x}").into(), volumes, ..AmiInfo::default() })
     };
     // ami 4 is deregistered: its size is unknown.
     let found = vec![info(1, &[8, 500]), info(2, &[30]), info(3, &[1000])];
@@ -516,7 +516,7 @@ fn sort_ties_stay_newest_first_both_ways_and_names_ignore_case() {
     let found = (1..=5u32)
         .map(|n| {
             Arc::new(crate::image::AmiInfo {
-                id: format!("ami-{n:08x}"),
+                id: format!("ami-{n:08x}").into(),
                 name: Some(names[n as usize - 1].into()),
                 ..crate::image::AmiInfo::default()
             })

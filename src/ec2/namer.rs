@@ -137,7 +137,7 @@ impl Namer {
     fn take(&mut self, chunk: &[String], res: Result<Vec<AmiInfo>, super::FetchError>) -> Option<PollEvent> {
         match res {
             Ok(found) => {
-                let known: HashSet<&str> = found.iter().map(|i| i.id.as_str()).collect();
+                let known: HashSet<&str> = found.iter().map(|i| &*i.id).collect();
                 let missing: Vec<String> = chunk.iter().filter(|i| !known.contains(i.as_str())).cloned().collect();
                 let now = Instant::now();
                 self.unknown.extend(missing.iter().map(|m| (m.clone(), now)));
