@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ec2::{PollEvent, Snapshot};
 use crate::eta::{Estimate, History};
-use crate::image::Naming;
+use crate::image::{AmiInfo, Naming};
 use crate::task::{StoreTask, TaskKey, TaskState};
 use crate::throughput::{Plan, TaskPlan, Throughput};
 
@@ -72,8 +72,9 @@ impl InFlight {
 /// What the names give each task of a snapshot.
 #[derive(Debug, Clone, Default)]
 struct Named {
-    /// Per task, its AMI's name lowercased (the name sort), when it has one.
-    name_keys: Vec<Option<Box<str>>>,
+    /// Per task, its AMI's details when they give a name (the name sort): shared with the
+    /// names map, 8 bytes a task.
+    named: Vec<Option<Arc<AmiInfo>>>,
     /// Per task, its AMI's size in GB when `DescribeImages` told it.
     sizes: Vec<Option<u64>>,
     longest_name: usize,
@@ -197,9 +198,9 @@ impl FeedData {
         self.estimates.get(i as usize).copied().flatten()
     }
 
-    /// The lowercased name of task `i`'s AMI, for sorting.
+    /// The name of task `i`'s AMI, for sorting (which ignores case: [`super::view::cmp_folded`]).
     pub fn name_key(&self, i: u32) -> Option<&str> {
-        self.named.name_keys.get(i as usize)?.as_deref()
+        self.named.named.get(i as usize)?.as_ref()?.name.as_deref()
     }
 
     pub fn naming(&self, i: u32) -> Option<&Naming> {
@@ -253,11 +254,14 @@ impl Named {
         if names.is_empty() {
             return Self::default();
         }
-        let name_of = |t: &StoreTask| names.get(t.ami_id.as_deref()?)?.name();
-        let name_keys = tasks.iter().map(|t| name_of(t).map(|n| n.to_lowercase().into_boxed_str())).collect();
-        let longest_name = tasks.iter().filter_map(name_of).map(crate::text::width).max().unwrap_or(0);
+        let info = |t: &StoreTask| match names.get(t.ami_id.as_deref()?)? {
+            Naming::Known(info) if info.name.is_some() => Some(info.clone()),
+            _ => None,
+        };
+        let named: Vec<Option<Arc<AmiInfo>>> = tasks.iter().map(info).collect();
+        let longest_name = named.iter().flatten().filter_map(|i| i.name.as_deref()).map(crate::text::width).max();
         let sizes = tasks.iter().map(|t| size_of(names, t)).collect();
-        Self { name_keys, sizes, longest_name }
+        Self { named, sizes, longest_name: longest_name.unwrap_or(0) }
     }
 }
 
@@ -486,7 +490,7 @@ mod tests {
         assert!(polled.is_none(), "names are not a poll");
         assert!(d.flush().is_none(), "nothing more to derive");
         assert_eq!(data.names.len(), 30);
-        assert_eq!(data.name_key(3), Some("name-3"), "names lowercased for the sort");
+        assert_eq!(data.name_key(3), Some("Name-3"), "the name, for the sort");
         assert!(Arc::ptr_eq(&data.grouping, &first.grouping), "the snapshot's grouping is shared, not rebuilt");
     }
 

@@ -327,7 +327,7 @@ pub fn compare(f: &Filters, a: (&FeedData, RowRef), b: (&FeedData, RowRef)) -> O
         SortKey::Progress => (Ordering::Equal, x.progress.cmp(&y.progress)),
         SortKey::AmiId => (Ordering::Equal, x.ami_id.cmp(&y.ami_id)),
         SortKey::Name => match (a.0.name_key(a.1.task), b.0.name_key(b.1.task)) {
-            (Some(p), Some(q)) => (Ordering::Equal, p.cmp(q)),
+            (Some(p), Some(q)) => (Ordering::Equal, cmp_folded(p, q)),
             (p, q) => (q.is_some().cmp(&p.is_some()), Ordering::Equal),
         },
         SortKey::Bucket => (Ordering::Equal, x.bucket.cmp(&y.bucket)),
@@ -339,6 +339,14 @@ pub fn compare(f: &Filters, a: (&FeedData, RowRef), b: (&FeedData, RowRef)) -> O
     };
     let column = if f.reverse { column.reverse() } else { column };
     first.then(column).then_with(|| newest_first(x, y)).then(a.1.cmp(&b.1))
+}
+
+/// Two names in the order of their lowercase forms, without making them for ASCII text.
+pub fn cmp_folded(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
+    a.to_lowercase().cmp(&b.to_lowercase())
 }
 
 /// Merges runs sorted by `cmp` into one, pairwise: O(n log k) for k runs of n rows in all.
@@ -417,5 +425,18 @@ impl View {
             c.overall_progress = Some((sum / c.in_progress as u64) as u8);
         }
         (c, done.at())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The name sort's order is the order of the lowercased names, ASCII or not.
+        #[test]
+        fn folded_order_is_the_order_of_the_lowercase_forms(a in "[A-Za-z0-9 ._-]{0,8}|\\PC{0,8}", b in "[A-Za-z0-9 ._-]{0,8}|\\PC{0,8}") {
+            proptest::prop_assert_eq!(cmp_folded(&a, &b), a.to_lowercase().cmp(&b.to_lowercase()));
+        }
     }
 }
