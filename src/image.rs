@@ -2,33 +2,37 @@
 //!
 //! The only place that sees the SDK's `Image`; every field an honest `Option`.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_ec2::types::Image;
 use chrono::{DateTime, Utc};
 
-/// A short value many AMIs share (`x86_64`, `available`, `/dev/xvda`), as one shared copy:
+/// A short value many AMIs or tasks share (`x86_64`, `available`, `/dev/xvda`, a bucket's
+/// name), as one shared copy:
 /// the first [`SHARED_MAX`] distinct values of at most [`SHARED_LONGEST`] bytes are kept and
 /// handed out again; anything else (a server sending endless variety) gets a copy of its own.
 pub fn shared(s: &str) -> Arc<str> {
-    static SEEN: Mutex<Vec<Arc<str>>> = Mutex::new(Vec::new());
+    static SEEN: Mutex<Option<HashSet<Arc<str>>>> = Mutex::new(None);
     if s.len() > SHARED_LONGEST {
         return Arc::from(s);
     }
     let Ok(mut seen) = SEEN.lock() else { return Arc::from(s) };
-    if let Some(a) = seen.iter().find(|a| ***a == *s) {
+    let seen = seen.get_or_insert_with(HashSet::new);
+    if let Some(a) = seen.get(s) {
         return a.clone();
     }
     let a: Arc<str> = Arc::from(s);
     if seen.len() < SHARED_MAX {
-        seen.push(a.clone());
+        seen.insert(a.clone());
     }
     a
 }
 
-/// How many distinct values [`shared`] keeps, and how long each may be.
-const SHARED_MAX: usize = 64;
-const SHARED_LONGEST: usize = 32;
+/// How many distinct values [`shared`] keeps, and how long each may be (a bucket name is at
+/// most 63 bytes).
+const SHARED_MAX: usize = 256;
+const SHARED_LONGEST: usize = 63;
 
 /// One EBS volume of an AMI.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -109,7 +109,8 @@ impl StoreTask {
         Self {
             ami_id: r.ami_id().map(Arc::from),
             start_time: r.task_start_time().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
-            bucket: r.bucket().map(Arc::from),
+            // A few buckets hold an account's exports: one copy of each name.
+            bucket: r.bucket().map(crate::image::shared),
             object_key: r.s3object_key().map(Arc::from),
             progress: r.progress_percentage().map(|p| p.clamp(0, 100) as u8),
             state: r.store_task_state().map(TaskState::from_wire),

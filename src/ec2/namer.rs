@@ -128,8 +128,16 @@ impl Namer {
                 ids.push(id.to_string());
             }
         }
-        self.last.clear();
-        self.last.extend(tasks.iter().map(|t| t.ami_id.clone()));
+        // Only the places that changed are written: an untouched one is the same pointer, and
+        // a copy would touch every AMI ID's count.
+        self.last.truncate(tasks.len());
+        for (i, t) in tasks.iter().enumerate() {
+            match self.last.get_mut(i) {
+                Some(slot) if same(slot, &t.ami_id) => {}
+                Some(slot) => *slot = t.ami_id.clone(),
+                None => self.last.push(t.ami_id.clone()),
+            }
+        }
         ids
     }
 
@@ -232,6 +240,15 @@ impl Namer {
             Some(event) => tx.send(event).await.map_err(|_| ()),
             None => Ok(()),
         }
+    }
+}
+
+/// Whether two AMI IDs are the very same text (not only equal).
+fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
     }
 }
 
