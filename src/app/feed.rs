@@ -28,8 +28,9 @@ pub struct FeedData {
     /// Which tasks there are and how they group: shared with the last snapshot while its
     /// tasks are the same ones (a fast poll moves percentages, not tasks).
     grouping: Arc<Grouping>,
-    /// Per task, its estimate as of the snapshot's fetch.
-    estimates: Vec<Option<Estimate>>,
+    /// The tasks' estimates as of the snapshot's fetch, by task number: only tasks in progress
+    /// have one, a few of thousands (a list of all was 32 KB a feed, made on every poll).
+    estimates: Vec<(u32, Estimate)>,
     /// Tasks in progress (latest per AMI).
     in_progress: usize,
     /// What the names give each task: shared while the names and the tasks stay the same.
@@ -127,7 +128,10 @@ impl FeedData {
             _ => Arc::new(Named::of(&snapshot.tasks, &names)),
         };
         let tasks = &snapshot.tasks;
-        let estimates = tasks.iter().map(|t| history.estimate(t, snapshot.fetched_at)).collect();
+        let estimates = (0..tasks.len() as u32)
+            .filter(|&i| tasks[i as usize].is_in_progress())
+            .filter_map(|i| Some((i, history.estimate(&tasks[i as usize], snapshot.fetched_at)?)))
+            .collect();
         let in_progress = grouping.latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()).count();
         let in_flight = (!names.is_empty()).then(|| {
             let mut f = InFlight::default();
@@ -195,7 +199,8 @@ impl FeedData {
     }
 
     pub fn estimate(&self, i: u32) -> Option<Estimate> {
-        self.estimates.get(i as usize).copied().flatten()
+        let at = self.estimates.binary_search_by_key(&i, |e| e.0).ok()?;
+        Some(self.estimates[at].1)
     }
 
     /// The name of task `i`'s AMI, for sorting (which ignores case: [`super::view::cmp_folded`]).
