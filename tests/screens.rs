@@ -308,7 +308,7 @@ fn with_names(a: &mut App) {
                 size_gib: Some(gib),
             };
             Arc::new(AmiInfo {
-                id: id.into(),
+                id,
                 name: Some(names[n % names.len()].into()),
                 description: Some("built by the image pipeline".into()),
                 created: Some(now() - ChronoDuration::days(9)),
@@ -346,7 +346,7 @@ fn names_sized(tasks: &[StoreTask], base: i32) -> PollEvent {
                 name: Some(format!("image-{n:x}")),
                 state: Some("available".into()),
                 volumes: vec![vol("/dev/xvda", base), vol("/dev/sdb", 100 * (n % 3))],
-                id: id.into(),
+                id,
                 ..AmiInfo::default()
             })
         })
@@ -506,7 +506,7 @@ fn huge_names_and_descriptions_are_bounded_in_the_detail_pane() {
         .filter_map(|t| t.ami_id.clone())
         .map(|id| {
             Arc::new(AmiInfo {
-                id: id.into(),
+                id,
                 name: Some("n".repeat(100_000)),
                 description: Some("d".repeat(100_000)),
                 ..AmiInfo::default()
