@@ -21,6 +21,13 @@ pub type Names = HashMap<Arc<str>, Naming>;
 /// A feed's snapshot with everything the view needs of it, derived once.
 #[derive(Debug, Clone)]
 pub struct FeedData {
+    /// This data's number, unique in the process: what [`FeedData::moved_since`] refers to.
+    serial: u64,
+    /// When this data holds the same tasks as the data it was derived from (numbered so): the
+    /// tasks whose progress or state differ from it, by task number.
+    moved: Option<(u64, Vec<u32>)>,
+    /// The tasks in progress, by task number.
+    running: Vec<u32>,
     pub snapshot: Arc<Snapshot>,
     pub names: Arc<Names>,
     /// Progress samples of the tasks in progress, as of this snapshot (the detail pane).
@@ -144,7 +151,31 @@ impl FeedData {
             f
         });
         let longest_name = named.longest_name;
-        Self { snapshot, names, history, grouping, estimates, in_progress, named, longest_name, plan, in_flight }
+        let moved = same.map(|b| {
+            let differ = |(a, t): (&StoreTask, &StoreTask)| a.progress != t.progress || a.state != t.state;
+            (
+                b.serial,
+                (0..tasks.len() as u32).filter(|&i| differ((&b.tasks()[i as usize], &tasks[i as usize]))).collect(),
+            )
+        });
+        let running = (0..tasks.len() as u32).filter(|&i| tasks[i as usize].is_in_progress()).collect();
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            serial,
+            moved,
+            running,
+            snapshot,
+            names,
+            history,
+            grouping,
+            estimates,
+            in_progress,
+            named,
+            longest_name,
+            plan,
+            in_flight,
+        }
     }
 
     /// Whether `other` holds the same tasks in the same order, grouped and named the same (its
@@ -152,6 +183,23 @@ impl FeedData {
     /// for any order that neither progress nor state decides.
     pub fn same_rows_as(&self, other: &FeedData) -> bool {
         Arc::ptr_eq(&self.grouping, &other.grouping) && Arc::ptr_eq(&self.named, &other.named)
+    }
+
+    /// When this data holds the same tasks as `before`, the data it was derived from: the
+    /// tasks whose progress or state differ (a fast poll's few); `None` otherwise.
+    pub fn moved_since(&self, before: &FeedData) -> Option<&[u32]> {
+        self.moved.as_ref().filter(|(s, _)| *s == before.serial).map(|(_, m)| m.as_slice())
+    }
+
+    /// The tasks in progress, by task number.
+    pub fn running(&self) -> &[u32] {
+        &self.running
+    }
+
+    /// Whether task `i` is its AMI's latest (a task without an AMI ID stands alone).
+    pub fn is_latest(&self, i: u32) -> bool {
+        let has_ami = self.tasks().get(i as usize).is_some_and(|t| t.ami_id.is_some());
+        !has_ami || self.attempts(i).first() == Some(&i)
     }
 
     /// The same snapshot with other names (and the plan they give): only what names decide is

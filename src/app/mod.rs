@@ -479,7 +479,7 @@ impl App {
         if !full && changed {
             for (n, feed) in self.feeds.iter().enumerate() {
                 let Some(data) = feed.data.as_ref().filter(|_| self.changed[n]) else { continue };
-                if let Some(s) = self.parts[n].refresh(data, &shape) {
+                if let Some(s) = self.parts[n].refresh(n, data, &shape) {
                     states_changed |= s;
                     self.changed[n] = false;
                 }

@@ -132,6 +132,17 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Counts a task of this state in (`add`) or out, in the tab it shows under.
+    fn tally(&mut self, state: &Option<TaskState>, add: bool) {
+        let n = match state {
+            Some(TaskState::InProgress) => &mut self.in_progress,
+            Some(TaskState::Completed) => &mut self.completed,
+            Some(TaskState::Failed) => &mut self.failed,
+            _ => return,
+        };
+        *n = if add { *n + 1 } else { n.saturating_sub(1) };
+    }
+
     pub fn of(self, f: StateFilter) -> usize {
         match f {
             StateFilter::All => self.all,
@@ -216,24 +227,40 @@ impl Part {
     /// The part for `data`, the next data of the feed this part was made of, when its rows stay
     /// what they are: the same tasks grouped and named the same (a fast poll that moved
     /// percentages, or ended tasks), under filters that neither progress nor state decides.
-    /// Then only the counts are taken again, a pass over the part's rows: its rows, and so
-    /// the merged rows, stay as they are. `Some(states changed)` when it was so refreshed;
-    /// `None` when the part must be made again.
-    pub fn refresh(&mut self, data: &Arc<FeedData>, filters: &Filters) -> Option<bool> {
+    /// Then only what the tasks that moved change is counted again (their states, and the
+    /// tasks in progress): its rows, and so the merged rows, stay as they are. `Some(states
+    /// changed)` when it was so refreshed; `None` when the part must be made again.
+    pub fn refresh(&mut self, feed: usize, data: &Arc<FeedData>, filters: &Filters) -> Option<bool> {
         let (before, made_for) = self.made_of.as_ref()?;
         let moving_order = matches!(filters.sort, SortKey::Progress | SortKey::State);
         // A search can match a failure reason, which a task gets when it fails.
         if made_for != filters || moving_order || !filters.search.is_empty() || !before.same_rows_as(data) {
             return None;
         }
+        let moved = data.moved_since(before)?;
+        // Whether task `i` is one of this part's rows: what `make` keeps without a search.
+        let mine = |i: u32| {
+            let t = &data.tasks()[i as usize];
+            filters.feed.is_none_or(|f| f == feed)
+                && filters.bucket.as_deref().is_none_or(|b| t.bucket.as_deref() == Some(b))
+                && (filters.all_tasks || data.is_latest(i))
+        };
         let (old, new) = (before.tasks(), data.tasks());
-        let states_changed = self.rows.iter().any(|&i| old[i as usize].state != new[i as usize].state);
-        let rows = std::mem::take(&mut self.rows);
-        *self = Part { made_of: Some((data.clone(), filters.clone())), ..Part::default() };
-        for &i in &rows {
-            self.count(data, i);
+        let mut states_changed = false;
+        for &i in moved.iter().filter(|&&i| old[i as usize].state != new[i as usize].state) {
+            if mine(i) {
+                states_changed = true;
+                self.counts.tally(&old[i as usize].state, false);
+                self.counts.tally(&new[i as usize].state, true);
+            }
         }
-        self.rows = rows;
+        // The tasks in progress: their progress and time left as of this poll.
+        (self.progress_sum, self.done) = (0, Done::Nothing);
+        for &i in data.running().iter().filter(|&&i| mine(i)) {
+            self.progress_sum += u64::from(new[i as usize].progress.unwrap_or(0));
+            self.done = self.done.add(data.done_at(i).map_or(Done::Unknown, Done::At));
+        }
+        self.made_of = Some((data.clone(), filters.clone()));
         Some(states_changed)
     }
 
