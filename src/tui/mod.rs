@@ -188,6 +188,8 @@ async fn event_loop(
         // Draw when something changed and its frame is due; otherwise wake up when it is.
         let due = drawn_at + if dirty == Dirty::Input { FRAME } else { DATA_FRAME };
         if dirty != Dirty::Clean && tokio::time::Instant::now() >= due {
+            // What arrived since the frame was asked for, applied with it.
+            apply_feeds(app, pollers, None, &mut feeds).await?;
             app.now = Utc::now();
             app.sync();
             draw(&mut guard.terminal, app)?;
@@ -195,6 +197,10 @@ async fn event_loop(
             drawn_at = tokio::time::Instant::now();
         }
         let waiting = dirty != Dirty::Clean;
+        // Once a frame is asked for, data waits in its channel until the frame takes it all:
+        // with hundreds of feeds an event arrives every few milliseconds, and waking up for
+        // each one cost more than applying it.
+        let listening = !waiting;
         // Signals and keys first: quit never waits behind data.
         let msg = tokio::select! {
             biased;
@@ -205,7 +211,7 @@ async fn event_loop(
                 None => Msg::Signal(Sig::Quit),
             },
             Some((plan, res)) = retried.recv() => Msg::Retried(plan, res),
-            Some((idx, e)) = feeds.recv() => Msg::Feed(idx, e),
+            Some((idx, e)) = feeds.recv(), if listening => Msg::Feed(idx, e),
             _ = tokio::time::sleep_until(due), if waiting => Msg::Frame,
             _ = tick.tick() => Msg::Tick,
         };
@@ -250,25 +256,7 @@ async fn event_loop(
                 dirty = Dirty::Input;
             }
             Msg::Feed(idx, first) => {
-                // Everything already waiting, applied at once: a burst costs one frame.
-                let mut next = Some((idx, first));
-                let mut applied = 0;
-                while let Some((idx, e)) = next.take() {
-                    match e {
-                        Some(e) => app.apply_feed(idx, e),
-                        None => anyhow::bail!(
-                            "the background poller stopped unexpectedly: {}",
-                            pollers.why_ended(idx).await
-                        ),
-                    }
-                    applied += 1;
-                    if applied < BATCH {
-                        next = feeds.try_recv().ok();
-                    }
-                }
-                for alert in std::mem::take(&mut app.alerts) {
-                    let _ = osc::notify(&mut std::io::stdout(), &alert.text);
-                }
+                apply_feeds(app, pollers, Some((idx, first)), &mut feeds).await?;
                 dirty = dirty.max(Dirty::Data);
             }
             Msg::Tick | Msg::Frame => dirty = dirty.max(Dirty::Data),
@@ -293,6 +281,32 @@ async fn event_loop(
             }
         }
     }
+}
+
+/// Applies `first` and every feed event already waiting (at most [`BATCH`]), at once: a burst
+/// costs one frame. Then rings and notifies for tasks that ended.
+async fn apply_feeds(
+    app: &mut App,
+    pollers: &mut Pollers,
+    first: Option<(usize, Option<FeedEvent>)>,
+    feeds: &mut mpsc::Receiver<(usize, Option<FeedEvent>)>,
+) -> anyhow::Result<()> {
+    let mut next = first.or_else(|| feeds.try_recv().ok());
+    let mut applied = 0;
+    while let Some((idx, e)) = next.take() {
+        match e {
+            Some(e) => app.apply_feed(idx, e),
+            None => anyhow::bail!("the background poller stopped unexpectedly: {}", pollers.why_ended(idx).await),
+        }
+        applied += 1;
+        if applied < BATCH {
+            next = feeds.try_recv().ok();
+        }
+    }
+    for alert in std::mem::take(&mut app.alerts) {
+        let _ = osc::notify(&mut std::io::stdout(), &alert.text);
+    }
+    Ok(())
 }
 
 /// Writes the current view to a timestamped file in the working folder and says where.
