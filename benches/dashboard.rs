@@ -154,13 +154,13 @@ fn organisation() -> (App, Vec<Deriver>, Vec<Vec<StoreTask>>) {
             .map(|t| {
                 let st = t.status_at(now());
                 StoreTask {
-                    ami_id: Some(t.ami_id.clone()),
+                    ami_id: Some(t.ami_id.as_str().into()),
                     start_time: Some(t.start),
-                    bucket: Some(t.bucket.clone()),
-                    object_key: Some(t.object_key()),
+                    bucket: Some(t.bucket.as_str().into()),
+                    object_key: Some(t.object_key().into()),
                     progress: Some(st.progress),
                     state: Some(amiwatch::task::TaskState::from_wire(st.state)),
-                    failure_reason: (st.state == "Failed").then(|| t.failure_reason.clone()),
+                    failure_reason: (st.state == "Failed").then(|| t.failure_reason.as_str().into()),
                 }
             })
             .collect();

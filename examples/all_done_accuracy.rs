@@ -194,12 +194,13 @@ async fn measure(variant: Variant) -> Figures {
         while elapsed < truth {
             let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.expect("fetch");
             if !named {
-                let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+                let mut ids: Vec<String> =
+                    f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
                 ids.sort();
                 ids.dedup();
                 let lookup = ec2::images::look_up(&ec2, &ids).await;
                 let missing: Vec<String> =
-                    ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+                    ids.iter().filter(|id| !lookup.found.iter().any(|i| *i.id == ***id)).cloned().collect();
                 let mut found: Vec<Arc<AmiInfo>> = lookup.found.into_iter().map(Arc::new).collect();
                 let mut missing = missing;
                 if variant.every_size {
@@ -209,10 +210,10 @@ async fn measure(variant: Variant) -> Figures {
                         i.size_gib().is_some() && !matches!(i.image_state(), Some(ImageState::Deregistered))
                     });
                     for m in h.in_progress("us-east-1") {
-                        if !found.iter().any(|i| i.id == m.ami) {
+                        if !found.iter().any(|i| *i.id == *m.ami) {
                             let volumes =
                                 vec![Volume { device: None, snapshot: None, size_gib: i32::try_from(m.size_gb).ok() }];
-                            found.push(Arc::new(AmiInfo { id: m.ami.clone(), volumes, ..AmiInfo::default() }));
+                            found.push(Arc::new(AmiInfo { id: m.ami.as_str().into(), volumes, ..AmiInfo::default() }));
                         }
                     }
                     missing.clear();

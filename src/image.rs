@@ -2,26 +2,58 @@
 //!
 //! The only place that sees the SDK's `Image`; every field an honest `Option`.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use aws_sdk_ec2::types::Image;
 use chrono::{DateTime, Utc};
+
+/// A short value many AMIs or tasks share (`x86_64`, `available`, `/dev/xvda`, a bucket's
+/// name), as one shared copy:
+/// the first [`SHARED_MAX`] distinct values of at most [`SHARED_LONGEST`] bytes are kept and
+/// handed out again; anything else (a server sending endless variety) gets a copy of its own.
+pub fn shared(s: &str) -> Arc<str> {
+    static SEEN: Mutex<Option<HashSet<Arc<str>>>> = Mutex::new(None);
+    if s.len() > SHARED_LONGEST {
+        return Arc::from(s);
+    }
+    let Ok(mut seen) = SEEN.lock() else { return Arc::from(s) };
+    let seen = seen.get_or_insert_with(HashSet::new);
+    if let Some(a) = seen.get(s) {
+        return a.clone();
+    }
+    let a: Arc<str> = Arc::from(s);
+    if seen.len() < SHARED_MAX {
+        seen.insert(a.clone());
+    }
+    a
+}
+
+/// How many distinct values [`shared`] keeps, and how long each may be (a bucket name is at
+/// most 63 bytes).
+const SHARED_MAX: usize = 256;
+const SHARED_LONGEST: usize = 63;
 
 /// One EBS volume of an AMI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
-    pub device: Option<String>,
+    /// Shared between AMIs (see [`shared`]).
+    pub device: Option<Arc<str>>,
     pub snapshot: Option<String>,
     pub size_gib: Option<i32>,
 }
 
-/// An AMI as `DescribeImages` describes it.
+/// An AMI as `DescribeImages` describes it. A dashboard over an organisation keeps hundreds of
+/// thousands: the ID is shared with the names map's key, and the short values most AMIs
+/// have in common (architecture, state, device names) are one copy each ([`shared`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AmiInfo {
-    pub id: String,
+    pub id: Arc<str>,
     pub name: Option<String>,
     pub description: Option<String>,
     pub created: Option<DateTime<Utc>>,
-    pub architecture: Option<String>,
-    pub state: Option<String>,
+    pub architecture: Option<Arc<str>>,
+    pub state: Option<Arc<str>>,
     pub volumes: Vec<Volume>,
     pub deprecation: Option<DateTime<Utc>>,
 }
@@ -103,19 +135,19 @@ impl AmiInfo {
     /// The one conversion from the SDK's type; `None` without an image ID.
     pub fn from_sdk(i: &Image) -> Option<Self> {
         Some(Self {
-            id: i.image_id()?.to_string(),
+            id: Arc::from(i.image_id()?),
             name: i.name().map(str::to_string),
             description: i.description().map(str::to_string),
             created: time(i.creation_date()),
-            architecture: i.architecture().map(|a| a.as_str().to_string()),
-            state: i.state().map(|s| s.as_str().to_string()),
+            architecture: i.architecture().map(|a| shared(a.as_str())),
+            state: i.state().map(|s| shared(s.as_str())),
             volumes: i
                 .block_device_mappings()
                 .iter()
                 .filter_map(|m| {
                     let ebs = m.ebs()?;
                     Some(Volume {
-                        device: m.device_name().map(str::to_string),
+                        device: m.device_name().map(shared),
                         snapshot: ebs.snapshot_id().map(str::to_string),
                         size_gib: ebs.volume_size(),
                     })
@@ -171,6 +203,17 @@ impl StoreFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_values_are_one_copy_and_long_or_new_ones_past_the_bound_their_own() {
+        assert!(Arc::ptr_eq(&shared("x86_64"), &shared("x86_64")), "one copy of a common value");
+        assert_eq!(&*shared("x86_64"), "x86_64");
+        let long = "l".repeat(SHARED_LONGEST + 1);
+        assert!(!Arc::ptr_eq(&shared(&long), &shared(&long)), "a long value is not kept");
+        for n in 0..2 * SHARED_MAX {
+            assert_eq!(*shared(&format!("v{n}")), *format!("v{n}"), "every value is itself, kept or not");
+        }
+    }
     use aws_sdk_ec2::types::{BlockDeviceMapping, EbsBlockDevice};
 
     #[test]

@@ -127,7 +127,7 @@ pub async fn names_for(
         let Some(feed) = feeds.get(n).filter(|_| !list.is_empty()) else { continue };
         let mut seen = std::collections::HashSet::new();
         let ids: Vec<String> =
-            list.iter().filter_map(|t| t.ami_id.clone()).filter(|a| seen.insert(a.clone())).collect();
+            list.iter().filter_map(|t| t.ami_id.as_deref()).filter(|&a| seen.insert(a)).map(str::to_string).collect();
         let ec2 = feed.ec2.clone();
         set.spawn(async move {
             let res = tokio::time::timeout_at(deadline.at, crate::ec2::images::look_up(&ec2, &ids)).await;
@@ -145,7 +145,7 @@ pub async fn names_for(
         // The requests that answered are kept: a failed one loses only its own AMIs.
         let names: &mut HashMap<String, Naming> = &mut out[n];
         for info in lookup.found {
-            names.insert(info.id.clone(), Naming::of(Arc::new(info)));
+            names.insert(info.id.to_string(), Naming::of(Arc::new(info)));
         }
         let unanswered: std::collections::HashSet<&String> = lookup.unanswered.iter().collect();
         for id in ids.iter().filter(|i| !unanswered.contains(i)) {

@@ -248,13 +248,13 @@ fn write_csv(out: &mut impl Write, rows: &[Row<'_>], extra: Extra) -> io::Result
     for r in rows {
         let (feed, t) = (r.feed, r.task);
         let mut fields = vec![
-            t.ami_id.clone().unwrap_or_default(),
+            t.ami_id.as_deref().unwrap_or_default().to_string(),
             t.start_time.as_ref().map(cli_time).unwrap_or_default(),
-            t.bucket.clone().unwrap_or_default(),
-            t.object_key.clone().unwrap_or_default(),
+            t.bucket.as_deref().unwrap_or_default().to_string(),
+            t.object_key.as_deref().unwrap_or_default().to_string(),
             t.progress.map(|p| p.to_string()).unwrap_or_default(),
             t.state.as_ref().map(|s| s.as_wire().to_string()).unwrap_or_default(),
-            t.failure_reason.clone().unwrap_or_default(),
+            t.failure_reason.as_deref().unwrap_or_default().to_string(),
         ];
         if extra.name {
             fields.push(r.name_text().unwrap_or_default().into_owned());
@@ -501,8 +501,11 @@ mod tests {
 
     #[test]
     fn any_width_of_text_fits_the_table_writer() {
-        let t =
-            StoreTask { bucket: Some("b".repeat(70_000)), ami_id: Some("a".repeat(70_000)), ..StoreTask::default() };
+        let t = StoreTask {
+            bucket: Some("b".repeat(70_000).into()),
+            ami_id: Some("a".repeat(70_000).into()),
+            ..StoreTask::default()
+        };
         let out = render(Format::Table, std::slice::from_ref(&t), None, None);
         assert!(out.lines().nth(1).is_some_and(|l| l.len() > 140_000));
         assert!(render(Format::Table, &[t], None, Some(80)).lines().all(|l| width(l) <= 80 + 70_000));

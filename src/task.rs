@@ -4,6 +4,7 @@
 //! conversion works with [`StoreTask`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_sdk_ec2::types::StoreImageTaskResult;
 use chrono::{DateTime, Utc};
@@ -83,23 +84,27 @@ impl fmt::Display for TaskState {
 ///
 /// Every field is optional in the service model, so every field is optional here; a missing
 /// field is shown as unknown, never invented.
+///
+/// Text is shared (`Arc<str>`): a fast poll's snapshot is the last one with a few tasks
+/// replaced, and a task's identity ([`TaskKey`]) is taken often, so copying a task or its key
+/// copies no text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StoreTask {
-    pub ami_id: Option<String>,
+    pub ami_id: Option<Arc<str>>,
     pub start_time: Option<DateTime<Utc>>,
-    pub bucket: Option<String>,
-    pub object_key: Option<String>,
+    pub bucket: Option<Arc<str>>,
+    pub object_key: Option<Arc<str>>,
     /// 0..=100 when the service sent a sane value.
     pub progress: Option<u8>,
     pub state: Option<TaskState>,
-    pub failure_reason: Option<String>,
+    pub failure_reason: Option<Arc<str>>,
 }
 
 /// A task's identity: its AMI and its start time. An AMI exported twice has two tasks; the
 /// same task seen in two polls has one key. Within one feed (account and region) it is unique.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskKey {
-    pub ami_id: Option<String>,
+    pub ami_id: Option<Arc<str>>,
     pub start_time: Option<DateTime<Utc>>,
 }
 
@@ -107,13 +112,14 @@ impl StoreTask {
     /// The one conversion from the SDK's type.
     pub fn from_sdk(r: &StoreImageTaskResult) -> Self {
         Self {
-            ami_id: r.ami_id().map(str::to_string),
+            ami_id: r.ami_id().map(Arc::from),
             start_time: r.task_start_time().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
-            bucket: r.bucket().map(str::to_string),
-            object_key: r.s3object_key().map(str::to_string),
+            // A few buckets hold an account's exports: one copy of each name.
+            bucket: r.bucket().map(crate::image::shared),
+            object_key: r.s3object_key().map(Arc::from),
             progress: r.progress_percentage().map(|p| p.clamp(0, 100) as u8),
             state: r.store_task_state().map(TaskState::from_wire),
-            failure_reason: r.store_task_failure_reason().map(str::to_string),
+            failure_reason: r.store_task_failure_reason().map(Arc::from),
         }
     }
 

@@ -91,7 +91,18 @@ impl Throughput {
         let mut gb = 0.0;
         let mut movers = 0;
         let before = self.last.as_ref().filter(|(then, _)| *then < at);
+        // A completed task counts only when it was in progress at the last poll: a few of a
+        // feed's thousands. Their start times rule out the rest before any lookup.
+        let mut starts: Vec<DateTime<Utc>> =
+            before.map_or_else(Vec::new, |(_, m)| m.keys().filter_map(|k| k.start_time).collect());
+        starts.sort_unstable();
         for t in tasks.iter().filter(|t| trackable(t)) {
+            let was_seen = |t: &StoreTask| t.start_time.is_some_and(|s| starts.binary_search(&s).is_ok());
+            match t.state {
+                Some(TaskState::InProgress) => {}
+                Some(TaskState::Completed) if was_seen(t) => {}
+                _ => continue,
+            }
             let Some(size_gb) = size(t) else { continue };
             let key = t.key();
             let progress = t.progress.unwrap_or(0).min(100);
@@ -104,13 +115,12 @@ impl Throughput {
                     }
                     now.insert(key, Seen { progress, size_gb });
                 }
-                Some(TaskState::Completed) => {
+                _ => {
                     if let Some(p) = prev {
                         gb += f64::from(100u8.saturating_sub(p.progress)) / 100.0 * size_gb as f64;
                         movers += 1;
                     }
                 }
-                _ => {}
             }
         }
         if let Some((then, seen)) = before {
@@ -280,7 +290,7 @@ mod tests {
 
     fn task(n: u32, progress: u8, state: TaskState) -> StoreTask {
         StoreTask {
-            ami_id: Some(format!("ami-{n:08x}")),
+            ami_id: Some(format!("ami-{n:08x}").into()),
             start_time: Some(t0() - Duration::minutes(i64::from(100 - n))),
             bucket: None,
             object_key: None,

@@ -45,7 +45,7 @@ pub struct WaitOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Track {
     Task(TaskKey),
-    LatestOf(String),
+    LatestOf(std::sync::Arc<str>),
 }
 
 #[derive(Debug, Clone)]
@@ -124,7 +124,7 @@ impl Waiter {
         for (n, t) in tracked.iter_mut().enumerate().filter(|(_, t)| t.feed == f) {
             let now = match &t.track {
                 Track::Task(key) => by_key.get(key).copied(),
-                Track::LatestOf(ami) => latest.get(ami.as_str()).copied(),
+                Track::LatestOf(ami) => latest.get(&**ami).copied(),
             };
             // A task that left the listing (the 31-day window) keeps its last known state.
             if let Some(now) = now

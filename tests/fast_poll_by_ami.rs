@@ -20,7 +20,7 @@ async fn a_new_export_of_a_watched_ami_shows_at_the_next_fast_poll_though_nothin
     // Two watched AMIs whose latest task ended, and that can be exported again.
     let mut watched: Vec<String> = Vec::new();
     for t in &all {
-        let ami = t.ami_id.clone().unwrap();
+        let ami = t.ami_id.as_deref().unwrap().to_string();
         if watched.len() < 2 && !watched.contains(&ami) && all.iter().find(|x| x.ami_id == t.ami_id) == Some(t) {
             watched.push(ami);
         }
@@ -66,7 +66,7 @@ async fn forty_one_watched_amis_are_asked_in_three_requests_at_every_fast_poll()
     let all = ec2::fetch_all(&ec2, &Selection::default(), &Paging::default()).await.unwrap().tasks;
     let mut ids: Vec<String> = Vec::new();
     for t in &all {
-        let a = t.ami_id.clone().unwrap();
+        let a = t.ami_id.as_deref().unwrap().to_string();
         if ids.len() < 41 && !ids.contains(&a) {
             ids.push(a);
         }

@@ -27,7 +27,7 @@ fn client(h: &SimHandle, attempt_timeout: Duration, attempts: u32) -> Ec2 {
 }
 
 fn keys(tasks: &[StoreTask]) -> Vec<(Option<String>, Option<i64>)> {
-    tasks.iter().map(|t| (t.ami_id.clone(), t.start_time.map(|s| s.timestamp()))).collect()
+    tasks.iter().map(|t| (t.ami_id.as_deref().map(str::to_string), t.start_time.map(|s| s.timestamp()))).collect()
 }
 
 async fn complete_set(h: &SimHandle) -> Vec<StoreTask> {

@@ -29,7 +29,7 @@ fn paging(page_size: i32) -> Paging {
 }
 
 fn keys(tasks: &[StoreTask]) -> Vec<(String, i64)> {
-    tasks.iter().map(|t| (t.ami_id.clone().unwrap(), t.start_time.unwrap().timestamp())).collect()
+    tasks.iter().map(|t| (t.ami_id.as_deref().unwrap().to_string(), t.start_time.unwrap().timestamp())).collect()
 }
 
 #[tokio::test]
@@ -68,7 +68,7 @@ async fn more_than_20_ami_ids_are_split_and_get_the_latest_task_each() {
     let all = ec2::fetch_all(&ec2, &Selection::default(), &paging(200)).await.unwrap();
     let mut ids: Vec<String> = Vec::new();
     for t in &all.tasks {
-        let id = t.ami_id.clone().unwrap();
+        let id = t.ami_id.as_deref().unwrap().to_string();
         if !ids.contains(&id) {
             ids.push(id);
         }
@@ -99,7 +99,7 @@ async fn filters_are_sent_to_the_service_and_applied_locally_with_ids() {
 
     let bucket = all.tasks[0].bucket.clone().unwrap();
     let sel = Selection {
-        buckets: vec![bucket.clone()],
+        buckets: vec![bucket.to_string()],
         states: vec![TaskState::Completed, TaskState::InProgress],
         ..Selection::default()
     };
@@ -108,7 +108,7 @@ async fn filters_are_sent_to_the_service_and_applied_locally_with_ids() {
     assert_eq!(keys(&got.tasks), keys(&want));
 
     // With IDs the service ignores filters: amiwatch filters itself.
-    let ids: Vec<String> = all.tasks.iter().take(30).map(|t| t.ami_id.clone().unwrap()).collect();
+    let ids: Vec<String> = all.tasks.iter().take(30).map(|t| t.ami_id.as_deref().unwrap().to_string()).collect();
     let sel = Selection { image_ids: ids, states: vec![TaskState::InProgress], ..Selection::default() };
     let got = ec2::fetch_all(&ec2, &sel, &paging(200)).await.unwrap();
     assert!(!got.tasks.is_empty());

@@ -27,7 +27,7 @@ fn client(h: &SimHandle) -> Ec2 {
 
 async fn amis(ec2: &Ec2) -> Vec<String> {
     let f = ec2::fetch_all(ec2, &Selection::default(), &Paging::default()).await.unwrap();
-    let set: BTreeSet<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+    let set: BTreeSet<String> = f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
     set.into_iter().collect()
 }
 

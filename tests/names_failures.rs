@@ -84,7 +84,7 @@ async fn one_failed_chunk_keeps_the_names_that_came_and_alone_is_asked_again_lat
     assert!(gap.why.contains("EC2 failed on its side") && gap.why.contains("InternalError"), "{}", gap.why);
     assert_eq!(named(&app), 150, "the chunks that answered are kept");
     assert!(
-        !app.feeds[0].data.as_ref().unwrap().names.contains_key(&ami(101)),
+        !app.feeds[0].data.as_ref().unwrap().names.contains_key(ami(101).as_str()),
         "a failed AMI is not marked deregistered"
     );
     let note = app.names_gap_note().expect("the dashboard has a note to show");

@@ -87,7 +87,7 @@ async fn with_image_ids_fast_polls_follow_the_moving_amis() {
     let h = endpoint(300, None, 0).await;
     let all =
         ec2::fetch_all(&source(&h, Selection::default()).ec2, &Selection::default(), &Paging::default()).await.unwrap();
-    let ids: Vec<String> = all.tasks.iter().filter_map(|t| t.ami_id.clone()).take(60).collect();
+    let ids: Vec<String> = all.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).take(60).collect();
     let sel = Selection { image_ids: ids, ..Selection::default() };
     let [fast, _, _, completed, _] = run(&h, sel, 20, Duration::from_secs(120), 10).await;
     assert_eq!(fast, 18);

@@ -46,7 +46,7 @@ fn select(app: &mut App, pick: impl Fn(&str) -> bool) -> String {
     for row in 0..app.view.rows.len() {
         app.handle(Action::Top);
         app.handle(Action::Move(row as i64));
-        let ami = app.task(app.selected_task().unwrap()).ami_id.clone().unwrap();
+        let ami = app.task(app.selected_task().unwrap()).ami_id.as_deref().unwrap().to_string();
         if pick(&ami) {
             return ami;
         }

@@ -28,13 +28,13 @@ fn now() -> DateTime<Utc> {
 
 fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8, reason: Option<&str>) -> StoreTask {
     StoreTask {
-        ami_id: Some(format!("ami-0{n:016x}")),
+        ami_id: Some(format!("ami-0{n:016x}").into()),
         start_time: Some(now() - ChronoDuration::minutes(mins_ago)),
         bucket: Some(bucket.into()),
-        object_key: Some(format!("ami-0{n:016x}.bin")),
+        object_key: Some(format!("ami-0{n:016x}.bin").into()),
         progress: Some(progress),
         state: Some(state),
-        failure_reason: reason.map(str::to_string),
+        failure_reason: reason.map(Into::into),
     }
 }
 
@@ -481,7 +481,7 @@ fn four_feeds() -> App {
     for f in 0..4u32 {
         let mut t = tasks();
         for x in &mut t {
-            x.ami_id = x.ami_id.as_ref().map(|id| format!("ami-{f}{}", &id[5..]));
+            x.ami_id = x.ami_id.as_ref().map(|id| format!("ami-{f}{}", &id[5..]).into());
         }
         a.apply(f as usize, snapshot_event(t));
     }
@@ -491,7 +491,8 @@ fn four_feeds() -> App {
 #[test]
 fn the_multi_feed_table_at_80_and_200_columns_cuts_nothing_silently() {
     let mut a = four_feeds();
-    let ids: Vec<String> = a.view.rows.iter().filter_map(|&r| a.task(r).ami_id.clone()).take(20).collect();
+    let ids: Vec<String> =
+        a.view.rows.iter().filter_map(|&r| a.task(r).ami_id.as_deref().map(str::to_string)).take(20).collect();
     let s = screen(&mut a, 80, 24);
     for id in ids.iter().take(19) {
         assert!(s.contains(&format!("{id} ")), "{id} whole at 80 columns: {s}");

@@ -98,7 +98,7 @@ async fn owner_self_lists_exactly_the_fresh_and_the_existing_amis_paged_without_
     // The endpoint's truth: the fresh AMIs, and the exported ones EC2 still returns
     // (registered and enabled, or deregistered within the hour).
     let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
-    let exported: BTreeSet<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+    let exported: BTreeSet<String> = f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
     let returned = |a: &&String| match record_of(a, 11, Utc::now()).state {
         SimState::Available => true,
         SimState::Disabled => false,
@@ -348,7 +348,8 @@ fn simulate_fresh_serves_that_many_never_exported_amis() {
         let ec2 = client(&url);
         let images = owned(&ec2).await;
         let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
-        let exported: HashSet<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+        let exported: HashSet<String> =
+            f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
         let fresh: Vec<&Image> = images.iter().filter(|i| !exported.contains(i.image_id().unwrap())).collect();
         let marketplace = fresh.iter().find(|i| !i.product_codes().is_empty()).unwrap().image_id().unwrap().to_string();
         (fresh.len(), create(&ec2, &marketplace, &[]).await)

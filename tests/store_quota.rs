@@ -26,7 +26,12 @@ fn client(h: &SimHandle) -> Ec2 {
 async fn exportable(h: &SimHandle, ec2: &Ec2, seed: u64) -> Vec<String> {
     let f = ec2::fetch_all(ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
     let busy: Vec<String> = h.in_progress("us-east-1").into_iter().map(|m| m.ami).collect();
-    let mut amis: Vec<String> = f.tasks.into_iter().filter_map(|t| t.ami_id).filter(|a| !busy.contains(a)).collect();
+    let mut amis: Vec<String> = f
+        .tasks
+        .into_iter()
+        .filter_map(|t| t.ami_id.as_deref().map(str::to_string))
+        .filter(|a| !busy.contains(a))
+        .collect();
     amis.sort();
     amis.dedup();
     // The endpoint's own record: the deregistered ones cannot be exported.
@@ -111,12 +116,12 @@ async fn dashboard(h: &SimHandle, quota: u64) -> amiwatch::app::App {
     use std::sync::Arc;
     let ec2 = client(h);
     let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
-    let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+    let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
     ids.sort();
     ids.dedup();
     let lookup = ec2::images::look_up(&ec2, &ids).await;
     assert!(lookup.error.is_none(), "{:?}", lookup.error);
-    let missing: Vec<String> = ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+    let missing: Vec<String> = ids.iter().filter(|id| !lookup.found.iter().any(|i| *i.id == ***id)).cloned().collect();
     let mut app = App::new(Vec::new(), Duration::from_secs(5), Utc::now());
     app.store_quota = quota;
     let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: Utc::now(), next_token: None });
@@ -231,11 +236,11 @@ async fn watch(h: &SimHandle, quota: u64, step: Duration, polls: usize) -> std::
     for _ in 0..polls {
         let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
         if !named {
-            let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+            let mut ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
             ids.sort();
             ids.dedup();
             let lookup = ec2::images::look_up(&ec2, &ids).await;
-            let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+            let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| *i.id == ***id)).cloned().collect();
             deriver.apply(PollEvent::Names { found: lookup.found.into_iter().map(Arc::new).collect(), missing });
             named = true;
         }
@@ -393,13 +398,13 @@ async fn the_table_says_when_a_queued_task_starts_about_when_the_endpoint_starts
         app.set_store_quota(300);
         for n in 0..16 {
             let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
-            let ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.clone()).collect();
+            let ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
             app.now = at;
             let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: at, next_token: None });
             app.apply(0, PollEvent::Snapshot { snapshot, next_in: step, slowed: false, requests: 1 });
             if n == 0 {
                 let lookup = ec2::images::look_up(&ec2, &ids).await;
-                let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| &i.id == *id)).cloned().collect();
+                let missing = ids.iter().filter(|id| !lookup.found.iter().any(|i| *i.id == ***id)).cloned().collect();
                 app.apply(0, PollEvent::Names { found: lookup.found.into_iter().map(Arc::new).collect(), missing });
             }
             h.advance(step);

@@ -11,16 +11,23 @@ use chrono::{DateTime, Utc};
 
 use crate::ec2::{PollEvent, Snapshot};
 use crate::eta::{Estimate, History};
-use crate::image::Naming;
+use crate::image::{AmiInfo, Naming};
 use crate::task::{StoreTask, TaskKey, TaskState};
 use crate::throughput::{Plan, TaskPlan, Throughput};
 
 /// What `DescribeImages` said of a feed's AMIs, by AMI ID.
-pub type Names = HashMap<String, Naming>;
+pub type Names = HashMap<Arc<str>, Naming>;
 
 /// A feed's snapshot with everything the view needs of it, derived once.
 #[derive(Debug, Clone)]
 pub struct FeedData {
+    /// This data's number, unique in the process: what [`FeedData::moved_since`] refers to.
+    serial: u64,
+    /// When this data holds the same tasks as the data it was derived from (numbered so): the
+    /// tasks whose progress or state differ from it, by task number.
+    moved: Option<(u64, Vec<u32>)>,
+    /// The tasks in progress, by task number.
+    running: Vec<u32>,
     pub snapshot: Arc<Snapshot>,
     pub names: Arc<Names>,
     /// Progress samples of the tasks in progress, as of this snapshot (the detail pane).
@@ -28,8 +35,9 @@ pub struct FeedData {
     /// Which tasks there are and how they group: shared with the last snapshot while its
     /// tasks are the same ones (a fast poll moves percentages, not tasks).
     grouping: Arc<Grouping>,
-    /// Per task, its estimate as of the snapshot's fetch.
-    estimates: Vec<Option<Estimate>>,
+    /// The tasks' estimates as of the snapshot's fetch, by task number: only tasks in progress
+    /// have one, a few of thousands (a list of all was 32 KB a feed, made on every poll).
+    estimates: Vec<(u32, Estimate)>,
     /// Tasks in progress (latest per AMI).
     in_progress: usize,
     /// What the names give each task: shared while the names and the tasks stay the same.
@@ -72,8 +80,9 @@ impl InFlight {
 /// What the names give each task of a snapshot.
 #[derive(Debug, Clone, Default)]
 struct Named {
-    /// Per task, its AMI's name lowercased (the name sort), when it has one.
-    name_keys: Vec<Option<Box<str>>>,
+    /// Per task, its AMI's details when they give a name (the name sort): shared with the
+    /// names map, 8 bytes a task.
+    named: Vec<Option<Arc<AmiInfo>>>,
     /// Per task, its AMI's size in GB when `DescribeImages` told it.
     sizes: Vec<Option<u64>>,
     longest_name: usize,
@@ -85,8 +94,10 @@ struct Named {
 struct Grouping {
     /// Each AMI's latest task (a task without an AMI ID stands alone), newest first.
     latest: Vec<u32>,
-    /// Per AMI, its tasks newest first.
-    attempts: HashMap<String, Vec<u32>>,
+    /// The tasks with an AMI ID, by AMI ID, each AMI's newest first: an AMI's tasks are a
+    /// run of it ([`Grouping::attempts`]), 4 bytes a task where a map of lists took a string
+    /// and a list an AMI.
+    by_ami: Vec<u32>,
     /// Every bucket with its number of tasks (latest per AMI, and all), sorted by name.
     buckets: Vec<(String, usize)>,
     buckets_all: Vec<(String, usize)>,
@@ -124,7 +135,10 @@ impl FeedData {
             _ => Arc::new(Named::of(&snapshot.tasks, &names)),
         };
         let tasks = &snapshot.tasks;
-        let estimates = tasks.iter().map(|t| history.estimate(t, snapshot.fetched_at)).collect();
+        let estimates = (0..tasks.len() as u32)
+            .filter(|&i| tasks[i as usize].is_in_progress())
+            .filter_map(|i| Some((i, history.estimate(&tasks[i as usize], snapshot.fetched_at)?)))
+            .collect();
         let in_progress = grouping.latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()).count();
         let in_flight = (!names.is_empty()).then(|| {
             let mut f = InFlight::default();
@@ -137,7 +151,55 @@ impl FeedData {
             f
         });
         let longest_name = named.longest_name;
-        Self { snapshot, names, history, grouping, estimates, in_progress, named, longest_name, plan, in_flight }
+        let moved = same.map(|b| {
+            let differ = |(a, t): (&StoreTask, &StoreTask)| a.progress != t.progress || a.state != t.state;
+            (
+                b.serial,
+                (0..tasks.len() as u32).filter(|&i| differ((&b.tasks()[i as usize], &tasks[i as usize]))).collect(),
+            )
+        });
+        let running = (0..tasks.len() as u32).filter(|&i| tasks[i as usize].is_in_progress()).collect();
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            serial,
+            moved,
+            running,
+            snapshot,
+            names,
+            history,
+            grouping,
+            estimates,
+            in_progress,
+            named,
+            longest_name,
+            plan,
+            in_flight,
+        }
+    }
+
+    /// Whether `other` holds the same tasks in the same order, grouped and named the same (its
+    /// progress and states may differ): a view's rows made of one are the rows of the other
+    /// for any order that neither progress nor state decides.
+    pub fn same_rows_as(&self, other: &FeedData) -> bool {
+        Arc::ptr_eq(&self.grouping, &other.grouping) && Arc::ptr_eq(&self.named, &other.named)
+    }
+
+    /// When this data holds the same tasks as `before`, the data it was derived from: the
+    /// tasks whose progress or state differ (a fast poll's few); `None` otherwise.
+    pub fn moved_since(&self, before: &FeedData) -> Option<&[u32]> {
+        self.moved.as_ref().filter(|(s, _)| *s == before.serial).map(|(_, m)| m.as_slice())
+    }
+
+    /// The tasks in progress, by task number.
+    pub fn running(&self) -> &[u32] {
+        &self.running
+    }
+
+    /// Whether task `i` is its AMI's latest (a task without an AMI ID stands alone).
+    pub fn is_latest(&self, i: u32) -> bool {
+        let has_ami = self.tasks().get(i as usize).is_some_and(|t| t.ami_id.is_some());
+        !has_ami || self.attempts(i).first() == Some(&i)
     }
 
     /// The same snapshot with other names (and the plan they give): only what names decide is
@@ -185,12 +247,13 @@ impl FeedData {
     }
 
     pub fn estimate(&self, i: u32) -> Option<Estimate> {
-        self.estimates.get(i as usize).copied().flatten()
+        let at = self.estimates.binary_search_by_key(&i, |e| e.0).ok()?;
+        Some(self.estimates[at].1)
     }
 
-    /// The lowercased name of task `i`'s AMI, for sorting.
+    /// The name of task `i`'s AMI, for sorting (which ignores case: [`super::view::cmp_folded`]).
     pub fn name_key(&self, i: u32) -> Option<&str> {
-        self.named.name_keys.get(i as usize)?.as_deref()
+        self.named.named.get(i as usize)?.as_ref()?.name.as_deref()
     }
 
     pub fn naming(&self, i: u32) -> Option<&Naming> {
@@ -199,8 +262,8 @@ impl FeedData {
 
     /// Every task of task `i`'s AMI, newest first (none for a task without an AMI ID).
     pub fn attempts(&self, i: u32) -> &[u32] {
-        let ami = self.tasks().get(i as usize).and_then(|t| t.ami_id.as_ref());
-        ami.and_then(|a| self.grouping.attempts.get(a)).map_or(&[], Vec::as_slice)
+        let ami = self.tasks().get(i as usize).and_then(|t| t.ami_id.as_deref());
+        ami.map_or(&[], |a| self.grouping.attempts(self.tasks(), a))
     }
 
     /// The task an identity names now: the same task, or with `latest`, its AMI's latest.
@@ -208,7 +271,7 @@ impl FeedData {
         let tasks = self.tasks();
         match &key.ami_id {
             Some(ami) => {
-                let list = self.grouping.attempts.get(ami)?;
+                let list = self.grouping.attempts(tasks, ami);
                 match latest {
                     true => list.first().copied(),
                     false => list.iter().copied().find(|&i| tasks[i as usize].start_time == key.start_time),
@@ -244,11 +307,14 @@ impl Named {
         if names.is_empty() {
             return Self::default();
         }
-        let name_of = |t: &StoreTask| names.get(t.ami_id.as_deref()?)?.name();
-        let name_keys = tasks.iter().map(|t| name_of(t).map(|n| n.to_lowercase().into_boxed_str())).collect();
-        let longest_name = tasks.iter().filter_map(name_of).map(crate::text::width).max().unwrap_or(0);
+        let info = |t: &StoreTask| match names.get(t.ami_id.as_deref()?)? {
+            Naming::Known(info) if info.name.is_some() => Some(info.clone()),
+            _ => None,
+        };
+        let named: Vec<Option<Arc<AmiInfo>>> = tasks.iter().map(info).collect();
+        let longest_name = named.iter().flatten().filter_map(|i| i.name.as_deref()).map(crate::text::width).max();
         let sizes = tasks.iter().map(|t| size_of(names, t)).collect();
-        Self { name_keys, sizes, longest_name }
+        Self { named, sizes, longest_name: longest_name.unwrap_or(0) }
     }
 }
 
@@ -258,25 +324,28 @@ impl Grouping {
         // Newest first, then by AMI ID: the first task seen of an AMI is its latest, and the
         // order is the default sort's, so that sort costs nothing.
         order.sort_by(|&a, &b| newest_first(&tasks[a as usize], &tasks[b as usize]).then(a.cmp(&b)));
-        let mut attempts: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut latest = Vec::new();
-        for &i in &order {
-            match &tasks[i as usize].ami_id {
-                Some(id) => {
-                    let list = attempts.entry(id.clone()).or_default();
-                    if list.is_empty() {
-                        latest.push(i);
-                    }
-                    list.push(i);
-                }
-                None => latest.push(i),
-            }
+        let ami = |i: u32| tasks[i as usize].ami_id.as_deref();
+        let mut by_ami: Vec<u32> = order.iter().copied().filter(|&i| ami(i).is_some()).collect();
+        // Stable: each AMI's tasks stay newest first.
+        by_ami.sort_by(|&a, &b| ami(a).cmp(&ami(b)));
+        let mut is_latest = vec![false; tasks.len()];
+        for (n, &i) in by_ami.iter().enumerate() {
+            is_latest[i as usize] = n == 0 || ami(by_ami[n - 1]) != ami(i);
         }
+        let latest: Vec<u32> = order.iter().copied().filter(|&i| ami(i).is_none() || is_latest[i as usize]).collect();
         let longest_bucket =
             tasks.iter().filter_map(|t| t.bucket.as_deref()).map(crate::text::width).max().unwrap_or(0);
         let buckets = bucket_counts(latest.iter().map(|&i| &tasks[i as usize]));
         let buckets_all = bucket_counts(tasks.iter());
-        Self { latest, attempts, buckets, buckets_all, longest_bucket }
+        Self { latest, by_ami, buckets, buckets_all, longest_bucket }
+    }
+
+    /// Every task of AMI `ami`, newest first.
+    fn attempts(&self, tasks: &[StoreTask], ami: &str) -> &[u32] {
+        let of = |i: &u32| tasks[*i as usize].ami_id.as_deref().unwrap_or_default();
+        let from = self.by_ami.partition_point(|i| of(i) < ami);
+        let to = from + self.by_ami[from..].partition_point(|i| of(i) == ami);
+        &self.by_ami[from..to]
     }
 }
 
@@ -359,7 +428,7 @@ impl Deriver {
                     names.insert(info.id.clone(), Naming::of(info));
                 }
                 for id in missing {
-                    names.insert(id, Naming::Deregistered);
+                    names.insert(id.into(), Naming::Deregistered);
                 }
                 self.renamed = true;
                 None
@@ -435,8 +504,13 @@ fn endings(before: &[StoreTask], now: &[StoreTask]) -> Vec<u32> {
     if running.is_empty() {
         return Vec::new();
     }
+    // Their start times rule out nearly every ended task before a lookup.
+    let mut starts: Vec<Option<DateTime<Utc>>> = running.iter().map(|k| k.1).collect();
+    starts.sort_unstable();
     let ended = |t: &StoreTask| {
-        t.state.as_ref().is_some_and(TaskState::is_final) && running.contains(&(t.ami_id.as_deref(), t.start_time))
+        t.state.as_ref().is_some_and(TaskState::is_final)
+            && starts.binary_search(&t.start_time).is_ok()
+            && running.contains(&(t.ami_id.as_deref(), t.start_time))
     };
     (0..now.len() as u32).filter(|&i| ended(&now[i as usize])).collect()
 }
@@ -448,13 +522,13 @@ mod tests {
 
     fn snapshot(n: usize) -> PollEvent {
         let tasks =
-            (0..n).map(|i| StoreTask { ami_id: Some(format!("ami-{i:08x}")), ..StoreTask::default() }).collect();
+            (0..n).map(|i| StoreTask { ami_id: Some(format!("ami-{i:08x}").into()), ..StoreTask::default() }).collect();
         let snapshot = Arc::new(Snapshot { tasks, fetched_at: chrono::Utc::now(), next_token: None });
         PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 }
     }
 
     fn names(i: usize) -> PollEvent {
-        let info = AmiInfo { id: format!("ami-{i:08x}"), name: Some(format!("Name-{i}")), ..AmiInfo::default() };
+        let info = AmiInfo { id: format!("ami-{i:08x}").into(), name: Some(format!("Name-{i}")), ..AmiInfo::default() };
         PollEvent::Names { found: vec![Arc::new(info)], missing: Vec::new() }
     }
 
@@ -469,7 +543,7 @@ mod tests {
         assert!(polled.is_none(), "names are not a poll");
         assert!(d.flush().is_none(), "nothing more to derive");
         assert_eq!(data.names.len(), 30);
-        assert_eq!(data.name_key(3), Some("name-3"), "names lowercased for the sort");
+        assert_eq!(data.name_key(3), Some("Name-3"), "the name, for the sort");
         assert!(Arc::ptr_eq(&data.grouping, &first.grouping), "the snapshot's grouping is shared, not rebuilt");
     }
 
@@ -504,9 +578,9 @@ mod tests {
             let first: Vec<StoreTask> = amis
                 .iter()
                 .map(|&(a, m, b)| StoreTask {
-                    ami_id: Some(format!("ami-{a:08x}")),
+                    ami_id: Some(format!("ami-{a:08x}").into()),
                     start_time: Some(base - chrono::Duration::minutes(m)),
-                    bucket: Some(format!("b{b}")),
+                    bucket: Some(format!("b{b}").into()),
                     progress: Some(10),
                     state: Some(TaskState::InProgress),
                     ..StoreTask::default()
@@ -523,7 +597,7 @@ mod tests {
             let names: Arc<Names> = Arc::new(
                 (0..3u8)
                     .map(|a| {
-                        let info = AmiInfo { id: format!("ami-{a:08x}"), name: Some(format!("N{a}")), ..AmiInfo::default() };
+                        let info = AmiInfo { id: format!("ami-{a:08x}").into(), name: Some(format!("N{a}")), ..AmiInfo::default() };
                         (info.id.clone(), Naming::Known(Arc::new(info)))
                     })
                     .collect(),

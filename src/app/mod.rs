@@ -489,19 +489,34 @@ impl App {
         let shape = self.filters.every_state();
         let full = self.merged_for.as_ref() != Some(&shape);
         let changed = self.changed.contains(&true);
-        if !full && !changed && self.view_state == Some(self.filters.state) {
+        let state = self.filters.state;
+        if !full && !changed && self.view_state == Some(state) {
             return;
         }
-        if full || changed {
+        // Feeds whose rows stay what they were (a fast poll moved percentages) are counted
+        // again and merged into nothing: the merged rows already hold them.
+        let mut states_changed = false;
+        if !full && changed {
+            for (n, feed) in self.feeds.iter().enumerate() {
+                let Some(data) = feed.data.as_ref().filter(|_| self.changed[n]) else { continue };
+                if let Some(s) = self.parts[n].refresh(n, data, &shape) {
+                    states_changed |= s;
+                    self.changed[n] = false;
+                }
+            }
+        }
+        let merge = full || self.changed.contains(&true);
+        if merge {
             self.merge(&shape, full);
         }
-        let state = self.filters.state;
-        let rows = match state {
-            StateFilter::All => self.merged.clone(),
-            _ => self.merged.iter().copied().filter(|&r| state.matches(self.task(r))).collect(),
-        };
-        let (counts, all_done_at) = View::total(&self.parts);
-        self.view = View { rows, counts, all_done_at };
+        let refilter = merge || self.view_state != Some(state) || (states_changed && state != StateFilter::All);
+        if refilter {
+            self.view.rows = match state {
+                StateFilter::All => self.merged.clone(),
+                _ => self.merged.iter().copied().filter(|&r| state.matches(self.task(r))).collect(),
+            };
+        }
+        (self.view.counts, self.view.all_done_at) = View::total(&self.parts);
         self.view_state = Some(state);
         self.reselect();
     }
@@ -815,7 +830,7 @@ impl App {
         }
         let i = self.selected_task().ok_or("nothing selected to retry")?;
         let t = self.task(i);
-        let ami = t.ami_id.clone().ok_or("cannot retry: the task has no AMI ID")?;
+        let ami = t.ami_id.as_deref().map(str::to_string).ok_or("cannot retry: the task has no AMI ID")?;
         let shown = crate::text::safe(&ami).into_owned();
         if t.state != Some(crate::task::TaskState::Failed) {
             let state =
@@ -827,8 +842,9 @@ impl App {
         }
         let bucket = t
             .bucket
-            .clone()
+            .as_deref()
             .filter(|b| crate::task::is_bucket_name(b))
+            .map(str::to_string)
             .ok_or("cannot retry: the task names no valid bucket")?;
         let name = self.naming(i).and_then(Naming::name).map(str::to_string);
         Ok(RetryPlan { feed: i.feed(), ami, bucket, name })

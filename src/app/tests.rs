@@ -14,10 +14,10 @@ fn now() -> DateTime<Utc> {
 
 fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8) -> StoreTask {
     StoreTask {
-        ami_id: Some(format!("ami-{n:08x}")),
+        ami_id: Some(format!("ami-{n:08x}").into()),
         start_time: Some(now() - ChronoDuration::minutes(mins_ago)),
         bucket: Some(bucket.into()),
-        object_key: Some(format!("ami-{n:08x}.bin")),
+        object_key: Some(format!("ami-{n:08x}.bin").into()),
         progress: Some(progress),
         state: Some(state),
         failure_reason: None,
@@ -51,11 +51,11 @@ fn app() -> App {
 }
 
 fn selected_ami(a: &App) -> Option<String> {
-    a.selected_task().and_then(|i| a.task(i).ami_id.clone())
+    a.selected_task().and_then(|i| a.task(i).ami_id.as_deref().map(str::to_string))
 }
 
 fn shown(a: &App) -> Vec<String> {
-    a.view.rows.iter().map(|&i| a.task(i).ami_id.clone().unwrap()).collect()
+    a.view.rows.iter().map(|&i| a.task(i).ami_id.as_deref().unwrap().to_string()).collect()
 }
 
 #[test]
@@ -288,7 +288,7 @@ fn two_feeds() -> App {
 fn west() -> Vec<StoreTask> {
     let mut west = sample();
     for t in &mut west {
-        t.ami_id = t.ami_id.as_ref().map(|id| id.replace("ami-0", "ami-9"));
+        t.ami_id = t.ami_id.as_ref().map(|id| id.replace("ami-0", "ami-9").into());
     }
     west
 }
@@ -402,7 +402,7 @@ fn sizes_sort_and_search_and_the_quota_counts_what_is_in_progress() {
     use crate::image::{AmiInfo, Naming, Volume};
     let mut a = App::new(Vec::new(), Duration::from_secs(5), chrono::Utc::now());
     let t = |n: u32, state: TaskState| StoreTask {
-        ami_id: Some(format!("ami-{n:08x}")),
+        ami_id: Some(format!("ami-{n:08x}").into()),
         start_time: Some(chrono::Utc::now() - chrono::Duration::minutes(i64::from(n))),
         bucket: Some("b".into()),
         object_key: None,
@@ -421,7 +421,7 @@ fn sizes_sort_and_search_and_the_quota_counts_what_is_in_progress() {
     assert_eq!(a.in_flight_header(), None, "no sizes before names");
     let info = |n: u32, sizes: &[i32]| {
         let volumes = sizes.iter().map(|&s| Volume { device: None, snapshot: None, size_gib: Some(s) }).collect();
-        Arc::new(AmiInfo { id: format!("ami-{n:08x}"), volumes, ..AmiInfo::default() })
+        Arc::new(AmiInfo { id: format!("ami-{n:08x}").into(), volumes, ..AmiInfo::default() })
     };
     // ami 4 is deregistered: its size is unknown.
     let found = vec![info(1, &[8, 500]), info(2, &[30]), info(3, &[1000])];
@@ -432,7 +432,8 @@ fn sizes_sort_and_search_and_the_quota_counts_what_is_in_progress() {
     while a.filters.sort != SortKey::Size {
         a.handle(Action::CycleSort);
     }
-    let order: Vec<Option<String>> = a.view.rows.iter().map(|&r| a.task(r).ami_id.clone()).collect();
+    let order: Vec<Option<String>> =
+        a.view.rows.iter().map(|&r| a.task(r).ami_id.as_deref().map(str::to_string)).collect();
     let id = |n: u32| Some(format!("ami-{n:08x}"));
     assert_eq!(order, [id(2), id(1), id(3), id(4)], "smallest first, unknown last");
     assert_eq!(a.sort_label(), "size (smallest first)");
@@ -440,7 +441,8 @@ fn sizes_sort_and_search_and_the_quota_counts_what_is_in_progress() {
     for c in "1000".chars() {
         a.handle(Action::SearchInput(c));
     }
-    let found: Vec<Option<String>> = a.view.rows.iter().map(|&r| a.task(r).ami_id.clone()).collect();
+    let found: Vec<Option<String>> =
+        a.view.rows.iter().map(|&r| a.task(r).ami_id.as_deref().map(str::to_string)).collect();
     assert_eq!(found, [id(3)], "the size is searchable");
     assert!(matches!(a.naming(a.view.rows[0]), Some(Naming::Known(_))));
 }
@@ -502,7 +504,7 @@ fn sort_ties_stay_newest_first_both_ways_and_names_ignore_case() {
             .rows
             .iter()
             .filter(|&&i| a.task(i).progress == Some(100))
-            .map(|&i| a.task(i).ami_id.clone().unwrap())
+            .map(|&i| a.task(i).ami_id.as_deref().unwrap().to_string())
             .collect::<Vec<_>>()
     };
     assert_eq!(hundreds(&a), ["ami-00000002", "ami-00000006", "ami-00000007"], "newest first");
@@ -514,7 +516,7 @@ fn sort_ties_stay_newest_first_both_ways_and_names_ignore_case() {
     let found = (1..=5u32)
         .map(|n| {
             Arc::new(crate::image::AmiInfo {
-                id: format!("ami-{n:08x}"),
+                id: format!("ami-{n:08x}").into(),
                 name: Some(names[n as usize - 1].into()),
                 ..crate::image::AmiInfo::default()
             })

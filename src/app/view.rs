@@ -138,6 +138,17 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Counts a task of this state in (`add`) or out, in the tab it shows under.
+    fn tally(&mut self, state: &Option<TaskState>, add: bool) {
+        let n = match state {
+            Some(TaskState::InProgress) => &mut self.in_progress,
+            Some(TaskState::Completed) => &mut self.completed,
+            Some(TaskState::Failed) => &mut self.failed,
+            _ => return,
+        };
+        *n = if add { *n + 1 } else { n.saturating_sub(1) };
+    }
+
     pub fn of(self, f: StateFilter) -> usize {
         match f {
             StateFilter::All => self.all,
@@ -220,6 +231,64 @@ impl Part {
         self.made_of.as_ref().is_some_and(|(d, f)| Arc::ptr_eq(d, data) && f == filters)
     }
 
+    /// The part for `data`, the next data of the feed this part was made of, when its rows stay
+    /// what they are: the same tasks grouped and named the same (a fast poll that moved
+    /// percentages, or ended tasks), under filters that neither progress nor state decides.
+    /// Then only what the tasks that moved change is counted again (their states, and the
+    /// tasks in progress): its rows, and so the merged rows, stay as they are. `Some(states
+    /// changed)` when it was so refreshed; `None` when the part must be made again.
+    pub fn refresh(&mut self, feed: usize, data: &Arc<FeedData>, filters: &Filters) -> Option<bool> {
+        let (before, made_for) = self.made_of.as_ref()?;
+        let moving_order = matches!(filters.sort, SortKey::Progress | SortKey::State);
+        // A search can match a failure reason, which a task gets when it fails.
+        if made_for != filters || moving_order || !filters.search.is_empty() || !before.same_rows_as(data) {
+            return None;
+        }
+        let moved = data.moved_since(before)?;
+        // Whether task `i` is one of this part's rows: what `make` keeps without a search.
+        let mine = |i: u32| {
+            let t = &data.tasks()[i as usize];
+            filters.feed.is_none_or(|f| f == feed)
+                && filters.bucket.as_deref().is_none_or(|b| t.bucket.as_deref() == Some(b))
+                && (filters.all_tasks || data.is_latest(i))
+        };
+        let (old, new) = (before.tasks(), data.tasks());
+        let mut states_changed = false;
+        for &i in moved.iter().filter(|&&i| old[i as usize].state != new[i as usize].state) {
+            if mine(i) {
+                states_changed = true;
+                self.counts.tally(&old[i as usize].state, false);
+                self.counts.tally(&new[i as usize].state, true);
+            }
+        }
+        // The tasks in progress: their progress and time left as of this poll.
+        (self.progress_sum, self.done) = (0, Done::Nothing);
+        for &i in data.running().iter().filter(|&&i| mine(i)) {
+            self.progress_sum += u64::from(new[i as usize].progress.unwrap_or(0));
+            self.done = self.done.add(data.done_at(i).map_or(Done::Unknown, Done::At));
+        }
+        self.made_of = Some((data.clone(), filters.clone()));
+        Some(states_changed)
+    }
+
+    /// Counts task `i` of `data` (one of this part's rows).
+    fn count(&mut self, data: &FeedData, i: u32) {
+        let t = &data.tasks()[i as usize];
+        let c = &mut self.counts;
+        c.all += 1;
+        match t.state {
+            Some(TaskState::InProgress) => {
+                c.in_progress += 1;
+                self.progress_sum += u64::from(t.progress.unwrap_or(0));
+                self.done = self.done.add(data.done_at(i).map_or(Done::Unknown, Done::At));
+            }
+            Some(TaskState::Completed) => c.completed += 1,
+            Some(TaskState::Failed) => c.failed += 1,
+            Some(TaskState::Queued) => c.queued += 1,
+            _ => {}
+        }
+    }
+
     /// Feed `feed`'s part for `filters`; `label` is what the feed is called (searched too).
     pub fn make(feed: usize, data: &Arc<FeedData>, filters: &Filters, label: &str) -> Self {
         let mut part = Part { made_of: Some((data.clone(), filters.clone())), ..Part::default() };
@@ -232,25 +301,13 @@ impl Part {
             (!filters.search.is_empty() && !contains_folded(label, &filters.search)).then_some(&filters.search);
         let mut take = |i: u32| {
             let t = &tasks[i as usize];
-            if filters.bucket.as_ref().is_some_and(|b| t.bucket.as_ref() != Some(b)) {
+            if filters.bucket.as_deref().is_some_and(|b| t.bucket.as_deref() != Some(b)) {
                 return;
             }
             if search.is_some_and(|s| !matches(data, t, s) && !size_matches(data.size(i), s)) {
                 return;
             }
-            let c = &mut part.counts;
-            c.all += 1;
-            match t.state {
-                Some(TaskState::InProgress) => {
-                    c.in_progress += 1;
-                    part.progress_sum += u64::from(t.progress.unwrap_or(0));
-                    part.done = part.done.add(data.done_at(i).map_or(Done::Unknown, Done::At));
-                }
-                Some(TaskState::Completed) => c.completed += 1,
-                Some(TaskState::Failed) => c.failed += 1,
-                Some(TaskState::Queued) => c.queued += 1,
-                _ => {}
-            }
+            part.count(data, i);
             part.rows.push(i);
         };
         match filters.all_tasks {
@@ -305,7 +362,7 @@ pub fn compare(f: &Filters, a: (&FeedData, RowRef), b: (&FeedData, RowRef)) -> O
         SortKey::Progress => (Ordering::Equal, x.progress.cmp(&y.progress)),
         SortKey::AmiId => (Ordering::Equal, x.ami_id.cmp(&y.ami_id)),
         SortKey::Name => match (a.0.name_key(a.1.task), b.0.name_key(b.1.task)) {
-            (Some(p), Some(q)) => (Ordering::Equal, p.cmp(q)),
+            (Some(p), Some(q)) => (Ordering::Equal, cmp_folded(p, q)),
             (p, q) => (q.is_some().cmp(&p.is_some()), Ordering::Equal),
         },
         SortKey::Bucket => (Ordering::Equal, x.bucket.cmp(&y.bucket)),
@@ -317,6 +374,14 @@ pub fn compare(f: &Filters, a: (&FeedData, RowRef), b: (&FeedData, RowRef)) -> O
     };
     let column = if f.reverse { column.reverse() } else { column };
     first.then(column).then_with(|| newest_first(x, y)).then(a.1.cmp(&b.1))
+}
+
+/// Two names in the order of their lowercase forms, without making them for ASCII text.
+pub fn cmp_folded(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
+    a.to_lowercase().cmp(&b.to_lowercase())
 }
 
 /// Merges runs sorted by `cmp` into one, pairwise: O(n log k) for k runs of n rows in all.
@@ -396,5 +461,18 @@ impl View {
             c.overall_progress = Some((sum / c.in_progress as u64) as u8);
         }
         (c, done.at())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The name sort's order is the order of the lowercased names, ASCII or not.
+        #[test]
+        fn folded_order_is_the_order_of_the_lowercase_forms(a in "[A-Za-z0-9 ._-]{0,8}|\\PC{0,8}", b in "[A-Za-z0-9 ._-]{0,8}|\\PC{0,8}") {
+            proptest::prop_assert_eq!(cmp_folded(&a, &b), a.to_lowercase().cmp(&b.to_lowercase()));
+        }
     }
 }

@@ -27,7 +27,7 @@ impl Selection {
     /// Whether a task passes the state and bucket filters (the AMI IDs are the service's job).
     pub fn matches(&self, t: &StoreTask) -> bool {
         (self.states.is_empty() || t.state.as_ref().is_some_and(|s| self.states.contains(s)))
-            && (self.buckets.is_empty() || t.bucket.as_ref().is_some_and(|b| self.buckets.contains(b)))
+            && (self.buckets.is_empty() || t.bucket.as_deref().is_some_and(|b| self.buckets.iter().any(|s| s == b)))
     }
 
     fn filters(&self) -> Vec<Filter> {
@@ -246,7 +246,7 @@ struct Collected {
 /// About the memory one kept task holds: the task, its text, and its key (the AMI ID again)
 /// with its place, kept to drop repeats.
 fn held(t: &StoreTask) -> usize {
-    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let text = |s: &Option<std::sync::Arc<str>>| s.as_deref().map_or(0, str::len);
     let state = match &t.state {
         Some(TaskState::Other(s)) => s.len(),
         _ => 0,
@@ -404,7 +404,7 @@ pub async fn sample_ami(ec2: &Ec2) -> Option<String> {
     let tasks: Vec<StoreTask> = resp.store_image_task_results().iter().map(StoreTask::from_sdk).collect();
     let usable = |t: &&StoreTask| t.ami_id.as_deref().is_some_and(crate::task::is_ami_id);
     let pick = tasks.iter().filter(usable).find(|t| !t.is_in_progress()).or_else(|| tasks.iter().find(usable))?;
-    pick.ami_id.clone()
+    pick.ami_id.as_deref().map(str::to_string)
 }
 
 /// The outcome of a `DryRun` permission check.
@@ -480,8 +480,8 @@ mod tests {
     #[test]
     fn a_listing_past_its_tasks_or_bytes_ends_with_an_error_that_names_the_bound() {
         let t = |n: usize, reason: usize| StoreTask {
-            ami_id: Some(format!("ami-{n:08x}")),
-            failure_reason: Some("x".repeat(reason)),
+            ami_id: Some(format!("ami-{n:08x}").into()),
+            failure_reason: Some("x".repeat(reason).into()),
             ..StoreTask::default()
         };
         let mut c = Collected::new(Limits { tasks: 3, bytes: usize::MAX });

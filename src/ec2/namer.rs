@@ -60,7 +60,11 @@ struct Failed {
 #[derive(Debug)]
 pub(super) struct Namer {
     schedule: Schedule,
-    pub(super) asked: HashSet<String>,
+    /// Every AMI seen (its ID shared with the tasks that name it).
+    pub(super) asked: HashSet<Arc<str>>,
+    /// The AMI of each task of the last snapshot looked at: a fast poll's snapshot is mostly
+    /// the same tasks, whose AMIs need no lookup in `asked`.
+    last: Vec<Option<Arc<str>>>,
     /// AMIs EC2 did not know, and when they were last asked about.
     pub(super) unknown: HashMap<String, Instant>,
     /// AMIs whose lookup failed, and when to ask again.
@@ -77,6 +81,7 @@ impl Namer {
         Self {
             schedule,
             asked: HashSet::new(),
+            last: Vec::new(),
             unknown: HashMap::new(),
             failed: HashMap::new(),
             off: false,
@@ -99,15 +104,38 @@ impl Namer {
         }
         let mut ids: Vec<String> = Vec::new();
         let mut due: HashSet<&str> = HashSet::new();
-        for id in tasks.iter().filter_map(|t| t.ami_id.as_deref()) {
+        // Between sweeps, with no lookup waiting to be tried again, a task whose AMI is the one
+        // the same place held in the last snapshot (the very same text: a task the fast poll
+        // did not touch) was seen then: only the others are looked up.
+        let unchanged = |i: usize, id: &Arc<str>| {
+            !swept
+                && self.failed.is_empty()
+                && self.last.get(i).and_then(Option::as_ref).is_some_and(|l| Arc::ptr_eq(l, id))
+        };
+        for (i, t) in tasks.iter().enumerate() {
+            let Some(arc) = &t.ami_id else { continue };
+            if unchanged(i, arc) {
+                continue;
+            }
+            let id = &**arc;
             // Each at most once here: `asked` holds every AMI seen, an unknown one leaves
             // `unknown` the first time it is asked again, and a failed one is due once.
             let again = swept
                 && self.unknown.get(id).is_some_and(|at| now.duration_since(*at) >= RECHECK_UNKNOWN)
                 && self.unknown.remove(id).is_some();
             let retry = self.failed.get(id).is_some_and(|f| f.retry_at <= now) && due.insert(id);
-            if again || retry || (!self.asked.contains(id) && self.asked.insert(id.to_string())) {
+            if again || retry || (!self.asked.contains(id) && self.asked.insert(arc.clone())) {
                 ids.push(id.to_string());
+            }
+        }
+        // Only the places that changed are written: an untouched one is the same pointer, and
+        // a copy would touch every AMI ID's count.
+        self.last.truncate(tasks.len());
+        for (i, t) in tasks.iter().enumerate() {
+            match self.last.get_mut(i) {
+                Some(slot) if same(slot, &t.ami_id) => {}
+                Some(slot) => *slot = t.ami_id.clone(),
+                None => self.last.push(t.ami_id.clone()),
             }
         }
         ids
@@ -117,7 +145,7 @@ impl Namer {
     fn take(&mut self, chunk: &[String], res: Result<Vec<AmiInfo>, super::FetchError>) -> Option<PollEvent> {
         match res {
             Ok(found) => {
-                let known: HashSet<&str> = found.iter().map(|i| i.id.as_str()).collect();
+                let known: HashSet<&str> = found.iter().map(|i| &*i.id).collect();
                 let missing: Vec<String> = chunk.iter().filter(|i| !known.contains(i.as_str())).cloned().collect();
                 let now = Instant::now();
                 self.unknown.extend(missing.iter().map(|m| (m.clone(), now)));
@@ -215,6 +243,15 @@ impl Namer {
     }
 }
 
+/// Whether two AMI IDs are the very same text (not only equal).
+fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// The namer of one feed: after each snapshot the poller hands over, the names of the AMIs
 /// not asked before (and those due again). Ends when the poller or the UI has gone.
 pub(super) async fn run(
@@ -272,6 +309,18 @@ mod tests {
         assert!(n.wanted(&[t("ami-0000000b")], true).is_empty(), "and only once");
         n.off = true;
         assert!(n.wanted(&[t("ami-0000000c")], true).is_empty(), "denied: never again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fast_poll_asks_for_the_amis_of_its_new_tasks_only() {
+        let mut n = Namer::new(Schedule::default());
+        let first = [t("ami-0000000a"), t("ami-0000000b")];
+        assert_eq!(n.wanted(&first, true), ["ami-0000000a", "ami-0000000b"]);
+        // The fast poll's merge: the same tasks (their text shared), one new in front.
+        let next = [t("ami-0000000c"), first[0].clone(), first[1].clone()];
+        assert_eq!(n.wanted(&next, false), ["ami-0000000c"], "a task moved to another place is still known");
+        let again = [next[0].clone(), next[1].clone(), t("ami-0000000d")];
+        assert_eq!(n.wanted(&again, false), ["ami-0000000d"], "a new task in a known place is looked at");
     }
 
     #[tokio::test(start_paused = true)]

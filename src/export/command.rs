@@ -315,12 +315,12 @@ async fn make(
         }
         owned.retain(|(i, _)| i.state.as_deref() != Some("deregistered"));
         owned.sort_by(|a, b| a.0.created.cmp(&b.0.created).then(a.0.id.cmp(&b.0.id)));
-        wanted.extend(owned.iter().map(|(i, _)| i.id.clone()));
+        wanted.extend(owned.iter().map(|(i, _)| i.id.to_string()));
         known = owned;
     }
     let mut seen = HashSet::new();
     wanted.retain(|a| seen.insert(a.clone()));
-    let have: HashSet<&str> = known.iter().map(|(i, _)| i.id.as_str()).collect();
+    let have: HashSet<&str> = known.iter().map(|(i, _)| &*i.id).collect();
     let ask: Vec<String> = wanted.iter().filter(|a| !have.contains(a.as_str())).cloned().collect();
     if !ask.is_empty() {
         known.extend(ec2::images::describe_for_export(&feed.ec2, &ask).await?);
@@ -328,7 +328,7 @@ async fn make(
     let amis = wanted
         .iter()
         .map(|ami| {
-            let found = known.iter().find(|(i, _)| &i.id == ami);
+            let found = known.iter().find(|(i, _)| *i.id == **ami);
             let status = match found {
                 None => Status::CannotStore {
                     why: "it was not found (deregistered, or not visible to this account)".into(),

@@ -405,7 +405,8 @@ impl<S: Service, W: Store> Runner<S, W> {
     fn adopt(&mut self, i: usize, t: &StoreTask) {
         let e = &mut self.plan.amis[i];
         if !e.attempts.iter().any(|a| is_attempt(a, t)) {
-            e.attempts.push(Attempt { task_start: t.start_time, object_key: t.object_key.clone(), failed: None });
+            let object_key = t.object_key.as_deref().map(str::to_string);
+            e.attempts.push(Attempt { task_start: t.start_time, object_key, failed: None });
         }
         e.status = Status::InFlight;
         self.progress.insert(e.ami.clone(), t.progress.unwrap_or(0));
@@ -535,7 +536,7 @@ impl Service for Ec2Service {
 
     async fn sizes(&self, amis: &[String]) -> HashMap<String, u64> {
         let found = crate::ec2::images::look_up(&self.ec2, amis).await.found;
-        found.into_iter().filter_map(|i| Some((i.id.clone(), i.size_gib()?))).collect()
+        found.into_iter().filter_map(|i| Some((i.id.to_string(), i.size_gib()?))).collect()
     }
 
     async fn create(&self, ami: &str, bucket: &str, tags: &[Tag]) -> Result<String, FetchError> {

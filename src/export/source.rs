@@ -96,7 +96,12 @@ impl Source for PlanSource {
 
 fn info_of(e: &Entry) -> AmiInfo {
     let volumes = e.size_gb.map(|gb| Volume { device: None, snapshot: None, size_gib: i32::try_from(gb).ok() });
-    AmiInfo { id: e.ami.clone(), name: e.name.clone(), volumes: volumes.into_iter().collect(), ..AmiInfo::default() }
+    AmiInfo {
+        id: e.ami.as_str().into(),
+        name: e.name.clone(),
+        volumes: volumes.into_iter().collect(),
+        ..AmiInfo::default()
+    }
 }
 
 /// The plan's AMIs as rows, in the plan's order: an export the service told of as it is, one
@@ -104,10 +109,10 @@ fn info_of(e: &Entry) -> AmiInfo {
 pub fn rows(r: &PlanRunner) -> Vec<StoreTask> {
     let plan = &r.plan;
     let base = |e: &Entry| StoreTask {
-        ami_id: Some(e.ami.clone()),
-        bucket: Some(plan.bucket.clone()),
+        ami_id: Some(e.ami.as_str().into()),
+        bucket: Some(plan.bucket.as_str().into()),
         start_time: e.attempts.last().and_then(|a| a.task_start),
-        object_key: e.attempts.last().and_then(|a| a.object_key.clone()),
+        object_key: e.attempts.last().and_then(|a| a.object_key.as_deref()).map(Into::into),
         ..StoreTask::default()
     };
     plan.amis
@@ -121,7 +126,7 @@ pub fn rows(r: &PlanRunner) -> Vec<StoreTask> {
                 }
                 (Status::Queued | Status::Starting { .. }, _) => {
                     // Failed before, waiting to be started again: the failure shows until then.
-                    let reason = e.attempts.last().and_then(|a| a.failed.clone());
+                    let reason = e.attempts.last().and_then(|a| a.failed.as_deref()).map(Into::into);
                     StoreTask { state: Some(TaskState::Failed), failure_reason: reason, ..base(e) }
                 }
                 (_, Some(t)) => t.clone(),
@@ -134,7 +139,7 @@ pub fn rows(r: &PlanRunner) -> Vec<StoreTask> {
                     StoreTask { state: Some(TaskState::Completed), progress: Some(100), ..base(e) }
                 }
                 (Status::Failed { why }, None) => {
-                    StoreTask { state: Some(TaskState::Failed), failure_reason: Some(why.clone()), ..base(e) }
+                    StoreTask { state: Some(TaskState::Failed), failure_reason: Some(why.as_str().into()), ..base(e) }
                 }
             };
             Some(row)

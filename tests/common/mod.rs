@@ -143,7 +143,10 @@ impl Accounts {
     pub async fn tasks_of(&self, key: &str) -> BTreeSet<(String, String)> {
         let ec2 = connect_embedded_as(self.sim.url(), &ClientOptions::default(), key, "us-east-1");
         let f = ec2::fetch_all(&ec2, &Selection::default(), &Paging::default()).await.unwrap();
-        f.tasks.iter().map(|t| (t.ami_id.clone().unwrap(), t.start_time.unwrap().timestamp().to_string())).collect()
+        f.tasks
+            .iter()
+            .map(|t| (t.ami_id.as_deref().unwrap().to_string(), t.start_time.unwrap().timestamp().to_string()))
+            .collect()
     }
 }
 

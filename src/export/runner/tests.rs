@@ -63,10 +63,10 @@ impl FakeTask {
     fn as_task(&self, now: DateTime<Utc>) -> StoreTask {
         let (state, progress) = self.state(now);
         StoreTask {
-            ami_id: Some(self.ami.clone()),
+            ami_id: Some(self.ami.as_str().into()),
             start_time: Some(self.start),
             bucket: Some(self.bucket.into()),
-            object_key: Some(format!("{}.bin", self.ami)),
+            object_key: Some(format!("{}.bin", self.ami).into()),
             progress: Some(progress),
             failure_reason: (state == TaskState::Failed).then(|| "snapshot unreadable".into()),
             state: Some(state),
