@@ -2,7 +2,8 @@
 # The dashboard over an organisation: 1, 20, 80 and 340 feeds x 1,000 tasks and 1 x 100,000,
 # in a 200x50 pseudo-terminal against `amiwatch simulate --accounts-by-key` (see issue 17 and
 # BENCHMARKS.md). One table row a size: CPU, RSS, first complete screen, key to screen p50/p99,
-# q and SIGTERM to exit, requests a minute. About 10 minutes; with --long (RSS at 300 s) 30.
+# q and SIGTERM to exit, requests a minute. About 10 minutes; with --long (RSS at 300 s and the
+# steady CPU between 240 and 300 s) 30.
 # Usage: scripts/bench-org.sh [--long] [--sizes 1x1000,340x1000] [BINARY]
 #   BINARY: the release binary to measure; without it this builds target/release/amiwatch.
 set -euo pipefail

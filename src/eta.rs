@@ -110,6 +110,13 @@ pub fn estimate(
         return None;
     }
     let ms_per_min = 60_000.0;
+    // A task waits at 0% in the service's queue before it moves: its rate counts from the last
+    // time it was seen at 0%, not from its start.
+    let still = samples.iter().rev().find(|s| s.progress == 0).map(|s| s.at);
+    let start = match (start, still) {
+        (Some(s), Some(z)) => Some(s.max(z)),
+        (s, z) => s.or(z),
+    };
     let since_start = start.and_then(|s| {
         let elapsed = now - s;
         // 1% after a few seconds says little; wait for 1% and a minute.
@@ -189,6 +196,15 @@ mod tests {
         let e = estimate(&[], Some(t0() - Duration::minutes(50)), 25, t0()).unwrap();
         assert_eq!(e.left.num_minutes(), 150);
         assert!(!e.observed);
+    }
+
+    #[test]
+    fn a_task_that_waited_in_the_queue_counts_its_rate_from_when_it_moved() {
+        // Started 310 minutes ago, at 0% until 10 minutes ago (the queue), 5% now: 1% in two
+        // minutes, so 190 minutes left, not 5% in 310 minutes (5,890 left).
+        let samples = series(&[(-300 * 60, 0), (-10 * 60, 0)]);
+        let e = estimate(&samples, Some(t0() - Duration::minutes(310)), 5, t0()).unwrap();
+        assert_eq!(e.left.num_minutes(), 190);
     }
 
     #[test]
