@@ -300,22 +300,26 @@ async fn throughput_converges_on_the_endpoints_rate() {
     assert_eq!(basis.polls, 15, "measured over the last 15 minutes");
 }
 
+/// Six exports in progress of 60, beyond a 300 GB quota: some wait in the service's queue.
+fn queued_archive(seed: u64, rate: f64) -> SimConfig {
+    SimConfig {
+        tasks: 60,
+        moving: Some(6),
+        seed,
+        frozen: true,
+        gb_per_sec: Some(rate),
+        store_quota_gb: Some(300),
+        ..SimConfig::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn queued_tasks_start_and_all_finish_about_when_the_endpoint_says() {
     // Exports in progress beyond a 300 GB quota wait in the service's queue.
     let rate = 0.1;
     let mut checked = 0;
     for seed in 1..=10u64 {
-        let config = SimConfig {
-            tasks: 60,
-            moving: Some(6),
-            seed,
-            frozen: true,
-            gb_per_sec: Some(rate),
-            store_quota_gb: Some(300),
-            ..SimConfig::default()
-        };
-        let h = endpoint(config).await;
+        let h = endpoint(queued_archive(seed, rate)).await;
         let data = watch(&h, 300, Duration::from_secs(60), 16).await;
         // The truth as of the last poll, a step before the endpoint's clock now.
         let truth: Vec<_> = h.in_progress("us-east-1");
@@ -381,16 +385,7 @@ async fn the_table_says_when_a_queued_task_starts_about_when_the_endpoint_starts
     let step = Duration::from_secs(60);
     let mut checked = 0;
     for seed in 1..=10u64 {
-        let config = SimConfig {
-            tasks: 60,
-            moving: Some(6),
-            seed,
-            frozen: true,
-            gb_per_sec: Some(rate),
-            store_quota_gb: Some(300),
-            ..SimConfig::default()
-        };
-        let h = endpoint(config).await;
+        let h = endpoint(queued_archive(seed, rate)).await;
         // The dashboard's state after 16 polls a minute apart on the endpoint's clock.
         let ec2 = client(&h);
         let mut at = Utc::now();
