@@ -209,28 +209,7 @@ fn hostile_text_never_reaches_the_screen_raw() {
 
 #[test]
 fn detail_of_a_task_in_progress_shows_speed_time_left_and_history() {
-    let mut a = App::new(vec![feed("demo", "us-east-1", None)], Duration::from_secs(5), now());
-    a.color = false;
-    // Twelve polls a minute apart, the first task gaining 2% a minute.
-    for m in 0..12 {
-        let mut t = tasks();
-        t[0].progress = Some(7 + 2 * m as u8);
-        a.apply(
-            0,
-            PollEvent::Snapshot {
-                snapshot: Arc::new(Snapshot {
-                    tasks: t,
-                    fetched_at: now() + ChronoDuration::minutes(m),
-                    next_token: None,
-                }),
-                next_in: Duration::from_secs(60),
-                slowed: false,
-                requests: 1,
-            },
-        );
-    }
-    a.now = now() + ChronoDuration::minutes(11);
-    a.handle(Action::Confirm);
+    let mut a = in_progress_at(ChronoDuration::zero());
     let s = screen(&mut a, 120, 30);
     assert!(s.contains("2.00%/min (observed while watching)"), "{s}");
     assert!(s.contains("~35m left"), "71% to go at 2%/min: {s}");
