@@ -91,7 +91,7 @@ pub async fn fetch_feeds_until(
             ) => continue,
             None => Err(FetchError::new(
                 crate::ec2::ErrorKind::Other,
-                format!("the poller stopped unexpectedly: {}", pollers.why_ended(idx).await),
+                format!("the poller stopped unexpectedly: {}", pollers.why_ended(idx)),
             )),
         };
         // A feed with its answer makes no further requests.

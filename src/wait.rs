@@ -341,7 +341,7 @@ pub async fn wait(feeds: &[Feed], sel: &Selection, opts: &WaitOptions) -> anyhow
                 continue;
             }
             Some((f, None)) => {
-                anyhow::bail!("{}the poller stopped unexpectedly: {}", who(f), pollers.why_ended(f).await)
+                anyhow::bail!("{}the poller stopped unexpectedly: {}", who(f), pollers.why_ended(f))
             }
             _ => {}
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use amiwatch::app::App;
 use amiwatch::ec2::poller::{Ec2Source, Schedule};
-use amiwatch::ec2::{self, ClientOptions, Ec2, ErrorKind, Feed, FeedInfo, Paging, PollEvent, Poller, Selection};
+use amiwatch::ec2::{self, ClientOptions, Ec2, ErrorKind, Feed, FeedInfo, Paging, PollEvent, Pollers, Selection};
 use amiwatch::once;
 use amiwatch::sim::{self, FaultConfig, SimConfig, SimHandle};
 use amiwatch::task::StoreTask;
@@ -98,8 +98,10 @@ async fn malformed_xml_is_a_reported_error_not_a_crash() {
     assert!(err.summary().contains("could not be read"));
 }
 
-async fn next_event(rx: &mut tokio::sync::mpsc::Receiver<PollEvent>) -> PollEvent {
-    tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("an event in time").expect("the poller runs")
+async fn next_event(pollers: &mut Pollers) -> PollEvent {
+    let (_, event) =
+        tokio::time::timeout(Duration::from_secs(20), pollers.recv()).await.expect("an event in time").unwrap();
+    event.expect("the poller runs")
 }
 
 #[tokio::test]
@@ -117,7 +119,7 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
         max_backoff: Duration::from_millis(400),
         ..Schedule::default()
     };
-    let (_poller, mut rx) = Poller::spawn(source, schedule);
+    let mut pollers = Pollers::spawn(vec![source as _], schedule);
     let mut app = App::new(Vec::new(), Duration::from_millis(100), Utc::now());
     let apply = |app: &mut App, e: PollEvent| {
         app.now = Utc::now();
@@ -125,14 +127,14 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
     };
 
     while !app.has_data() {
-        let e = next_event(&mut rx).await;
+        let e = next_event(&mut pollers).await;
         apply(&mut app, e);
     }
     assert_eq!(app.task_count(), 300);
 
     h.set_outage(true);
     loop {
-        let e = next_event(&mut rx).await;
+        let e = next_event(&mut pollers).await;
         let failed = matches!(e, PollEvent::Failed { .. });
         apply(&mut app, e);
         if failed {
@@ -145,7 +147,7 @@ async fn an_outage_shows_stale_data_and_recovers_by_itself() {
 
     h.set_outage(false);
     loop {
-        let e = next_event(&mut rx).await;
+        let e = next_event(&mut pollers).await;
         let ok = matches!(e, PollEvent::Snapshot { .. });
         apply(&mut app, e);
         if ok {
@@ -185,13 +187,13 @@ async fn soak_under_faults_loses_nothing_and_memory_stays_flat() {
         max_backoff: Duration::from_millis(50),
         ..Schedule::default()
     };
-    let (_poller, mut rx) = Poller::spawn(source, schedule);
+    let mut pollers = Pollers::spawn(vec![source as _], schedule);
 
     let soak = Duration::from_secs(8);
     let started = Instant::now();
     let (mut snapshots, mut failures, mut baseline) = (0, 0, None);
     while started.elapsed() < soak {
-        match next_event(&mut rx).await {
+        match next_event(&mut pollers).await {
             PollEvent::Snapshot { snapshot, .. } => {
                 snapshots += 1;
                 assert_eq!(keys(&snapshot.tasks), want, "snapshot {snapshots} is whole");

@@ -207,7 +207,7 @@ async fn a_transient_describe_regions_failure_is_retried_then_named() {
 #[tokio::test]
 async fn a_profile_without_its_regions_polls_as_a_failing_feed_and_sends_nothing() {
     use amiwatch::ec2::poller::{Ec2Source, Schedule};
-    use amiwatch::ec2::{ErrorKind, Paging, PollEvent, Poller, Selection, feed};
+    use amiwatch::ec2::{ErrorKind, Paging, PollEvent, Pollers, Selection, feed};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -225,9 +225,10 @@ async fn a_profile_without_its_regions_polls_as_a_failing_feed_and_sends_nothing
         paging: Paging::default(),
         names: true,
     };
-    let (_poller, mut rx) = Poller::spawn(Arc::new(source), Schedule::default());
+    let mut pollers = Pollers::spawn(vec![Arc::new(source) as _], Schedule::default());
     let failed = loop {
-        let event = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.unwrap().unwrap();
+        let (_, event) = tokio::time::timeout(Duration::from_secs(20), pollers.recv()).await.unwrap().unwrap();
+        let event = event.expect("the poller runs");
         match event {
             PollEvent::Polling => continue,
             PollEvent::Failed { error, .. } => break error,

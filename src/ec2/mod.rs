@@ -15,4 +15,4 @@ pub use client::{ClientOptions, Ec2, connect, connect_embedded};
 pub use error::{ErrorKind, FetchError};
 pub use feed::{Feed, FeedInfo, FeedPlan};
 pub use fetch::{Fetched, Paging, Permission, Selection, check_permission, enabled_regions, fetch_all, fetch_changes};
-pub use poller::{PollEvent, Poller, Pollers, Schedule, Snapshot};
+pub use poller::{PollEvent, Pollers, Schedule, Snapshot};

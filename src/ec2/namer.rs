@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::ErrorKind;
 use super::images::IDS_PER_REQUEST;
-use super::poller::{Jitter, PollEvent, Schedule, Snapshot, Source};
+use super::poller::{Jitter, Outbox, PollEvent, Schedule, Snapshot, Source};
 use crate::image::AmiInfo;
 use crate::task::StoreTask;
 
@@ -196,12 +196,7 @@ impl Namer {
 
     /// Asks for `ids`, [`PER_FEED`] chunks at once, sending each chunk's names as they come;
     /// then whether names are complete. `Err` when the UI has gone.
-    async fn round(
-        &mut self,
-        source: &Arc<dyn Source>,
-        ids: Vec<String>,
-        tx: &mpsc::Sender<PollEvent>,
-    ) -> Result<(), ()> {
+    async fn round(&mut self, source: &Arc<dyn Source>, ids: Vec<String>, tx: &Outbox) -> Result<(), ()> {
         let mut chunks = ids.chunks(IDS_PER_REQUEST).map(<[String]>::to_vec);
         let mut set = JoinSet::new();
         let mut asking: HashMap<tokio::task::Id, Vec<String>> = HashMap::new();
@@ -237,7 +232,7 @@ impl Namer {
             }
         }
         match self.gap() {
-            Some(event) => tx.send(event).await.map_err(|_| ()),
+            Some(event) => tx.send(event).await,
             None => Ok(()),
         }
     }
@@ -254,12 +249,7 @@ fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
 
 /// The namer of one feed: after each snapshot the poller hands over, the names of the AMIs
 /// not asked before (and those due again). Ends when the poller or the UI has gone.
-pub(super) async fn run(
-    source: Arc<dyn Source>,
-    schedule: Schedule,
-    mut latest: watch::Receiver<Latest>,
-    tx: mpsc::Sender<PollEvent>,
-) {
+pub(super) async fn run(source: Arc<dyn Source>, schedule: Schedule, mut latest: watch::Receiver<Latest>, tx: Outbox) {
     let mut namer = Namer::new(schedule);
     let mut sweeps_seen = 0;
     while latest.changed().await.is_ok() {
@@ -272,7 +262,7 @@ pub(super) async fn run(
         } else if namer.told_gap && namer.failed.is_empty() {
             // The missing AMIs left the listing: names are complete again.
             namer.told_gap = false;
-            tx.send(PollEvent::NamesIncomplete { gap: None }).await.map_err(|_| ())
+            tx.send(PollEvent::NamesIncomplete { gap: None }).await
         } else {
             Ok(())
         };

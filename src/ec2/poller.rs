@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use std::sync::OnceLock;
 use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::client::Ec2;
 use super::error::FetchError;
@@ -208,35 +209,76 @@ impl Schedule {
     }
 }
 
-/// The running poller: ask it to poll now, or stop it by dropping the handle.
-pub struct Poller {
+/// Where a feed's poller and its namer send their events: the one channel of every feed,
+/// tagged with the feed's position (no task in between to wake for each event).
+#[derive(Debug, Clone)]
+pub(super) struct Outbox {
+    feed: usize,
+    tx: mpsc::Sender<(usize, Option<PollEvent>)>,
+}
+
+impl Outbox {
+    /// `Err` when nobody listens any more.
+    pub(super) async fn send(&self, event: PollEvent) -> Result<(), ()> {
+        self.tx.send((self.feed, Some(event))).await.map_err(|_| ())
+    }
+}
+
+/// One feed's running poller: ask it to poll now, or stop it by dropping the handle.
+struct Poller {
     refresh: Arc<Notify>,
-    join: JoinHandle<()>,
+    abort: AbortHandle,
+    /// Why it ended (its panic message), set before `(feed, None)` is sent.
+    ended: Arc<OnceLock<String>>,
 }
 
 impl Poller {
-    /// Starts polling at once; events arrive on the returned receiver.
-    pub fn spawn(source: Arc<dyn Source>, schedule: Schedule) -> (Self, mpsc::Receiver<PollEvent>) {
-        let (tx, rx) = mpsc::channel(16);
+    /// Starts polling at once; events go to `tx` tagged with `feed`, and `(feed, None)` once
+    /// the poller has ended (stopped, or a panic).
+    fn spawn(
+        feed: usize,
+        source: Arc<dyn Source>,
+        schedule: Schedule,
+        tx: mpsc::Sender<(usize, Option<PollEvent>)>,
+    ) -> Self {
         let refresh = Arc::new(Notify::new());
-        let join = tokio::spawn(run(source, schedule, tx, refresh.clone()));
-        (Self { refresh, join }, rx)
+        let join = tokio::spawn(run(source, schedule, Outbox { feed, tx: tx.clone() }, refresh.clone()));
+        let abort = join.abort_handle();
+        let ended = Arc::new(OnceLock::new());
+        let why = ended.clone();
+        // Wakes once, when the poller ends.
+        tokio::spawn(async move {
+            let _ = why.set(match join.await {
+                Ok(()) => "it ended".into(),
+                Err(e) if e.is_panic() => {
+                    let payload = e.into_panic();
+                    payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "it panicked".into())
+                }
+                Err(e) => e.to_string(),
+            });
+            let _ = tx.send((feed, None)).await;
+        });
+        Self { refresh, abort, ended }
     }
 
     /// Polls now instead of waiting for the interval (the refresh key).
-    pub fn refresh(&self) {
+    fn refresh(&self) {
         self.refresh.notify_one();
     }
 }
 
 impl Drop for Poller {
     fn drop(&mut self) {
-        self.join.abort();
+        self.abort.abort();
     }
 }
 
-/// One poller per feed, their events merged into one channel and tagged with the feed's
-/// position: the dashboard, `--once` and `--wait` all read feeds through this.
+/// One poller per feed, their events in one channel, tagged with the feed's position: the
+/// dashboard, `--once` and `--wait` all read feeds through this.
 pub struct Pollers {
     pollers: Vec<Poller>,
     rx: mpsc::Receiver<(usize, Option<PollEvent>)>,
@@ -246,21 +288,11 @@ impl Pollers {
     /// Starts one poller per source, all at once.
     pub fn spawn(sources: Vec<Arc<dyn Source>>, schedule: Schedule) -> Self {
         let (tx, rx) = mpsc::channel(16 + 4 * sources.len());
-        let mut pollers = Vec::with_capacity(sources.len());
-        for (idx, source) in sources.into_iter().enumerate() {
-            let (poller, mut events) = Poller::spawn(source, schedule);
-            pollers.push(poller);
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while let Some(e) = events.recv().await {
-                    if tx.send((idx, Some(e))).await.is_err() {
-                        return;
-                    }
-                }
-                // The poller's channel closed: it ended, which it only does by panicking.
-                let _ = tx.send((idx, None)).await;
-            });
-        }
+        let pollers = sources
+            .into_iter()
+            .enumerate()
+            .map(|(feed, source)| Poller::spawn(feed, source, schedule, tx.clone()))
+            .collect();
         Self { pollers, rx }
     }
 
@@ -281,27 +313,16 @@ impl Pollers {
         std::mem::replace(&mut self.rx, mpsc::channel(1).1)
     }
 
-    /// Why feed `idx`'s poller ended: its panic message.
-    pub async fn why_ended(&mut self, idx: usize) -> String {
-        let Some(p) = self.pollers.get_mut(idx) else { return "no such poller".into() };
-        match (&mut p.join).await {
-            Ok(()) => "it ended".into(),
-            Err(e) if e.is_panic() => {
-                let payload = e.into_panic();
-                payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "it panicked".into())
-            }
-            Err(e) => e.to_string(),
-        }
+    /// Why feed `idx`'s poller ended (its panic message), once `(idx, None)` has said it did.
+    pub fn why_ended(&self, idx: usize) -> String {
+        let why = self.pollers.get(idx).map(|p| p.ended.get().cloned().unwrap_or_else(|| "it has not ended".into()));
+        why.unwrap_or_else(|| "no such poller".into())
     }
 
     /// Stops feed `idx`'s poller (its result is in): no further requests for that feed.
     pub fn stop(&self, idx: usize) {
         if let Some(p) = self.pollers.get(idx) {
-            p.join.abort();
+            p.abort.abort();
         }
     }
 
@@ -377,7 +398,7 @@ impl Cadence {
     }
 }
 
-async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollEvent>, refresh: Arc<Notify>) {
+async fn run(source: Arc<dyn Source>, schedule: Schedule, out: Outbox, refresh: Arc<Notify>) {
     let mut failures = 0u32;
     let mut jitter = Jitter::new();
     let mut cadence = Cadence::new(schedule);
@@ -385,10 +406,10 @@ async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollE
     let (latest, watched) = tokio::sync::watch::channel(None);
     let _namer = source
         .gives_names()
-        .then(|| AbortOnDrop(tokio::spawn(super::namer::run(source.clone(), schedule, watched, tx.clone()))));
+        .then(|| AbortOnDrop(tokio::spawn(super::namer::run(source.clone(), schedule, watched, out.clone()))));
     let mut sweeps = 0u64;
     loop {
-        if tx.send(PollEvent::Polling).await.is_err() {
+        if out.send(PollEvent::Polling).await.is_err() {
             return;
         }
         let ask = cadence.ask();
@@ -410,7 +431,7 @@ async fn run(source: Arc<dyn Source>, schedule: Schedule, tx: mpsc::Sender<PollE
                 (PollEvent::Failed { error, at: Utc::now(), retry_in, consecutive: failures }, retry_in)
             }
         };
-        if tx.send(event).await.is_err() {
+        if out.send(event).await.is_err() {
             return;
         }
         tokio::select! {
@@ -454,6 +475,11 @@ mod tests {
     use crate::ec2::error::ErrorKind;
     use crate::task::TaskState;
     use std::sync::Mutex;
+
+    /// The next event of the one feed.
+    async fn next(pollers: &mut Pollers) -> PollEvent {
+        pollers.recv().await.unwrap().1.expect("the poller runs")
+    }
 
     /// Answers from a script, then repeats the last answer.
     struct Scripted(Mutex<Vec<Result<Fetched, FetchError>>>);
@@ -523,16 +549,16 @@ mod tests {
         };
         let source = Arc::new(Recording(Mutex::new((vec![], vec![moving]))));
         let schedule = Schedule { sweep_interval: Duration::from_secs(30), ..Schedule::default() };
-        let (poller, mut rx) = Poller::spawn(source.clone(), schedule);
+        let mut pollers = Pollers::spawn(vec![source.clone() as Arc<dyn Source>], schedule);
         let mut snapshots = 0;
         while snapshots < 8 {
-            if let PollEvent::Snapshot { snapshot, .. } = rx.recv().await.unwrap() {
+            if let PollEvent::Snapshot { snapshot, .. } = next(&mut pollers).await {
                 assert_eq!(snapshot.tasks.len(), 1, "every snapshot is complete");
                 snapshots += 1;
             }
         }
-        poller.refresh();
-        while !matches!(rx.recv().await.unwrap(), PollEvent::Snapshot { .. }) {}
+        pollers.refresh();
+        while !matches!(next(&mut pollers).await, PollEvent::Snapshot { .. }) {}
         let asks = source.0.lock().unwrap().0.clone();
         let sweeps: Vec<usize> = asks.iter().enumerate().filter(|(_, a)| **a == Ask::Sweep).map(|(i, _)| i).collect();
         // At 0 s, then at 30 s (the 7th poll, 5 s apart), then the refresh.
@@ -571,10 +597,10 @@ mod tests {
         let source = Arc::new(Scripted(Mutex::new(script)));
         // Every poll a sweep: the script answers whole listings.
         let schedule = Schedule { sweep_interval: Duration::from_secs(1), ..Schedule::default() };
-        let (_poller, mut rx) = Poller::spawn(source, schedule);
+        let mut pollers = Pollers::spawn(vec![source as Arc<dyn Source>], schedule);
         let mut seen = Vec::new();
         while seen.len() < 6 {
-            seen.push(rx.recv().await.unwrap());
+            seen.push(next(&mut pollers).await);
         }
         assert!(matches!(seen[0], PollEvent::Polling));
         assert!(matches!(&seen[1], PollEvent::Snapshot { snapshot, .. } if snapshot.tasks.len() == 3));
@@ -586,12 +612,12 @@ mod tests {
     async fn refresh_polls_before_the_interval() {
         let source = Arc::new(Scripted(Mutex::new(vec![Ok(fetched(1, TaskState::InProgress))])));
         let schedule = Schedule { interval: Duration::from_secs(3600), ..Schedule::default() };
-        let (poller, mut rx) = Poller::spawn(source, schedule);
-        rx.recv().await.unwrap();
-        rx.recv().await.unwrap();
-        poller.refresh();
+        let mut pollers = Pollers::spawn(vec![source as Arc<dyn Source>], schedule);
+        next(&mut pollers).await;
+        next(&mut pollers).await;
+        pollers.refresh();
         let t0 = tokio::time::Instant::now();
-        assert!(matches!(rx.recv().await.unwrap(), PollEvent::Polling));
+        assert!(matches!(next(&mut pollers).await, PollEvent::Polling));
         assert!(t0.elapsed() < Duration::from_secs(1));
     }
 
@@ -617,7 +643,7 @@ mod tests {
         while died.is_none() || good_snapshots < 3 {
             match pollers.recv().await.unwrap() {
                 (0, Some(PollEvent::Snapshot { .. })) => good_snapshots += 1,
-                (1, None) => died = Some(pollers.why_ended(1).await),
+                (1, None) => died = Some(pollers.why_ended(1)),
                 _ => {}
             }
         }

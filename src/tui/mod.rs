@@ -360,7 +360,7 @@ async fn apply_feeds(
     while let Some((idx, e)) = next.take() {
         match e {
             Some(e) => app.apply_feed(idx, e),
-            None => anyhow::bail!("the background poller stopped unexpectedly: {}", pollers.why_ended(idx).await),
+            None => anyhow::bail!("the background poller stopped unexpectedly: {}", pollers.why_ended(idx)),
         }
         applied += 1;
         if applied < BATCH {
