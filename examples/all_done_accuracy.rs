@@ -222,7 +222,7 @@ async fn measure(variant: Variant) -> Figures {
                 named = true;
             }
             let at = start + chrono::Duration::seconds(elapsed as i64);
-            let snapshot = Arc::new(Snapshot { tasks: f.tasks, fetched_at: at, next_token: None });
+            let snapshot = Arc::new(Snapshot { tasks: f.tasks.into(), fetched_at: at, next_token: None });
             let ev =
                 PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(STEP_SECS), slowed: false, requests: 1 };
             let checkpoint = elapsed >= 900.0 && (elapsed as u64 - 900).is_multiple_of(1800);

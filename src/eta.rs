@@ -50,9 +50,9 @@ fn key(t: &StoreTask) -> Option<TaskKey> {
 
 impl History {
     /// Records the progress of every task in progress at `at`; forgets tasks that ended or left.
-    pub fn record(&mut self, tasks: &[StoreTask], at: DateTime<Utc>) {
+    pub fn record<'a>(&mut self, tasks: impl IntoIterator<Item = &'a StoreTask>, at: DateTime<Utc>) {
         let mut seen = HashMap::with_capacity(self.samples.len());
-        for t in tasks.iter().filter(|t| t.is_in_progress()) {
+        for t in tasks.into_iter().filter(|t| t.is_in_progress()) {
             let (Some(k), Some(p)) = (key(t), t.progress) else { continue };
             let mut v = self.samples.remove(&k).unwrap_or_default();
             if v.last().is_none_or(|s| s.at < at) {

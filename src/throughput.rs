@@ -86,7 +86,12 @@ impl Throughput {
     /// Records the tasks of a poll at `at`, each with its AMI's size when known (`size`).
     /// A task seen before moved `(now - then) x size`; one that completed since moved the rest
     /// of its size. Tasks without a size count for nothing (they neither add nor stall).
-    pub fn record(&mut self, tasks: &[StoreTask], at: DateTime<Utc>, size: impl Fn(&StoreTask) -> Option<u64>) {
+    pub fn record<'a>(
+        &mut self,
+        tasks: impl IntoIterator<Item = &'a StoreTask>,
+        at: DateTime<Utc>,
+        size: impl Fn(&StoreTask) -> Option<u64>,
+    ) {
         let mut now = HashMap::new();
         let mut gb = 0.0;
         let mut movers = 0;
@@ -96,7 +101,7 @@ impl Throughput {
         let mut starts: Vec<DateTime<Utc>> =
             before.map_or_else(Vec::new, |(_, m)| m.keys().filter_map(|k| k.start_time).collect());
         starts.sort_unstable();
-        for t in tasks.iter().filter(|t| trackable(t)) {
+        for t in tasks.into_iter().filter(|t| trackable(t)) {
             let was_seen = |t: &StoreTask| t.start_time.is_some_and(|s| starts.binary_search(&s).is_ok());
             match t.state {
                 Some(TaskState::InProgress) => {}
@@ -167,11 +172,16 @@ impl Throughput {
     }
 
     /// The plan for `tasks` (the latest poll's) from the observed throughput.
-    pub fn plan(&self, tasks: &[StoreTask], quota_gb: Option<u64>, size: impl Fn(&StoreTask) -> Option<u64>) -> Plan {
+    pub fn plan<'a>(
+        &self,
+        tasks: impl IntoIterator<Item = &'a StoreTask>,
+        quota_gb: Option<u64>,
+        size: impl Fn(&StoreTask) -> Option<u64>,
+    ) -> Plan {
         let (Some(rate), Some(per_task)) = (self.gb_per_min(), self.per_task_gb_per_min()) else {
             return Plan::default();
         };
-        let moving: Vec<&StoreTask> = tasks.iter().filter(|t| t.is_in_progress() && trackable(t)).collect();
+        let moving: Vec<&StoreTask> = tasks.into_iter().filter(|t| t.is_in_progress() && trackable(t)).collect();
         let sized: Vec<(&StoreTask, u64)> = moving.iter().filter_map(|t| Some((*t, size(t)?))).collect();
         let all_sized = sized.len() == moving.len();
         let jobs: Vec<Job> = sized

@@ -479,7 +479,7 @@ mod tests {
     }
 
     fn snap(tasks: Vec<StoreTask>, secs: i64) -> Arc<Snapshot> {
-        Arc::new(Snapshot { tasks, fetched_at: t0() + ChronoDuration::seconds(secs), next_token: None })
+        Arc::new(Snapshot { tasks: tasks.into(), fetched_at: t0() + ChronoDuration::seconds(secs), next_token: None })
     }
 
     fn in_progress() -> Selection {

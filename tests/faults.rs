@@ -26,8 +26,8 @@ fn client(h: &SimHandle, attempt_timeout: Duration, attempts: u32) -> Ec2 {
     ec2::connect_embedded(h.url(), &opts)
 }
 
-fn keys(tasks: &[StoreTask]) -> Vec<(Option<String>, Option<i64>)> {
-    tasks.iter().map(|t| (t.ami_id.as_deref().map(str::to_string), t.start_time.map(|s| s.timestamp()))).collect()
+fn keys<'a>(tasks: impl IntoIterator<Item = &'a StoreTask>) -> Vec<(Option<String>, Option<i64>)> {
+    tasks.into_iter().map(|t| (t.ami_id.as_deref().map(str::to_string), t.start_time.map(|s| s.timestamp()))).collect()
 }
 
 async fn complete_set(h: &SimHandle) -> Vec<StoreTask> {

@@ -28,8 +28,8 @@ fn paging(page_size: i32) -> Paging {
     Paging { page_size, ..Paging::default() }
 }
 
-fn keys(tasks: &[StoreTask]) -> Vec<(String, i64)> {
-    tasks.iter().map(|t| (t.ami_id.as_deref().unwrap().to_string(), t.start_time.unwrap().timestamp())).collect()
+fn keys<'a>(tasks: impl IntoIterator<Item = &'a StoreTask>) -> Vec<(String, i64)> {
+    tasks.into_iter().map(|t| (t.ami_id.as_deref().unwrap().to_string(), t.start_time.unwrap().timestamp())).collect()
 }
 
 #[tokio::test]

@@ -92,7 +92,7 @@ async fn search_and_sort_by_name_find_the_ami() {
     let found = ec2::images::describe_images(&src.ec2, &amis(&f.tasks)).await.unwrap();
     let target = found[0].clone();
     let mut app = App::new(Vec::new(), Duration::from_secs(5), chrono::Utc::now());
-    let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: chrono::Utc::now(), next_token: None });
+    let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks.into(), fetched_at: chrono::Utc::now(), next_token: None });
     app.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 });
     let missing: Vec<String> = Vec::new();
     app.apply(0, PollEvent::Names { found: found.into_iter().map(Arc::new).collect(), missing });

@@ -14,8 +14,8 @@ async fn endpoint(tasks: usize, moving: Option<usize>, upcoming: usize) -> SimHa
     sim::start(([127, 0, 0, 1], 0).into(), config).await.unwrap()
 }
 
-fn by_key(tasks: &[StoreTask]) -> HashMap<TaskKey, &StoreTask> {
-    tasks.iter().map(|t| (t.key(), t)).collect()
+fn by_key<'a>(tasks: impl IntoIterator<Item = &'a StoreTask>) -> HashMap<TaskKey, &'a StoreTask> {
+    tasks.into_iter().map(|t| (t.key(), t)).collect()
 }
 
 fn source(h: &SimHandle, selection: Selection) -> Ec2Source {

@@ -89,8 +89,12 @@ fn action() -> impl Strategy<Value = Action> {
 
 /// A feed's poller event: a snapshot taken some seconds on, or names for some AMIs.
 fn feed_event() -> impl Strategy<Value = (usize, PollEvent)> {
-    let snap = (proptest::collection::vec(task(), 0..30), 0i64..600).prop_map(|(tasks, secs)| PollEvent::Snapshot {
-        snapshot: Arc::new(Snapshot { tasks, fetched_at: now() + chrono::Duration::seconds(secs), next_token: None }),
+    let snap = (proptest::collection::vec(task(), 0..100), 0i64..600).prop_map(|(tasks, secs)| PollEvent::Snapshot {
+        snapshot: Arc::new(Snapshot {
+            tasks: tasks.into(),
+            fetched_at: now() + chrono::Duration::seconds(secs),
+            next_token: None,
+        }),
         next_in: Duration::from_secs(5),
         slowed: false,
         requests: 1,
@@ -108,21 +112,19 @@ fn feed_event() -> impl Strategy<Value = (usize, PollEvent)> {
     (0usize..8, prop_oneof![3 => snap, 1 => names])
 }
 
-/// A fast poll of a feed: its last snapshot's tasks, the same ones, with these progresses and
-/// states (task by task; the rest as they were), `secs` later.
+/// A fast poll of a feed: its last snapshot's tasks, the same ones, with these tasks given
+/// these progresses and states (the rest as they were, sharing their runs with the last
+/// snapshot as the poller's merge does), `secs` later.
 #[derive(Debug, Clone)]
 struct Moved {
     feed: usize,
-    moves: Vec<(u8, u8)>,
+    moves: Vec<(usize, u8, u8)>,
     secs: i64,
 }
 
 fn moved() -> impl Strategy<Value = Moved> {
-    (0usize..8, proptest::collection::vec((0u8..=100, 0u8..4), 0..30), 1i64..60).prop_map(|(feed, moves, secs)| Moved {
-        feed,
-        moves,
-        secs,
-    })
+    (0usize..8, proptest::collection::vec((0usize..100, 0u8..=100, 0u8..4), 0..8), 1i64..60)
+        .prop_map(|(feed, moves, secs)| Moved { feed, moves, secs })
 }
 
 impl Moved {
@@ -130,11 +132,12 @@ impl Moved {
     fn event(&self, last: Option<&Snapshot>) -> Option<PollEvent> {
         let last = last?;
         let mut tasks = last.tasks.clone();
-        for (t, &(p, s)) in tasks.iter_mut().zip(&self.moves) {
-            t.progress = Some(p);
-            t.state = [None, Some(TaskState::InProgress), Some(TaskState::Completed), Some(TaskState::Failed)]
+        for &(i, p, s) in &self.moves {
+            let Some(t) = tasks.get(i) else { continue };
+            let state = [None, Some(TaskState::InProgress), Some(TaskState::Completed), Some(TaskState::Failed)]
                 [usize::from(s)]
             .clone();
+            tasks.set(i, StoreTask { progress: Some(p), state, ..t.clone() });
         }
         let fetched_at = last.fetched_at + chrono::Duration::seconds(self.secs);
         Some(PollEvent::Snapshot {
@@ -148,7 +151,7 @@ impl Moved {
 
 fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
-        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
+        snapshot: Arc::new(Snapshot { tasks: tasks.into(), fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
         slowed: false,
         requests: 1,
@@ -489,7 +492,7 @@ mod merge {
                         let want = listing(&server);
                         ever_running.extend(want.iter().filter(|t| t.is_in_progress()).map(StoreTask::key));
                         match ask {
-                            Ask::Sweep => prop_assert_eq!(&snap.tasks, &want),
+                            Ask::Sweep => prop_assert_eq!(&snap.tasks.to_vec(), &want),
                             Ask::Changes { .. } => {
                                 let got: HashMap<TaskKey, &StoreTask> = snap.tasks.iter().map(|t| (t.key(), t)).collect();
                                 let want_by: HashMap<TaskKey, &StoreTask> = want.iter().map(|t| (t.key(), t)).collect();
@@ -497,7 +500,7 @@ mod merge {
                                     prop_assert_eq!(got.get(k), want_by.get(k), "a task that is or was in progress");
                                 }
                                 prop_assert!(snap.tasks.len() >= last_len, "a fast poll never loses a task");
-                                prop_assert!(snap.tasks.windows(2).all(|w| w[0].start_time >= w[1].start_time), "newest first");
+                                prop_assert!(snap.tasks.to_vec().windows(2).all(|w| w[0].start_time >= w[1].start_time), "newest first");
                             }
                         }
                         last_len = snap.tasks.len();

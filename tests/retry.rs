@@ -37,7 +37,7 @@ async fn dashboard(ec2: &Ec2) -> App {
 
 async fn poll(app: &mut App, ec2: &Ec2) {
     let f = ec2::fetch_all(ec2, &Selection::default(), &Paging::default()).await.unwrap();
-    let snapshot = Arc::new(Snapshot { tasks: f.tasks, fetched_at: chrono::Utc::now(), next_token: None });
+    let snapshot = Arc::new(Snapshot { tasks: f.tasks.into(), fetched_at: chrono::Utc::now(), next_token: None });
     app.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 });
 }
 

@@ -62,7 +62,11 @@ fn tasks() -> Vec<StoreTask> {
 
 fn snapshot_event(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
-        snapshot: Arc::new(Snapshot { tasks, fetched_at: now() - ChronoDuration::seconds(3), next_token: None }),
+        snapshot: Arc::new(Snapshot {
+            tasks: tasks.into(),
+            fetched_at: now() - ChronoDuration::seconds(3),
+            next_token: None,
+        }),
         next_in: Duration::from_secs(5),
         slowed: false,
         requests: 1,
@@ -228,7 +232,7 @@ fn in_progress_at(later: ChronoDuration) -> App {
             0,
             PollEvent::Snapshot {
                 snapshot: Arc::new(Snapshot {
-                    tasks: t,
+                    tasks: t.into(),
                     fetched_at: now() + ChronoDuration::minutes(m),
                     next_token: None,
                 }),
@@ -364,8 +368,11 @@ fn queued_app() -> App {
             task(0xa2, 40, "golden-images-prod", InProgress, progress[2], None),
             task(0xa3, 95, "acme-ami-archive", InProgress, progress[3], None),
         ];
-        let snapshot =
-            Arc::new(Snapshot { tasks, fetched_at: now() - ChronoDuration::minutes(mins), next_token: None });
+        let snapshot = Arc::new(Snapshot {
+            tasks: tasks.into(),
+            fetched_at: now() - ChronoDuration::minutes(mins),
+            next_token: None,
+        });
         PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 }
     };
     let mut a = App::new(vec![feed("demo", "us-east-1", None)], Duration::from_secs(5), now());
@@ -376,7 +383,7 @@ fn queued_app() -> App {
     if let PollEvent::Snapshot { snapshot, .. } = &first {
         let tasks = snapshot.tasks.clone();
         a.apply(0, first);
-        a.apply(0, names_sized(&tasks, 8));
+        a.apply(0, names_sized(&tasks.to_vec(), 8));
     }
     a.apply(0, at(5, &[0, 7, 60, 80]));
     a.apply(0, at(0, &[0, 12, 95, 90]));

@@ -124,7 +124,7 @@ async fn dashboard(h: &SimHandle, quota: u64) -> amiwatch::app::App {
     let missing: Vec<String> = ids.iter().filter(|id| !lookup.found.iter().any(|i| *i.id == ***id)).cloned().collect();
     let mut app = App::new(Vec::new(), Duration::from_secs(5), Utc::now());
     app.store_quota = quota;
-    let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: Utc::now(), next_token: None });
+    let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks.into(), fetched_at: Utc::now(), next_token: None });
     app.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 });
     app.apply(0, PollEvent::Names { found: lookup.found.into_iter().map(Arc::new).collect(), missing });
     app
@@ -245,7 +245,7 @@ async fn watch(h: &SimHandle, quota: u64, step: Duration, polls: usize) -> std::
             named = true;
         }
         // The snapshot's time is the endpoint's clock, stepped: the estimate sees its pace.
-        let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: at, next_token: None });
+        let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks.into(), fetched_at: at, next_token: None });
         let ev = PollEvent::Snapshot { snapshot, next_in: step, slowed: false, requests: 1 };
         if let Some(FeedEvent::Data { data, .. }) = deriver.apply(ev) {
             last = Some(data);
@@ -395,7 +395,7 @@ async fn the_table_says_when_a_queued_task_starts_about_when_the_endpoint_starts
             let f = ec2::fetch_all(&ec2, &ec2::Selection::default(), &ec2::Paging::default()).await.unwrap();
             let ids: Vec<String> = f.tasks.iter().filter_map(|t| t.ami_id.as_deref().map(str::to_string)).collect();
             app.now = at;
-            let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks, fetched_at: at, next_token: None });
+            let snapshot = Arc::new(ec2::Snapshot { tasks: f.tasks.into(), fetched_at: at, next_token: None });
             app.apply(0, PollEvent::Snapshot { snapshot, next_in: step, slowed: false, requests: 1 });
             if n == 0 {
                 let lookup = ec2::images::look_up(&ec2, &ids).await;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::ec2::{PollEvent, Snapshot};
 use crate::eta::{Estimate, History};
 use crate::image::{AmiInfo, Naming};
-use crate::task::{StoreTask, TaskKey, TaskState};
+use crate::task::{StoreTask, TaskKey, TaskState, Tasks};
 use crate::throughput::{Plan, TaskPlan, Throughput};
 
 /// What `DescribeImages` said of a feed's AMIs, by AMI ID.
@@ -94,6 +94,10 @@ struct Named {
 struct Grouping {
     /// Each AMI's latest task (a task without an AMI ID stands alone), newest first.
     latest: Vec<u32>,
+    /// Per task, whether it is its AMI's latest (a task without an AMI ID stands alone): a
+    /// byte a task, where a lookup by AMI ID (a search comparing IDs) was a tenth of the
+    /// dashboard's CPU at 340 feeds, asked for every task in progress at every poll.
+    is_latest: Vec<bool>,
     /// The tasks with an AMI ID, by AMI ID, each AMI's newest first: an AMI's tasks are a
     /// run of it ([`Grouping::attempts`]), 4 bytes a task where a map of lists took a string
     /// and a list an AMI.
@@ -135,14 +139,35 @@ impl FeedData {
             _ => Arc::new(Named::of(&snapshot.tasks, &names)),
         };
         let tasks = &snapshot.tasks;
-        let estimates = (0..tasks.len() as u32)
-            .filter(|&i| tasks[i as usize].is_in_progress())
-            .filter_map(|i| Some((i, history.estimate(&tasks[i as usize], snapshot.fetched_at)?)))
+        let in_progress = |i: &u32| tasks[*i as usize].is_in_progress();
+        // After a fast poll, only the tasks in runs it did not share with `before` can differ
+        // from `before`'s: what they are is what changed, and the tasks in progress are
+        // `before`'s still in progress and those of the changed that are.
+        let moved = same.map(|b| {
+            let differ = |(i, t): &(usize, &StoreTask)| {
+                let a = &b.tasks()[*i];
+                a.progress != t.progress || a.state != t.state
+            };
+            (b.serial, tasks.unshared_with(b.tasks()).filter(differ).map(|(i, _)| i as u32).collect::<Vec<u32>>())
+        });
+        let running: Vec<u32> = match (same, &moved) {
+            (Some(b), Some((_, m))) => {
+                let mut r: Vec<u32> = b.running.iter().chain(m).copied().filter(in_progress).collect();
+                r.sort_unstable();
+                r.dedup();
+                r
+            }
+            _ => (0..tasks.len() as u32).filter(in_progress).collect(),
+        };
+        let estimates = running
+            .iter()
+            .filter_map(|&i| Some((i, history.estimate(&tasks[i as usize], snapshot.fetched_at)?)))
             .collect();
-        let in_progress = grouping.latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()).count();
+        let latest_running: Vec<u32> = running.iter().copied().filter(|&i| grouping.is_latest(i)).collect();
+        let in_progress = latest_running.len();
         let in_flight = (!names.is_empty()).then(|| {
             let mut f = InFlight::default();
-            for &i in grouping.latest.iter().filter(|&&i| tasks[i as usize].is_in_progress()) {
+            for &i in &latest_running {
                 match named.sizes.get(i as usize).copied().flatten() {
                     Some(gb) => f.gb += gb,
                     None => f.unknown += 1,
@@ -151,14 +176,6 @@ impl FeedData {
             f
         });
         let longest_name = named.longest_name;
-        let moved = same.map(|b| {
-            let differ = |(a, t): (&StoreTask, &StoreTask)| a.progress != t.progress || a.state != t.state;
-            (
-                b.serial,
-                (0..tasks.len() as u32).filter(|&i| differ((&b.tasks()[i as usize], &tasks[i as usize]))).collect(),
-            )
-        });
-        let running = (0..tasks.len() as u32).filter(|&i| tasks[i as usize].is_in_progress()).collect();
         static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
@@ -198,8 +215,7 @@ impl FeedData {
 
     /// Whether task `i` is its AMI's latest (a task without an AMI ID stands alone).
     pub fn is_latest(&self, i: u32) -> bool {
-        let has_ami = self.tasks().get(i as usize).is_some_and(|t| t.ami_id.is_some());
-        !has_ami || self.attempts(i).first() == Some(&i)
+        self.grouping.is_latest(i)
     }
 
     /// The same snapshot with other names (and the plan they give): only what names decide is
@@ -237,7 +253,7 @@ impl FeedData {
         self.in_progress
     }
 
-    pub fn tasks(&self) -> &[StoreTask] {
+    pub fn tasks(&self) -> &Tasks {
         &self.snapshot.tasks
     }
 
@@ -293,17 +309,18 @@ impl FeedData {
 }
 
 /// Whether two snapshots hold the same tasks in the same order (progress and state aside):
-/// what [`Grouping`] and [`Named`] stand on.
-fn same_tasks(before: &[StoreTask], now: &[StoreTask]) -> bool {
-    before.len() == now.len()
-        && before
-            .iter()
-            .zip(now)
-            .all(|(a, b)| a.start_time == b.start_time && a.ami_id == b.ami_id && a.bucket == b.bucket)
+/// what [`Grouping`] and [`Named`] stand on. Only the tasks of runs they do not share are
+/// compared (a fast poll's few).
+fn same_tasks(before: &Tasks, now: &Tasks) -> bool {
+    let same = |(i, b): (usize, &StoreTask)| {
+        let a = &before[i];
+        a.start_time == b.start_time && a.ami_id == b.ami_id && a.bucket == b.bucket
+    };
+    before.len() == now.len() && now.unshared_with(before).all(same)
 }
 
 impl Named {
-    fn of(tasks: &[StoreTask], names: &Names) -> Self {
+    fn of(tasks: &Tasks, names: &Names) -> Self {
         if names.is_empty() {
             return Self::default();
         }
@@ -319,7 +336,7 @@ impl Named {
 }
 
 impl Grouping {
-    fn of(tasks: &[StoreTask]) -> Self {
+    fn of(tasks: &Tasks) -> Self {
         let mut order: Vec<u32> = (0..tasks.len() as u32).collect();
         // Newest first, then by AMI ID: the first task seen of an AMI is its latest, and the
         // order is the default sort's, so that sort costs nothing.
@@ -328,20 +345,25 @@ impl Grouping {
         let mut by_ami: Vec<u32> = order.iter().copied().filter(|&i| ami(i).is_some()).collect();
         // Stable: each AMI's tasks stay newest first.
         by_ami.sort_by(|&a, &b| ami(a).cmp(&ami(b)));
-        let mut is_latest = vec![false; tasks.len()];
+        let mut is_latest = vec![true; tasks.len()];
         for (n, &i) in by_ami.iter().enumerate() {
             is_latest[i as usize] = n == 0 || ami(by_ami[n - 1]) != ami(i);
         }
-        let latest: Vec<u32> = order.iter().copied().filter(|&i| ami(i).is_none() || is_latest[i as usize]).collect();
+        let latest: Vec<u32> = order.iter().copied().filter(|&i| is_latest[i as usize]).collect();
         let longest_bucket =
             tasks.iter().filter_map(|t| t.bucket.as_deref()).map(crate::text::width).max().unwrap_or(0);
         let buckets = bucket_counts(latest.iter().map(|&i| &tasks[i as usize]));
         let buckets_all = bucket_counts(tasks.iter());
-        Self { latest, by_ami, buckets, buckets_all, longest_bucket }
+        Self { latest, is_latest, by_ami, buckets, buckets_all, longest_bucket }
+    }
+
+    /// Whether task `i` is its AMI's latest (a task without an AMI ID stands alone).
+    fn is_latest(&self, i: u32) -> bool {
+        self.is_latest.get(i as usize).copied().unwrap_or(true)
     }
 
     /// Every task of AMI `ami`, newest first.
-    fn attempts(&self, tasks: &[StoreTask], ami: &str) -> &[u32] {
+    fn attempts(&self, tasks: &Tasks, ami: &str) -> &[u32] {
         let of = |i: &u32| tasks[*i as usize].ami_id.as_deref().unwrap_or_default();
         let from = self.by_ami.partition_point(|i| of(i) < ami);
         let to = from + self.by_ami[from..].partition_point(|i| of(i) == ami);
@@ -452,7 +474,7 @@ impl Deriver {
         let names_changed = std::mem::take(&mut self.renamed);
         let data = match (self.pending.take(), &self.data) {
             (Some((snapshot, polled)), before) => {
-                let ended = before.as_ref().map_or_else(Vec::new, |b| endings(b.tasks(), &snapshot.tasks));
+                let ended = before.as_ref().map_or_else(Vec::new, |b| endings(b, &snapshot.tasks));
                 let history = Arc::new(self.history.clone());
                 let plan = self.plan(&snapshot);
                 let data = Arc::new(FeedData::next(before.as_deref(), snapshot, self.names.clone(), history, plan));
@@ -497,7 +519,13 @@ fn size_of(names: &Names, t: &StoreTask) -> Option<u64> {
 }
 
 /// The tasks of `now` that were in progress in `before` and have ended.
-fn endings(before: &[StoreTask], now: &[StoreTask]) -> Vec<u32> {
+fn endings(before: &FeedData, now: &Tasks) -> Vec<u32> {
+    let ended = |t: &StoreTask| t.state.as_ref().is_some_and(TaskState::is_final);
+    // The same tasks in the same places (a fast poll): those `before` had in progress.
+    if same_tasks(before.tasks(), now) {
+        return before.running.iter().copied().filter(|&i| ended(&now[i as usize])).collect();
+    }
+    let before = before.tasks();
     // By AMI ID and start time, borrowed: a feed has thousands of ended tasks and a few running.
     let running: std::collections::HashSet<(Option<&str>, Option<DateTime<Utc>>)> =
         before.iter().filter(|t| t.is_in_progress()).map(|t| (t.ami_id.as_deref(), t.start_time)).collect();
@@ -507,12 +535,10 @@ fn endings(before: &[StoreTask], now: &[StoreTask]) -> Vec<u32> {
     // Their start times rule out nearly every ended task before a lookup.
     let mut starts: Vec<Option<DateTime<Utc>>> = running.iter().map(|k| k.1).collect();
     starts.sort_unstable();
-    let ended = |t: &StoreTask| {
-        t.state.as_ref().is_some_and(TaskState::is_final)
-            && starts.binary_search(&t.start_time).is_ok()
-            && running.contains(&(t.ami_id.as_deref(), t.start_time))
+    let was_running = |t: &StoreTask| {
+        starts.binary_search(&t.start_time).is_ok() && running.contains(&(t.ami_id.as_deref(), t.start_time))
     };
-    (0..now.len() as u32).filter(|&i| ended(&now[i as usize])).collect()
+    (0..now.len() as u32).filter(|&i| ended(&now[i as usize]) && was_running(&now[i as usize])).collect()
 }
 
 #[cfg(test)]
@@ -521,9 +547,9 @@ mod tests {
     use crate::image::AmiInfo;
 
     fn snapshot(n: usize) -> PollEvent {
-        let tasks =
+        let tasks: Vec<_> =
             (0..n).map(|i| StoreTask { ami_id: Some(format!("ami-{i:08x}").into()), ..StoreTask::default() }).collect();
-        let snapshot = Arc::new(Snapshot { tasks, fetched_at: chrono::Utc::now(), next_token: None });
+        let snapshot = Arc::new(Snapshot { tasks: tasks.into(), fetched_at: chrono::Utc::now(), next_token: None });
         PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 }
     }
 
@@ -602,7 +628,7 @@ mod tests {
                     })
                     .collect(),
             );
-            let snap = |tasks: Vec<StoreTask>, secs| Arc::new(Snapshot { tasks, fetched_at: base + chrono::Duration::seconds(secs), next_token: None });
+            let snap = |tasks: Vec<StoreTask>, secs| Arc::new(Snapshot { tasks: tasks.into(), fetched_at: base + chrono::Duration::seconds(secs), next_token: None });
             let mut history = History::default();
             let (s1, s2) = (snap(first, 0), snap(second, 60));
             history.record(&s1.tasks, s1.fetched_at);

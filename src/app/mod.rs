@@ -145,8 +145,9 @@ impl FeedState {
         Self { info, ..Self::default() }
     }
 
-    pub fn tasks(&self) -> &[StoreTask] {
-        self.data.as_ref().map_or(&[], |d| d.tasks())
+    pub fn tasks(&self) -> &crate::task::Tasks {
+        static NONE: crate::task::Tasks = crate::task::Tasks::new();
+        self.data.as_ref().map_or(&NONE, |d| d.tasks())
     }
 
     /// When its last good poll was answered.

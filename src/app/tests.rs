@@ -26,7 +26,7 @@ fn task(n: u32, mins_ago: i64, bucket: &str, state: TaskState, progress: u8) -> 
 
 fn snapshot(tasks: Vec<StoreTask>) -> PollEvent {
     PollEvent::Snapshot {
-        snapshot: Arc::new(Snapshot { tasks, fetched_at: now(), next_token: None }),
+        snapshot: Arc::new(Snapshot { tasks: tasks.into(), fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
         slowed: false,
         requests: 1,
@@ -348,7 +348,7 @@ fn a_failing_feed_does_not_freeze_the_others_estimates() {
         t[0].progress = Some(progress);
         PollEvent::Snapshot {
             snapshot: Arc::new(Snapshot {
-                tasks: t,
+                tasks: t.into(),
                 fetched_at: now() + ChronoDuration::minutes(mins),
                 next_token: None,
             }),
@@ -416,7 +416,7 @@ fn sizes_sort_and_search_and_the_quota_counts_what_is_in_progress() {
         t(3, TaskState::Completed),
         t(4, TaskState::InProgress),
     ];
-    let snapshot = Arc::new(Snapshot { tasks, fetched_at: chrono::Utc::now(), next_token: None });
+    let snapshot = Arc::new(Snapshot { tasks: tasks.into(), fetched_at: chrono::Utc::now(), next_token: None });
     a.apply(0, PollEvent::Snapshot { snapshot, next_in: Duration::from_secs(5), slowed: false, requests: 1 });
     assert_eq!(a.in_flight_header(), None, "no sizes before names");
     let info = |n: u32, sizes: &[i32]| {

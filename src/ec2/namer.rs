@@ -18,7 +18,7 @@ use super::ErrorKind;
 use super::images::IDS_PER_REQUEST;
 use super::poller::{Jitter, Outbox, PollEvent, Schedule, Snapshot, Source};
 use crate::image::AmiInfo;
-use crate::task::StoreTask;
+use crate::task::{StoreTask, Tasks};
 
 /// Name requests of one feed in flight at once: 2,700 AMIs are named in 7 rounds, not 27.
 pub const PER_FEED: usize = 4;
@@ -62,9 +62,9 @@ pub(super) struct Namer {
     schedule: Schedule,
     /// Every AMI seen (its ID shared with the tasks that name it).
     pub(super) asked: HashSet<Arc<str>>,
-    /// The AMI of each task of the last snapshot looked at: a fast poll's snapshot is mostly
-    /// the same tasks, whose AMIs need no lookup in `asked`.
-    last: Vec<Option<Arc<str>>>,
+    /// The tasks of the last snapshot looked at: a fast poll's snapshot shares most of them,
+    /// whose AMIs need no lookup in `asked`.
+    last: Tasks,
     /// AMIs EC2 did not know, and when they were last asked about.
     pub(super) unknown: HashMap<String, Instant>,
     /// AMIs whose lookup failed, and when to ask again.
@@ -81,7 +81,7 @@ impl Namer {
         Self {
             schedule,
             asked: HashSet::new(),
-            last: Vec::new(),
+            last: Tasks::new(),
             unknown: HashMap::new(),
             failed: HashMap::new(),
             off: false,
@@ -92,7 +92,7 @@ impl Namer {
     }
 
     /// The AMIs to ask about now, each once.
-    pub(super) fn wanted(&mut self, tasks: &[StoreTask], swept: bool) -> Vec<String> {
+    pub(super) fn wanted(&mut self, tasks: &Tasks, swept: bool) -> Vec<String> {
         if self.off {
             return Vec::new();
         }
@@ -106,17 +106,17 @@ impl Namer {
         let mut due: HashSet<&str> = HashSet::new();
         // Between sweeps, with no lookup waiting to be tried again, a task whose AMI is the one
         // the same place held in the last snapshot (the very same text: a task the fast poll
-        // did not touch) was seen then: only the others are looked up.
-        let unchanged = |i: usize, id: &Arc<str>| {
-            !swept
-                && self.failed.is_empty()
-                && self.last.get(i).and_then(Option::as_ref).is_some_and(|l| Arc::ptr_eq(l, id))
+        // did not touch, in a run of tasks shared with it) was seen then: only the others are
+        // looked up.
+        let look: Vec<&StoreTask> = if !swept && self.failed.is_empty() {
+            let last = &self.last;
+            let moved = |(i, t): &(usize, &StoreTask)| !last.get(*i).is_some_and(|l| same(&l.ami_id, &t.ami_id));
+            tasks.unshared_with(last).filter(moved).map(|(_, t)| t).collect()
+        } else {
+            tasks.iter().collect()
         };
-        for (i, t) in tasks.iter().enumerate() {
+        for t in look {
             let Some(arc) = &t.ami_id else { continue };
-            if unchanged(i, arc) {
-                continue;
-            }
             let id = &**arc;
             // Each at most once here: `asked` holds every AMI seen, an unknown one leaves
             // `unknown` the first time it is asked again, and a failed one is due once.
@@ -128,16 +128,7 @@ impl Namer {
                 ids.push(id.to_string());
             }
         }
-        // Only the places that changed are written: an untouched one is the same pointer, and
-        // a copy would touch every AMI ID's count.
-        self.last.truncate(tasks.len());
-        for (i, t) in tasks.iter().enumerate() {
-            match self.last.get_mut(i) {
-                Some(slot) if same(slot, &t.ami_id) => {}
-                Some(slot) => *slot = t.ami_id.clone(),
-                None => self.last.push(t.ami_id.clone()),
-            }
-        }
+        self.last = tasks.clone();
         ids
     }
 
@@ -283,34 +274,38 @@ mod tests {
         StoreTask { ami_id: Some(ami.into()), ..StoreTask::default() }
     }
 
+    fn l<const N: usize>(tasks: [StoreTask; N]) -> Tasks {
+        Tasks::from(tasks.to_vec())
+    }
+
     #[tokio::test(start_paused = true)]
     async fn names_are_asked_once_and_unknown_ones_again_only_at_a_sweep() {
         let mut n = Namer::new(Schedule::default());
         assert_eq!(
-            n.wanted(&[t("ami-0000000a"), t("ami-0000000b"), t("ami-0000000a")], true),
+            n.wanted(&l([t("ami-0000000a"), t("ami-0000000b"), t("ami-0000000a")]), true),
             ["ami-0000000a", "ami-0000000b"]
         );
-        assert!(n.wanted(&[t("ami-0000000a")], false).is_empty(), "known: not asked again");
+        assert!(n.wanted(&l([t("ami-0000000a")]), false).is_empty(), "known: not asked again");
         n.unknown.insert("ami-0000000b".into(), Instant::now());
-        assert!(n.wanted(&[t("ami-0000000b")], true).is_empty(), "unknown: not again within the hour");
+        assert!(n.wanted(&l([t("ami-0000000b")]), true).is_empty(), "unknown: not again within the hour");
         tokio::time::advance(RECHECK_UNKNOWN).await;
-        assert!(n.wanted(&[t("ami-0000000b")], false).is_empty(), "unknown: not at a fast poll");
-        assert_eq!(n.wanted(&[t("ami-0000000b")], true), ["ami-0000000b"], "unknown: at a sweep, an hour on");
-        assert!(n.wanted(&[t("ami-0000000b")], true).is_empty(), "and only once");
+        assert!(n.wanted(&l([t("ami-0000000b")]), false).is_empty(), "unknown: not at a fast poll");
+        assert_eq!(n.wanted(&l([t("ami-0000000b")]), true), ["ami-0000000b"], "unknown: at a sweep, an hour on");
+        assert!(n.wanted(&l([t("ami-0000000b")]), true).is_empty(), "and only once");
         n.off = true;
-        assert!(n.wanted(&[t("ami-0000000c")], true).is_empty(), "denied: never again");
+        assert!(n.wanted(&l([t("ami-0000000c")]), true).is_empty(), "denied: never again");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_fast_poll_asks_for_the_amis_of_its_new_tasks_only() {
         let mut n = Namer::new(Schedule::default());
         let first = [t("ami-0000000a"), t("ami-0000000b")];
-        assert_eq!(n.wanted(&first, true), ["ami-0000000a", "ami-0000000b"]);
+        assert_eq!(n.wanted(&l(first.clone()), true), ["ami-0000000a", "ami-0000000b"]);
         // The fast poll's merge: the same tasks (their text shared), one new in front.
         let next = [t("ami-0000000c"), first[0].clone(), first[1].clone()];
-        assert_eq!(n.wanted(&next, false), ["ami-0000000c"], "a task moved to another place is still known");
+        assert_eq!(n.wanted(&l(next.clone()), false), ["ami-0000000c"], "a task moved to another place is still known");
         let again = [next[0].clone(), next[1].clone(), t("ami-0000000d")];
-        assert_eq!(n.wanted(&again, false), ["ami-0000000d"], "a new task in a known place is looked at");
+        assert_eq!(n.wanted(&l(again), false), ["ami-0000000d"], "a new task in a known place is looked at");
     }
 
     #[tokio::test(start_paused = true)]
@@ -319,7 +314,7 @@ mod tests {
             Schedule { interval: Duration::from_secs(5), max_backoff: Duration::from_secs(60), ..Schedule::default() };
         let mut n = Namer::new(schedule);
         let tasks = [t("ami-0000000a"), t("ami-0000000b")];
-        assert_eq!(n.wanted(&tasks, false).len(), 2);
+        assert_eq!(n.wanted(&l(tasks.clone()), false).len(), 2);
         let info = AmiInfo { id: "ami-0000000a".into(), ..AmiInfo::default() };
         assert!(matches!(n.take(&["ami-0000000a".into()], Ok(vec![info])), Some(PollEvent::Names { .. })));
         let err = super::super::FetchError::new(ErrorKind::Service("InternalError".into()), "InternalError: boom");
@@ -328,28 +323,28 @@ mod tests {
         assert_eq!(gap.amis, 1);
         assert!(gap.why.contains("EC2 failed on its side"), "{}", gap.why);
         assert!(gap.retry_in >= Duration::from_millis(2500) && gap.retry_in <= Duration::from_secs(5), "{gap:?}");
-        assert!(n.wanted(&tasks, true).is_empty(), "not before the backoff");
+        assert!(n.wanted(&l(tasks.clone()), true).is_empty(), "not before the backoff");
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert_eq!(n.wanted(&tasks, false), ["ami-0000000b"], "only the failed one, once due");
+        assert_eq!(n.wanted(&l(tasks.clone()), false), ["ami-0000000b"], "only the failed one, once due");
         n.take(&["ami-0000000b".into()], Err(err));
         let Some(PollEvent::NamesIncomplete { gap: Some(gap) }) = n.gap() else { panic!() };
         assert!(gap.retry_in >= Duration::from_secs(5), "the second wait is longer: {gap:?}");
         tokio::time::advance(Duration::from_secs(10)).await;
-        assert_eq!(n.wanted(&tasks, false), ["ami-0000000b"]);
+        assert_eq!(n.wanted(&l(tasks.clone()), false), ["ami-0000000b"]);
         n.take(&["ami-0000000b".into()], Ok(vec![]));
         assert!(matches!(n.gap(), Some(PollEvent::NamesIncomplete { gap: None })), "the gap is closed");
         assert!(n.gap().is_none(), "and said once");
         tokio::time::advance(Duration::from_secs(60)).await;
-        assert!(n.wanted(&tasks, false).is_empty(), "nothing left to ask");
+        assert!(n.wanted(&l(tasks.clone()), false).is_empty(), "nothing left to ask");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_ami_whose_tasks_left_the_listing_is_not_waited_for() {
         let mut n = Namer::new(Schedule::default());
-        assert_eq!(n.wanted(&[t("ami-0000000a")], false).len(), 1);
+        assert_eq!(n.wanted(&l([t("ami-0000000a")]), false).len(), 1);
         let err = super::super::FetchError::new(ErrorKind::Timeout, "slow");
         n.take(&["ami-0000000a".into()], Err(err));
         assert!(matches!(n.gap(), Some(PollEvent::NamesIncomplete { gap: Some(_) })));
-        assert!(n.wanted(&[t("ami-0000000b")], false).len() == 1 && n.failed.is_empty());
+        assert!(n.wanted(&l([t("ami-0000000b")]), false).len() == 1 && n.failed.is_empty());
     }
 }

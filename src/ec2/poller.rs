@@ -29,12 +29,12 @@ use std::collections::HashMap;
 use super::fetch::{Fetched, Paging, Selection, fetch_all, fetch_changes};
 pub use super::namer::NamesGap;
 use crate::image::AmiInfo;
-use crate::task::{StoreTask, TaskKey};
+use crate::task::{StoreTask, TaskKey, Tasks};
 
 /// Every task of one complete poll of one feed.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    pub tasks: Vec<StoreTask>,
+    pub tasks: Tasks,
     pub fetched_at: DateTime<Utc>,
     /// Set only when `--max-items` cut the listing: the token to resume from.
     pub next_token: Option<String>,
@@ -122,15 +122,15 @@ impl Source for Ec2Source {
 
 /// The snapshot after a fast poll: the last one, with every task the poll saw put in its
 /// place (or added: an export that started), newest first as the service lists them.
-pub fn merge(last: &[StoreTask], changes: Vec<StoreTask>) -> Vec<StoreTask> {
-    let mut out = last.to_vec();
+pub fn merge(last: &Tasks, changes: Vec<StoreTask>) -> Tasks {
+    let mut out = last.clone();
     let mut at: HashMap<TaskKey, usize> = HashMap::with_capacity(changes.len());
     let wanted: std::collections::HashSet<TaskKey> = changes.iter().map(StoreTask::key).collect();
     // The changes' start times rule out nearly every task before a lookup: a fast poll brings
     // a few tasks of thousands.
     let mut starts: Vec<_> = changes.iter().map(|t| t.start_time).collect();
     starts.sort_unstable();
-    for (i, t) in out.iter().enumerate() {
+    for (i, t) in last.iter().enumerate() {
         if starts.binary_search(&t.start_time).is_err() {
             continue;
         }
@@ -139,28 +139,64 @@ pub fn merge(last: &[StoreTask], changes: Vec<StoreTask>) -> Vec<StoreTask> {
             at.entry(k).or_insert(i);
         }
     }
-    let mut added = false;
+    let mut added = Vec::new();
     for t in changes {
         match at.get(&t.key()) {
-            Some(&i) => out[i] = t,
+            // Copies the task's run only: the rest stay shared with the last snapshot.
+            Some(&i) => out.set(i, t),
             None => {
-                at.insert(t.key(), out.len());
-                out.push(t);
-                added = true;
+                at.insert(t.key(), usize::MAX);
+                added.push(t);
             }
         }
     }
-    if added {
-        // Stable: tasks of one start time keep the service's order.
-        out.sort_by_key(|t| std::cmp::Reverse(t.start_time));
+    if added.is_empty() {
+        return out;
     }
-    out
+    // A new task: the list is made again, in order. Stable: tasks of one start time keep the
+    // service's order.
+    let mut all = out.to_vec();
+    all.extend(added);
+    all.sort_by_key(|t| std::cmp::Reverse(t.start_time));
+    all.into()
 }
 
-/// The tasks in progress in a snapshot (those with an AMI to follow them by): what the next
-/// fast poll must follow.
-fn running(tasks: &[StoreTask]) -> Vec<TaskKey> {
-    tasks.iter().filter(|t| t.is_in_progress() && t.ami_id.is_some()).map(StoreTask::key).collect()
+/// The tasks in progress in a snapshot (those with an AMI to follow them by), with their
+/// places: what the next fast poll must follow.
+fn running(tasks: &Tasks) -> Vec<(TaskKey, usize)> {
+    let follow = |(_, t): &(usize, &StoreTask)| t.is_in_progress() && t.ami_id.is_some();
+    tasks.iter().enumerate().filter(follow).map(|(i, t)| (t.key(), i)).collect()
+}
+
+/// A fast poll's answer merged into the last snapshot when every task in it is one that was
+/// in progress (its usual answer): each goes to the place it had, found among the few
+/// `running` rather than by a pass over every task; with the tasks in progress after it. When
+/// anything else came (a task new to the listing, or one that was not in progress), the
+/// changes are given back for [`merge`].
+#[allow(clippy::type_complexity)]
+fn merge_running(
+    last: &Tasks,
+    running: &[(TaskKey, usize)],
+    changes: Vec<StoreTask>,
+) -> Result<(Tasks, Vec<(TaskKey, usize)>), Vec<StoreTask>> {
+    let places: HashMap<&TaskKey, usize> = running.iter().map(|(k, i)| (k, *i)).collect();
+    let Some(at) = changes.iter().map(|t| places.get(&t.key()).copied()).collect::<Option<Vec<usize>>>() else {
+        return Err(changes);
+    };
+    let mut out = last.clone();
+    for (&i, t) in at.iter().zip(changes) {
+        out.set(i, t);
+    }
+    let changed: std::collections::HashSet<usize> = at.into_iter().collect();
+    let mut still: Vec<(TaskKey, usize)> = running.iter().filter(|(_, i)| !changed.contains(i)).cloned().collect();
+    for i in changed {
+        let t = &out[i];
+        if t.is_in_progress() && t.ami_id.is_some() {
+            still.push((t.key(), i));
+        }
+    }
+    still.sort_unstable_by_key(|(_, i)| *i);
+    Ok((out, still))
 }
 
 /// When to poll.
@@ -190,8 +226,12 @@ impl Default for Schedule {
 
 impl Schedule {
     /// The wait after a success: the short interval while anything is moving.
-    pub fn after_success(&self, tasks: &[StoreTask]) -> Duration {
-        if tasks.iter().any(StoreTask::is_in_progress) { self.interval } else { self.idle_interval.max(self.interval) }
+    pub fn after_success<'a>(&self, tasks: impl IntoIterator<Item = &'a StoreTask>) -> Duration {
+        if tasks.into_iter().any(StoreTask::is_in_progress) {
+            self.interval
+        } else {
+            self.idle_interval.max(self.interval)
+        }
     }
 
     /// The interval in force after a poll that met `throttled` throttled attempts: doubled
@@ -348,11 +388,13 @@ pub struct Cadence {
     last_sweep: Option<tokio::time::Instant>,
     sweep_now: bool,
     pace: Duration,
+    /// The tasks in progress in `last` (with an AMI to follow them by), with their places.
+    running: Vec<(TaskKey, usize)>,
 }
 
 impl Cadence {
     pub fn new(schedule: Schedule) -> Self {
-        Self { schedule, last: None, last_sweep: None, sweep_now: true, pace: schedule.interval }
+        Self { schedule, last: None, last_sweep: None, sweep_now: true, pace: schedule.interval, running: Vec::new() }
     }
 
     /// The next poll reads everything (the refresh key).
@@ -367,7 +409,7 @@ impl Cadence {
         let due = self.last_sweep.is_none_or(|at| at.elapsed() >= s.sweep_interval);
         match &self.last {
             Some(last) if !(self.sweep_now || due || s.sweep_interval <= s.interval) => {
-                Ask::Changes { running: running(&last.tasks), total: last.tasks.len() }
+                Ask::Changes { running: self.running.iter().map(|(k, _)| k.clone()).collect(), total: last.tasks.len() }
             }
             _ => Ask::Sweep,
         }
@@ -376,14 +418,24 @@ impl Cadence {
     /// Takes a poll's answer: the complete snapshot, the wait before the next poll, and
     /// whether throttling made that wait longer.
     pub fn take(&mut self, ask: &Ask, f: Fetched) -> (Arc<Snapshot>, Duration, bool) {
-        let tasks = match (ask, &self.last) {
-            (Ask::Changes { .. }, Some(s)) if !f.complete => merge(&s.tasks, f.tasks),
+        let (tasks, running) = match (ask, &self.last) {
+            (Ask::Changes { .. }, Some(s)) if !f.complete => match merge_running(&s.tasks, &self.running, f.tasks) {
+                Ok(merged) => merged,
+                Err(changes) => {
+                    let tasks = merge(&s.tasks, changes);
+                    let running = running(&tasks);
+                    (tasks, running)
+                }
+            },
             _ => {
                 self.last_sweep = Some(tokio::time::Instant::now());
                 self.sweep_now = false;
-                f.tasks
+                let tasks: Tasks = f.tasks.into();
+                let running = running(&tasks);
+                (tasks, running)
             }
         };
+        self.running = running;
         self.pace = self.schedule.pace(self.pace, f.throttled);
         let next_in = self.schedule.after_success(&tasks).max(self.pace);
         // "Updated" means a request was answered: a poll that asked nothing keeps the time
@@ -576,10 +628,49 @@ mod tests {
             ..StoreTask::default()
         };
         let last = vec![t("ami-0000000b", 20, 10), t("ami-0000000a", 10, 100)];
-        let merged = merge(&last, vec![t("ami-0000000b", 20, 30), t("ami-0000000c", 30, 1)]);
+        let merged = merge(&last.into(), vec![t("ami-0000000b", 20, 30), t("ami-0000000c", 30, 1)]);
         let got: Vec<(String, u8)> =
             merged.iter().map(|t| (t.ami_id.as_deref().unwrap().to_string(), t.progress.unwrap())).collect();
         assert_eq!(got, [("ami-0000000c".into(), 1), ("ami-0000000b".into(), 30), ("ami-0000000a".into(), 100)]);
+    }
+
+    proptest::proptest! {
+        /// The fast path of a fast poll's merge (the tasks that were in progress, put back in
+        /// their places) gives what the full merge gives, and the tasks in progress after it.
+        #[test]
+        fn merging_at_the_known_places_is_the_full_merge(
+            states in proptest::collection::vec((0u8..3, 0u8..=100), 0..120),
+            moves in proptest::collection::vec((0usize..120, 0u8..3, 0u8..=100), 0..12),
+            only_running in proptest::bool::ANY,
+        ) {
+            let state = |s: u8| [TaskState::InProgress, TaskState::Completed, TaskState::Failed][usize::from(s)].clone();
+            let task = |i: usize, s: u8, p: u8| StoreTask {
+                ami_id: Some(format!("ami-{:08x}", i % 50).into()),
+                start_time: chrono::DateTime::from_timestamp(1_000_000 - i as i64, 0),
+                progress: Some(p),
+                state: Some(state(s)),
+                ..StoreTask::default()
+            };
+            let last: Tasks = states.iter().enumerate().map(|(i, &(s, p))| task(i, s, p)).collect();
+            let places = running(&last);
+            // A fast poll's usual answer (only tasks that were in progress), or anything.
+            let follows = |i: usize| !only_running || places.iter().any(|(_, at)| *at == i);
+            let changes: Vec<StoreTask> = moves.iter().filter(|m| follows(m.0)).map(|&(i, s, p)| task(i, s, p)).collect();
+            let full = merge(&last, changes.clone());
+            match merge_running(&last, &places, changes.clone()) {
+                Ok((tasks, now_running)) => {
+                    proptest::prop_assert_eq!(&tasks, &full);
+                    proptest::prop_assert_eq!(now_running, running(&full));
+                }
+                Err(back) => {
+                    proptest::prop_assert!(!only_running, "the usual answer takes the fast path");
+                    proptest::prop_assert_eq!(back, changes.clone());
+                    // Only when a change is not a task that was in progress.
+                    let was: Vec<TaskKey> = places.iter().map(|(k, _)| k.clone()).collect();
+                    proptest::prop_assert!(changes.iter().any(|t| !was.contains(&t.key())));
+                }
+            }
+        }
     }
 
     #[test]
