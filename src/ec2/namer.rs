@@ -143,7 +143,14 @@ impl Namer {
                 chunk.iter().for_each(|id| {
                     self.failed.remove(id);
                 });
-                Some(PollEvent::Names { found: found.into_iter().map(Arc::new).collect(), missing })
+                // Each AMI's ID is the tasks' copy: hundreds of thousands of AMIs, one copy each.
+                let share = |mut info: AmiInfo| {
+                    if let Some(id) = self.asked.get(&*info.id) {
+                        info.id = id.clone();
+                    }
+                    Arc::new(info)
+                };
+                Some(PollEvent::Names { found: found.into_iter().map(share).collect(), missing })
             }
             // Said once, though the chunks in flight meet the same denial.
             Err(e) if matches!(e.kind, ErrorKind::Unauthorized) && self.off => None,

@@ -161,6 +161,25 @@ pub fn merge(last: &Tasks, changes: Vec<StoreTask>) -> Tasks {
     all.into()
 }
 
+/// A sweep's tasks with the text of the tasks of the last snapshot where it is the same: the
+/// AMI IDs and object keys stay one copy each across sweeps (a sweep of 1,000 tasks otherwise
+/// made 2,000 new ones, and the namer kept the old IDs).
+fn keep_text(last: &Tasks, mut tasks: Vec<StoreTask>) -> Vec<StoreTask> {
+    let before: HashMap<TaskKey, &StoreTask> = last.iter().map(|t| (t.key(), t)).collect();
+    let keep = |new: &mut Option<Arc<str>>, old: &Option<Arc<str>>| {
+        if new.is_some() && new == old {
+            new.clone_from(old);
+        }
+    };
+    for t in &mut tasks {
+        if let Some(old) = before.get(&t.key()) {
+            keep(&mut t.ami_id, &old.ami_id);
+            keep(&mut t.object_key, &old.object_key);
+        }
+    }
+    tasks
+}
+
 /// The tasks in progress in a snapshot (those with an AMI to follow them by), with their
 /// places: what the next fast poll must follow.
 fn running(tasks: &Tasks) -> Vec<(TaskKey, usize)> {
@@ -430,7 +449,10 @@ impl Cadence {
             _ => {
                 self.last_sweep = Some(tokio::time::Instant::now());
                 self.sweep_now = false;
-                let tasks: Tasks = f.tasks.into();
+                let tasks: Tasks = match &self.last {
+                    Some(last) => keep_text(&last.tasks, f.tasks).into(),
+                    None => f.tasks.into(),
+                };
                 let running = running(&tasks);
                 (tasks, running)
             }
