@@ -11,7 +11,7 @@ use amiwatch::app::view::StateFilter;
 use amiwatch::app::{Action, App, Deriver};
 use amiwatch::ec2::{FeedInfo, PollEvent, Snapshot};
 use amiwatch::sim::scenario::{Scenario, ScenarioShape};
-use amiwatch::task::StoreTask;
+use amiwatch::task::{StoreTask, Tasks};
 use amiwatch::ui;
 use aws_sdk_ec2::primitives::DateTime as SdkDateTime;
 use aws_sdk_ec2::types::StoreImageTaskResult;
@@ -53,7 +53,7 @@ fn tasks() -> Vec<StoreTask> {
     sdk_results().iter().map(StoreTask::from_sdk).collect()
 }
 
-fn event(tasks: Vec<StoreTask>) -> PollEvent {
+fn event(tasks: impl Into<Tasks>) -> PollEvent {
     PollEvent::Snapshot {
         snapshot: Arc::new(Snapshot { tasks: tasks.into(), fetched_at: now(), next_token: None }),
         next_in: Duration::from_secs(5),
@@ -130,7 +130,7 @@ fn benches(c: &mut Criterion) {
 }
 
 /// 340 feeds (20 accounts x 17 regions) of 1,000 tasks each, derived and merged.
-fn organisation() -> (App, Vec<Deriver>, Vec<Vec<StoreTask>>) {
+fn organisation() -> (App, Vec<Deriver>, Vec<Tasks>) {
     let infos: Vec<Arc<FeedInfo>> = (0..340)
         .map(|n| {
             let info = FeedInfo {
@@ -148,7 +148,7 @@ fn organisation() -> (App, Vec<Deriver>, Vec<Vec<StoreTask>>) {
     let mut all = Vec::new();
     for (n, d) in derivers.iter_mut().enumerate() {
         let s = Scenario::generate(&ScenarioShape::builtin(), 1000, n as u64, now());
-        let tasks: Vec<StoreTask> = s
+        let tasks: Tasks = s
             .tasks
             .iter()
             .map(|t| {
@@ -177,7 +177,7 @@ fn org_benches(c: &mut Criterion) {
     // Feed 17's fast poll: three of its tasks in progress moved on by a percent.
     // As the poller makes it: the changes merged into the last snapshot, whose other tasks
     // it shares.
-    let last: amiwatch::task::Tasks = all[17].clone().into();
+    let last = &all[17];
     let moved = |secs: i64| {
         let mut changes: Vec<StoreTask> = all[17].iter().filter(|t| t.is_in_progress()).take(3).cloned().collect();
         for t in &mut changes {
@@ -185,7 +185,7 @@ fn org_benches(c: &mut Criterion) {
         }
         PollEvent::Snapshot {
             snapshot: Arc::new(Snapshot {
-                tasks: amiwatch::ec2::poller::merge(&last, changes),
+                tasks: amiwatch::ec2::poller::merge(last, changes),
                 fetched_at: now() + chrono::Duration::seconds(secs),
                 next_token: None,
             }),

@@ -4,7 +4,8 @@
 # BENCHMARKS.md). One table row a size: CPU, RSS, first complete screen, key to screen p50/p99,
 # q and SIGTERM to exit, requests a minute. About 10 minutes; with --long (RSS at 300 s and the
 # steady CPU between 240 and 300 s) 30.
-# Usage: scripts/bench-org.sh [--long] [--sizes 1x1000,340x1000] [BINARY]
+# Usage: scripts/bench-org.sh [--long [--minutes N]] [--sizes 1x1000,340x1000] [BINARY]
+#   --minutes N: with --long, each size runs N minutes (RSS at the end, CPU over the last one).
 #   BINARY: the release binary to measure; without it this builds target/release/amiwatch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,8 @@ while [ $# -gt 0 ]; do
     --long) args+=("--long") ;;
     --sizes) args+=("--sizes" "${2:?--sizes needs a list, e.g. 1x1000,340x1000}"); shift ;;
     --sizes=*) args+=("$1") ;;
-    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --minutes) args+=("--minutes" "${2:?--minutes needs a number}"); shift ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench-org.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) [ -z "$binary" ] || { echo "bench-org.sh: one binary only" >&2; exit 2; }; binary="$1" ;;
   esac

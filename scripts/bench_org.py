@@ -510,10 +510,11 @@ def measure(amiwatch, label, a):
         r["keys_shown"] = sum(v is not None for v in lat)
         r["p50"], r["p99"] = percentile(lat, 50), percentile(lat, 99)
         if a.long:
-            # Steady state: the last minute of five (start-up work such as the first names is done).
-            sleep_until(d, 240)
+            # Steady state: the last minute of five (or of --minutes), start-up work such as the
+            # first names done.
+            sleep_until(d, a.minutes * 60 - 60)
             c240, w240 = cpu_seconds(d.pid), time.perf_counter()
-            sleep_until(d, 300)
+            sleep_until(d, a.minutes * 60)
             r["rss300"] = d.rss_mib()
             r["cpu_steady"] = (cpu_seconds(d.pid) - c240) / (time.perf_counter() - w240) * 100
         r["q"] = d.exit_after("q", a.cap)
@@ -544,7 +545,7 @@ def fmt_ms(v):
 
 def row(r, a):
     rss = f"{r['rss20']:,.0f} -> {r['rss60']:,.0f}" + (f" -> {r['rss300']:,.0f}" if a.long else "")
-    cpu = f"{r['cpu']:.1f}%" + (f" ({r['cpu_steady']:.1f}% at 4-5 min)" if a.long else "")
+    cpu = f"{r['cpu']:.1f}%" + (f" ({r['cpu_steady']:.1f}% at {a.minutes - 1}-{a.minutes} min)" if a.long else "")
     return (f"| {r['feeds']} x {r['tasks']:,} | {cpu} | {rss} MiB | {fmt_s(r['first'])} | "
             f"{fmt_ms(r['p50'])} / {fmt_ms(r['p99'])} ({r['keys_shown']}/{a.keys}) | {fmt_s(r['q'])} | "
             f"{fmt_s(r['term'])} | {r['req_min']:,.0f} ({r['dsit_min']:,.0f}) |")
@@ -554,10 +555,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--amiwatch", default="target/release/amiwatch")
     ap.add_argument("--long", action="store_true", help="also RSS at 300 s and CPU between 240 and 300 s (each size runs 5 minutes)")
+    ap.add_argument("--minutes", type=int, default=5,
+                    help="with --long: how long each size runs; RSS at the end and CPU over its last minute (at least 2)")
     ap.add_argument("--sizes", default=",".join(SIZES), help=f"comma-separated, of {','.join(SIZES)}")
     ap.add_argument("--keys", type=int, default=50)
     ap.add_argument("--cap", type=float, default=15.0, help="seconds a key, q or SIGTERM may take")
     a = ap.parse_args()
+    if a.minutes < 2:
+        ap.error("--minutes: at least 2 (the steady state is the last minute, after the first)")
     sizes = [s for s in a.sizes.split(",") if s]
     bad = [s for s in sizes if s not in SIZES]
     if bad:

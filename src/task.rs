@@ -162,7 +162,7 @@ impl StoreTask {
 #[derive(Clone, Default)]
 pub struct Tasks {
     /// Every run holds [`Tasks::RUN`] tasks but the last, which holds 1 to `RUN`.
-    runs: Vec<Arc<Vec<StoreTask>>>,
+    runs: Vec<Arc<[StoreTask]>>,
     len: usize,
 }
 
@@ -189,10 +189,10 @@ impl Tasks {
 
     /// Every task, in order.
     pub fn iter(&self) -> Iter<'_> {
-        fn run(r: &Arc<Vec<StoreTask>>) -> std::slice::Iter<'_, StoreTask> {
+        fn run(r: &Arc<[StoreTask]>) -> std::slice::Iter<'_, StoreTask> {
             r.iter()
         }
-        self.runs.iter().flat_map(run as fn(&Arc<Vec<StoreTask>>) -> std::slice::Iter<'_, StoreTask>)
+        self.runs.iter().flat_map(run as fn(&Arc<[StoreTask]>) -> std::slice::Iter<'_, StoreTask>)
     }
 
     /// Replaces task `i`, copying its run only when another copy shares it. Out of range:
@@ -221,9 +221,9 @@ impl Tasks {
 
 /// The tasks of a [`Tasks`], in order.
 pub type Iter<'a> = std::iter::FlatMap<
-    std::slice::Iter<'a, Arc<Vec<StoreTask>>>,
+    std::slice::Iter<'a, Arc<[StoreTask]>>,
     std::slice::Iter<'a, StoreTask>,
-    fn(&'a Arc<Vec<StoreTask>>) -> std::slice::Iter<'a, StoreTask>,
+    fn(&'a Arc<[StoreTask]>) -> std::slice::Iter<'a, StoreTask>,
 >;
 
 impl From<Vec<StoreTask>> for Tasks {
@@ -232,11 +232,11 @@ impl From<Vec<StoreTask>> for Tasks {
         let mut runs = Vec::with_capacity(len.div_ceil(Self::RUN));
         let mut rest = tasks.into_iter();
         loop {
-            let run: Vec<StoreTask> = rest.by_ref().take(Self::RUN).collect();
+            let run: Arc<[StoreTask]> = rest.by_ref().take(Self::RUN).collect();
             if run.is_empty() {
                 break;
             }
-            runs.push(Arc::new(run));
+            runs.push(run);
         }
         Self { runs, len }
     }
