@@ -142,10 +142,12 @@ pub fn merge(last: &Tasks, changes: Vec<StoreTask>) -> Tasks {
     let mut added = Vec::new();
     for t in changes {
         match at.get(&t.key()) {
+            // A task new to the listing that came twice: the later stands, as for the others.
+            Some(&i) if i >= last.len() => added[i - last.len()] = t,
             // Copies the task's run only: the rest stay shared with the last snapshot.
             Some(&i) => out.set(i, t),
             None => {
-                at.insert(t.key(), usize::MAX);
+                at.insert(t.key(), last.len() + added.len());
                 added.push(t);
             }
         }
@@ -693,6 +695,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_task_that_comes_twice_in_one_answer_is_the_later_one_new_or_not() {
+        let t = |ami: &str, secs: i64, p: u8| StoreTask {
+            ami_id: Some(ami.into()),
+            start_time: chrono::DateTime::from_timestamp(secs, 0),
+            progress: Some(p),
+            ..StoreTask::default()
+        };
+        let last: Tasks = vec![t("ami-0000000a", 10, 10)].into();
+        let changes = vec![
+            t("ami-0000000a", 10, 20),
+            t("ami-0000000a", 10, 30),
+            t("ami-0000000b", 20, 1),
+            t("ami-0000000b", 20, 2),
+        ];
+        let merged = merge(&last, changes);
+        let got: Vec<(String, u8)> =
+            merged.iter().map(|t| (t.ami_id.as_deref().unwrap().to_string(), t.progress.unwrap())).collect();
+        assert_eq!(got, [("ami-0000000b".into(), 2), ("ami-0000000a".into(), 30)]);
     }
 
     #[test]
